@@ -1,0 +1,48 @@
+"""Printing for people (Chinese, aligned tables) and for scripts (JSON)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+errors = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+
+LIGHT_STYLE = {"green": "green", "yellow": "yellow", "red": "bold red"}
+LIGHT_LABEL = {"green": "● 绿", "yellow": "● 黄", "red": "● 红"}
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """An aligned table; rich measures CJK characters as two columns wide."""
+    out = Table(title=title, show_lines=False, title_justify="left", header_style="bold")
+    for header in headers:
+        out.add_column(header, overflow="fold")
+    for row in rows:
+        out.add_row(*[cell if isinstance(cell, Text) else Text("" if cell is None else str(cell)) for cell in row])
+    console.print(out)
+
+
+def light(name: str) -> Text:
+    return Text(LIGHT_LABEL.get(name, name), style=LIGHT_STYLE.get(name, ""))
+
+
+def short(text: str, width: int = 28) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def say(message: str) -> None:
+    console.print(message, markup=False)
+
+
+def warn(message: str) -> None:
+    errors.print(Text("警告：" + message, style="yellow"))

@@ -1,0 +1,281 @@
+"""Commands that load the plan and look at it: init, import, items, show, deadline."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+from sqlalchemy.engine import make_url
+
+from tracker.cli import output
+from tracker.cli.app import app
+from tracker.cli.context import Context, actor
+from tracker.cli.options import By, Json, PlanYear, Today
+from tracker.db import create_database, make_engine, read_session, write_session
+from tracker.deadlines import parse_deadline
+from tracker.directory import Directory, bundled_directory_path, read_directory_file
+from tracker.errors import TrackerError
+from tracker.importer import COLUMN_LABELS, PlannedPlan, read_plan
+from tracker.models import ROLES
+from tracker.plan_sync import PlanDiff, apply_plan, initialise
+from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, load_views
+from tracker.status import find_item
+
+items_app = typer.Typer(help="查看事项。", no_args_is_help=True)
+deadline_app = typer.Typer(help="完成时间（期限）工具。", no_args_is_help=True)
+app.add_typer(items_app, name="items")
+app.add_typer(deadline_app, name="deadline")
+
+BUNDLED_PLAN = Path(__file__).resolve().parent.parent / "data" / "wuding_plan.txt"
+
+
+def _print_plan_summary(plan: PlannedPlan, diff: PlanDiff, verb: str) -> None:
+    roles = Counter(role for _i, _u, role in diff.added_assignments)
+    output.say(f"{verb}《{plan.title or plan.source}》（{plan.source}，编码 {plan.encoding}，计划年度 {plan.plan_year or '未知'}）")
+    output.say(f"  工作任务 {len(plan.tasks)} 项，事项 {len(plan.items)} 个（含领域行 {sum(1 for i in plan.items if i.domain)} 个）")
+    if roles:
+        output.say("  新增任务分工：" + "，".join(f"{ROLES[r]} {n} 个" for r, n in sorted(roles.items())))
+    events = {i.event_name for i in plan.items if i.event_name}
+    for key, name in diff.new_events:
+        output.say(f"  外部事件 {key}：{name}（发生后用 tracker event record {key} --on 日期 登记）")
+    if not diff.new_events and events:
+        output.say(f"  等待外部事件：{'、'.join(sorted(events))}")
+    for warning in plan.warnings:
+        output.warn(warning)
+
+
+def _print_diff(diff: PlanDiff) -> None:
+    if diff.empty:
+        output.say("与数据库中的计划相同，没有任何变化。")
+        return
+    for label, keys in (("新增工作任务", diff.added_tasks), ("移除工作任务", diff.removed_tasks),
+                        ("新增事项", diff.added_items), ("移除事项", diff.removed_items)):
+        if keys:
+            output.say(f"{label}（{len(keys)}）：{'、'.join(keys)}")
+    for key, fields in diff.changed_items:
+        output.say(f"修改事项 {key}：{'、'.join(fields)}")
+    for label, rows in (("新增任务分工", diff.added_assignments), ("移除任务分工", diff.removed_assignments)):
+        if rows:
+            output.say(f"{label}（{len(rows)}）：")
+            for item, unit, role in rows[:40]:
+                output.say(f"  事项 {item}  {unit}（{ROLES[role]}）")
+            if len(rows) > 40:
+                output.say(f"  …… 另有 {len(rows) - 40} 条，用 --json 查看全部")
+
+
+def _print_preview(plan: PlannedPlan) -> None:
+    def cell(item_texts: dict[str, str], inherited: list[str], column: str) -> Text:
+        value = item_texts.get(column, "")
+        return Text("↑ " + value, style="dim") if column in inherited and value else Text(value)
+
+    rows = []
+    for item in plan.items:
+        if item.is_parent:
+            continue
+        deadline = Text(("↑ " if "deadline" in item.inherited else "") + item.deadline_text,
+                        style="dim" if "deadline" in item.inherited else "")
+        rows.append([str(item.line), item.key, output.short(item.title, 18),
+                     cell(item.texts, item.inherited, "lead"), cell(item.texts, item.inherited, "principal"),
+                     cell(item.texts, item.inherited, "guiding"), deadline])
+    output.table("导入预览（标 ↑ 的单元格在原表中为空白，按合并单元格沿用上一行的值，请核对）",
+                 ["行", "编号", "事项", COLUMN_LABELS["lead"], COLUMN_LABELS["principal"], COLUMN_LABELS["guiding"],
+                  COLUMN_LABELS["deadline"]], rows)
+
+
+@app.command("init")
+def init_command(
+    ctx: typer.Context,
+    plan: Annotated[Path | None, typer.Option("--plan", help="计划表文件（默认：内置的武定县附件1）")] = None,
+    units: Annotated[Path | None, typer.Option("--units", help="单位名录 TOML（默认：config.toml 中的设置或内置名录）")] = None,
+    force: Annotated[bool, typer.Option("--force", help="数据库已存在时清空重建（进度和历史将丢失）")] = False,
+    start: Annotated[str | None, typer.Option("--start", help="计划开始日期，用于推算计划进度（默认今天）")] = None,
+    plan_year: PlanYear = None,
+    by: By = None,
+    as_json: Json = False,
+) -> None:
+    """创建数据库，载入单位名录和计划表。
+
+    例：tracker init            （内置武定县计划）
+        tracker init --plan 附件1.txt --force
+    """
+    context: Context = ctx.obj
+    settings = context.config.settings
+    directory_path = units or (context.config.path(settings.general.unit_directory)
+                               if settings.general.unit_directory else bundled_directory_path())
+    directory_file = read_directory_file(directory_path)
+    plan_path = plan or BUNDLED_PLAN
+    starts_on, now, who = context.today(start), context.now(start), actor(by)
+    scratch = make_engine("sqlite://")
+    create_database(scratch)
+    with write_session(scratch) as session:  # everything is checked before the real database is touched
+        initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who)
+    engine = context.engine
+    create_database(engine, force=force)
+    with write_session(engine) as session:
+        planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who)
+        unit_count = len(Directory.load(session).units)
+    if as_json:
+        output.print_json({"database": make_url(context.config.database_url).render_as_string(hide_password=True),
+                           "units": unit_count, "tasks": len(planned.tasks), "items": len(planned.items),
+                           "warnings": planned.warnings, **diff.to_json()})
+        return
+    output.say(f"已创建数据库：{make_url(context.config.database_url).render_as_string(hide_password=True)}")
+    output.say(f"  单位名录：{directory_path}（{unit_count} 个单位）")
+    _print_plan_summary(planned, diff, "已载入")
+    output.say("下一步：tracker items list 查看事项；tracker units list 核对单位邮箱。")
+
+
+@app.command("import")
+def import_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="计划表文件（Word 表格另存的纯文本）")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示预览和将要发生的变化，不写数据库")] = False,
+    plan_year: PlanYear = None,
+    by: By = None,
+    as_json: Json = False,
+) -> None:
+    """导入或重新导入计划表：更新事项，增减任务分工，保留已有进度和历史。
+
+    例：tracker import 附件1.txt --dry-run
+    """
+    context: Context = ctx.obj
+    engine = context.ready_engine()
+    with write_session(engine) as session:
+        directory = Directory.load(session)
+        plan = read_plan(file, directory, plan_year)
+        diff = apply_plan(session, plan, directory, now=context.now(None), actor=actor(by), write=not dry_run)
+        if dry_run:
+            session.rollback()
+    if as_json:
+        output.print_json({"dry_run": dry_run, "items": len(plan.items), "warnings": plan.warnings, **diff.to_json()})
+        return
+    if dry_run:
+        _print_preview(plan)
+    _print_plan_summary(plan, diff, "预览" if dry_run else "已导入")
+    _print_diff(diff)
+    if dry_run:
+        output.say("这是预览（--dry-run），数据库没有任何改动。")
+
+
+@items_app.command("list")
+def items_list(
+    ctx: typer.Context,
+    unit: Annotated[list[str] | None, typer.Option("--unit", help="只看某单位或单位组（可重复）")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="只看已逾期的")] = False,
+    due_within: Annotated[int | None, typer.Option("--due-within", help="只看 N 天内到期的", min=0)] = None,
+    state: Annotated[list[str] | None, typer.Option("--state", help="按状态筛选：not-started、in-progress、done、n/a、overdue、waiting、done-late")] = None,
+    light: Annotated[list[str] | None, typer.Option("--light", help="按灯色筛选：green、yellow、red")] = None,
+    today: Today = None,
+    as_json: Json = False,
+) -> None:
+    """列出事项及其完成情况。
+
+    例：tracker items list --unit 县教育体育局 --today 2020-10-09
+    """
+    context: Context = ctx.obj
+    day = context.today(today)
+    with read_session(context.ready_engine()) as session:
+        directory = Directory.load(session)
+        unit_ids = None
+        if unit:
+            unit_ids = frozenset(u.id for u in directory.expand(directory.resolve_cell("、".join(unit))) if u.id)
+        flt = ItemFilter(unit_ids=unit_ids, overdue=overdue, due_within=due_within,
+                         states=frozenset(_state_names(state or [])), lights=frozenset(_light_names(light or [])))
+        views = filter_views(load_views(session, day, context.calendar, context.lights), flt, day)
+    if as_json:
+        output.print_json([v.to_json() for v in views])
+        return
+    _print_items(views, day)
+    for warning in context.calendar.warnings:
+        output.warn(warning)
+
+
+def _state_names(values: list[str]) -> list[str]:
+    names = {"not-started": "not_started", "in-progress": "in_progress", "done": "done", "n/a": "na", "na": "na",
+             "overdue": "overdue", "waiting": "waiting", "done-late": "done_late", "ongoing": "ongoing"}
+    bad = [v for v in values if v not in names]
+    if bad:
+        raise TrackerError(f"--state 的值“{bad[0]}”无效。可用：{'、'.join(names)}。")
+    return [names[v] for v in values]
+
+
+def _light_names(values: list[str]) -> list[str]:
+    bad = [v for v in values if v not in ("green", "yellow", "red")]
+    if bad:
+        raise TrackerError(f"--light 的值“{bad[0]}”无效。可用：green、yellow、red。")
+    return values
+
+
+def _print_items(views: list[ItemView], day: object) -> None:
+    rows = []
+    for view in views:
+        principals = view.principals
+        done = sum(1 for a in principals if a.status in ("done", "done_late", "na"))
+        overdue = sum(1 for a in principals if a.status == "overdue")
+        due = view.due.isoformat() if view.due else (view.waiting_for or view.item.deadline_text)
+        rows.append([view.item.key, output.short(view.item.title, 24), output.light(view.light) if principals else "",
+                     due, f"{done}/{len(principals)}" if principals else "—", str(overdue) if overdue else ""])
+    output.table(f"事项一览（截至 {day}）", ["编号", "事项", "灯", "到期", "完成/单位数", "逾期"], rows)
+    output.say(f"共 {len(views)} 个事项。用 tracker show 编号 查看详情。")
+
+
+@app.command("show")
+def show_command(
+    ctx: typer.Context,
+    item: Annotated[str, typer.Argument(help="事项编号，如 12 或 1.义务教育")],
+    today: Today = None,
+    as_json: Json = False,
+) -> None:
+    """查看一个事项：期限、各单位状态、灯色。
+
+    例：tracker show 1.义务教育 --today 2020-09-25
+    """
+    context: Context = ctx.obj
+    day = context.today(today)
+    with read_session(context.ready_engine()) as session:
+        found = find_item(session, item)
+        views = load_views(session, day, context.calendar, context.lights)
+    view = next(v for v in views if v.item.key == found.key)
+    children = [v for v in views if v.item.parent_key == found.key]
+    if as_json:
+        output.print_json({**view.to_json(), "domains": [c.item.key for c in children]})
+        return
+    it = view.item
+    output.say(f"事项 {it.key}：{it.title}")
+    output.say(f"  工作任务：{view.task_title}")
+    output.say(f"  完成时间：{it.deadline_text}" + (f"（{view.due}）" if view.due else f"（{view.waiting_for or DERIVED.get(view.rule.kind, '')}）"))
+    output.say(f"  主管责任单位：{'、'.join(view.lead) or '—'}    指导责任单位：{'、'.join(view.guiding) or '—'}")
+    if children:
+        output.say(f"  分 {len(children)} 个领域：" + "、".join(c.item.key for c in children))
+    rows = [[a.unit, output.light(a.light), DERIVED.get(a.status, a.status), f"{a.progress}%",
+             (a.effective_due.isoformat() if a.effective_due else "—") + ("（已延期）" if a.extended else ""),
+             a.completed_on.isoformat() if a.completed_on else "", str(a.overdue_days or ""), output.short(a.note, 20)]
+            for a in view.principals]
+    if rows:
+        output.table(f"主体责任单位（截至 {day}）", ["单位", "灯", "状态", "进度", "期限", "完成日期", "逾期天数", "备注"], rows)
+
+
+@deadline_app.command("parse")
+def deadline_parse(
+    text: Annotated[str, typer.Argument(help="完成时间原文，如 2020年9月底")],
+    plan_year: PlanYear = None,
+    as_json: Json = False,
+) -> None:
+    """解析一个完成时间，看系统如何理解它。
+
+    例：tracker deadline parse "国务院部门其他领域标准指引出台2个月内" --json
+    """
+    rule = parse_deadline(text, plan_year=plan_year)
+    if as_json:
+        output.print_json(rule.to_json())
+        return
+    kinds = {"fixed": "固定日期", "after_event": "外部事件后", "after_item": "其他事项完成后", "ongoing": "持续推进", "recurring": "定期"}
+    output.say(f"“{rule.text}” → {kinds[rule.kind]}")
+    for name, label in (("due", "到期日"), ("event", "起算事件"), ("item", "依赖事项"), ("months", "月数"),
+                        ("days", "天数"), ("working_days", "工作日数"), ("every", "周期")):
+        value = getattr(rule, name)
+        if value is not None:
+            output.say(f"  {label}：{value}")

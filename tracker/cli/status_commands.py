@@ -1,0 +1,181 @@
+"""Commands that change or explain status: status, history, extend, event record, events list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlmodel import select
+
+from tracker.cli import output
+from tracker.cli.app import app
+from tracker.cli.context import Context, actor, parse_date
+from tracker.cli.options import By, Json, Today
+from tracker.db import read_session, write_session
+from tracker.directory import Directory
+from tracker.errors import StatusError
+from tracker.models import STATES, Event, Item
+from tracker.queries import item_dues
+from tracker.status import STATE_NAMES, StatusChange, extend, find_item, history, record_event, update_status
+
+event_app = typer.Typer(help="外部事件：登记发生日期。", no_args_is_help=True)
+events_app = typer.Typer(help="外部事件：查看。", no_args_is_help=True)
+app.add_typer(event_app, name="event")
+app.add_typer(events_app, name="events")
+
+Units = Annotated[list[str], typer.Option("--unit", help="单位或单位组（可重复，如 各乡镇）")]
+
+
+@app.command("status")
+def status_command(
+    ctx: typer.Context,
+    item: Annotated[str, typer.Argument(help="事项编号，如 12 或 1.义务教育")],
+    unit: Units,
+    set_state: Annotated[str | None, typer.Option("--set", help="状态：not-started、in-progress、done、n/a")] = None,
+    progress: Annotated[int | None, typer.Option("--progress", help="进度百分比 0–100")] = None,
+    note: Annotated[str, typer.Option("--note", help="说明（设为 n/a 时必填，写明原因）")] = "",
+    on: Annotated[str | None, typer.Option("--on", help="完成日期 YYYY-MM-DD（默认今天）")] = None,
+    evidence: Annotated[str, typer.Option("--evidence", help="佐证：文件路径、文号或网址")] = "",
+    force: Annotated[bool, typer.Option("--force", help="允许修改已完成事项的完成日期")] = False,
+    by: By = None,
+    today: Today = None,
+    as_json: Json = False,
+) -> None:
+    """更新单位在某事项上的状态，并记入历史。
+
+    例：tracker status 1.义务教育 --unit 县教育体育局 --set done --on 2020-09-20 --evidence 武教发〔2020〕12号
+    """
+    context: Context = ctx.obj
+    if set_state is not None and set_state not in STATE_NAMES:
+        raise StatusError(f"--set 的值“{set_state}”无效。可用：not-started、in-progress、done、n/a。")
+    day = context.today(today)
+    change = StatusChange(
+        state=STATE_NAMES[set_state] if set_state else None, progress=progress, note=note,
+        on=parse_date(on, "--on") if on else None, by=actor(by), evidence=evidence, force=force,
+    )
+    with write_session(context.ready_engine()) as session:
+        records = update_status(session, Directory.load(session), item, unit, change, today=day, now=context.now(today))
+    if as_json:
+        output.print_json([r.to_json() for r in records])
+        return
+    for r in records:
+        if not r.changed:
+            output.say(f"事项 {r.item}  {r.unit}：无变化（{STATES[r.to_state]}，{r.to_progress}%）")
+            continue
+        done = f"，完成日期 {r.completed_on}" if r.completed_on else ""
+        output.say(f"事项 {r.item}  {r.unit}：{STATES[r.from_state]} {r.from_progress}% → {STATES[r.to_state]} {r.to_progress}%{done}")
+    output.say(f"共更新 {sum(r.changed for r in records)} 个单位。")
+
+
+@app.command("history")
+def history_command(
+    ctx: typer.Context,
+    item: Annotated[str, typer.Argument(help="事项编号")],
+    unit: Annotated[str | None, typer.Option("--unit", help="只看某单位")] = None,
+    as_json: Json = False,
+) -> None:
+    """查看事项的全部变更记录（谁、何时、从什么改成什么）。
+
+    例：tracker history 1.义务教育 --unit 县教育体育局
+    """
+    context: Context = ctx.obj
+    with read_session(context.ready_engine()) as session:
+        found = find_item(session, item)
+        unit_row = Directory.load(session).unit(unit) if unit else None
+        entries = history(session, found, unit_row)
+    if as_json:
+        output.print_json([{
+            "at": e.at.isoformat(), "by": e.actor, "action": e.action, "item": e.item_key, "unit": e.unit_name,
+            "from": e.from_state, "to": e.to_state, "from_progress": e.from_progress, "to_progress": e.to_progress,
+            "note": e.note, "evidence": e.evidence, "details": e.details,
+        } for e in entries])
+        return
+    actions = {"status": "状态", "extend": "延期", "retire": "移出计划", "restore": "恢复", "event": "事件"}
+    tz = context.config.tz
+    rows = []
+    for e in entries:
+        if e.action == "extend":
+            change = f"期限 {e.details.get('from_due')} → {e.details.get('to_due')}"
+        else:
+            change = f"{STATES.get(e.from_state or '', '')} {e.from_progress if e.from_progress is not None else ''}"
+            change += f" → {STATES.get(e.to_state or '', '')} {e.to_progress if e.to_progress is not None else ''}"
+            if e.details.get("completed_on"):
+                change += f"（完成 {e.details['completed_on']}）"
+        rows.append([e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M"), e.actor, actions.get(e.action, e.action),
+                     e.item_key or "", e.unit_name or "", change, output.short(e.note, 24), e.evidence])
+    output.table(f"事项 {found.key} 的变更记录", ["时间", "操作人", "类型", "事项", "单位", "变化", "说明", "佐证"], rows)
+    if not rows:
+        output.say("暂无变更记录。")
+
+
+@app.command("extend")
+def extend_command(
+    ctx: typer.Context,
+    item: Annotated[str, typer.Argument(help="事项编号")],
+    unit: Units,
+    to: Annotated[str, typer.Option("--to", help="批准延期到的日期 YYYY-MM-DD")],
+    reason: Annotated[str, typer.Option("--reason", help="延期原因或批准文号")],
+    by: By = None,
+    today: Today = None,
+    as_json: Json = False,
+) -> None:
+    """登记经批准的延期：单位获得新的期限，原期限保留。
+
+    例：tracker extend 9 --unit 环州乡人民政府 --to 2021-08-31 --reason "县政府办批复同意"
+    """
+    context: Context = ctx.obj
+    with write_session(context.ready_engine()) as session:
+        results = extend(session, Directory.load(session), item, unit, parse_date(to, "--to"), reason,
+                         by=actor(by), calendar=context.calendar, now=context.now(today))
+    if as_json:
+        output.print_json(results)
+        return
+    for r in results:
+        output.say(f"事项 {r['item']}  {r['unit']}：期限 {r['from_due']} → {r['to_due']}（原定 {r['original_due']}）")
+
+
+@event_app.command("record")
+def event_record(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="事件编号（如 E1）或名称")],
+    on: Annotated[str, typer.Option("--on", help="事件发生日期 YYYY-MM-DD")],
+    by: By = None,
+    today: Today = None,
+    as_json: Json = False,
+) -> None:
+    """登记外部事件的发生日期；等待它的事项由此得到期限。
+
+    例：tracker event record E1 --on 2021-03-15
+    """
+    context: Context = ctx.obj
+    day = context.today(today)
+    with write_session(context.ready_engine()) as session:
+        result = record_event(session, name, parse_date(on, "--on"), by=actor(by), today=day, now=context.now(today))
+        waiting = session.exec(select(Item).where(Item.event_key == result["key"], Item.retired == False)).all()  # noqa: E712
+        dues = item_dues(session, waiting, context.calendar)
+    if as_json:
+        output.print_json({**result, "items": [{"item": k, "due": d.isoformat() if d else None} for k, (d, _w) in dues.items()]})
+        return
+    if not result["changed"]:
+        output.say(f"事件 {result['key']}（{result['name']}）已登记为 {result['to']}，无变化。")
+        return
+    moved = f"（原登记 {result['from']}）" if result["from"] else ""
+    output.say(f"已登记事件 {result['key']}：{result['name']}，发生于 {result['to']}{moved}")
+    for key, (due, _waiting) in dues.items():
+        output.say(f"  事项 {key} 的期限：{due}")
+
+
+@events_app.command("list")
+def events_list(ctx: typer.Context, as_json: Json = False) -> None:
+    """列出计划中的外部事件、发生日期和等待它们的事项。"""
+    context: Context = ctx.obj
+    with read_session(context.ready_engine()) as session:
+        events = session.exec(select(Event).order_by(Event.id)).all()
+        items = session.exec(select(Item).where(Item.event_key != None, Item.retired == False)).all()  # noqa: E711,E712
+    data = [{"key": e.key, "name": e.name, "occurred_on": e.occurred_on.isoformat() if e.occurred_on else None,
+             "items": [i.key for i in items if i.event_key == e.key]} for e in events]
+    if as_json:
+        output.print_json(data)
+        return
+    output.table("外部事件", ["编号", "事件", "发生日期", "等待的事项"],
+                 [[d["key"], d["name"], d["occurred_on"] or "未发生", "、".join(d["items"])] for d in data])  # type: ignore[arg-type]

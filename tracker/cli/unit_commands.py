@@ -1,0 +1,185 @@
+"""Commands for the unit directory: list, show, add, set."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tracker.cli import output
+from tracker.cli.app import app
+from tracker.cli.context import Context, actor
+from tracker.cli.options import By, Json
+from tracker.db import read_session, write_session
+from tracker.directory import Directory, check_new_name, validate_email
+from tracker.errors import DirectoryError
+from tracker.models import ROLES, UNIT_KINDS, Assignment, Item, Unit
+from tracker.plan_sync import sync_assignments
+from sqlmodel import select
+
+units_app = typer.Typer(help="单位名录。", no_args_is_help=True)
+app.add_typer(units_app, name="units")
+
+
+def _unit_json(unit: Unit, directory: Directory) -> dict[str, object]:
+    parent = directory.units.get(unit.parent_id) if unit.parent_id else None
+    via = directory.units.get(unit.via_id) if unit.via_id else None
+    return {"name": unit.name, "kind": unit.kind, "kind_label": UNIT_KINDS[unit.kind], "parent": parent.name if parent else None,
+            "via": via.name if via else None, "emails": unit.emails, "aliases": unit.aliases,
+            "contact": unit.contact, "phone": unit.phone}
+
+
+@units_app.command("list")
+def units_list(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Option("--kind", help="只看某类：" + "、".join(UNIT_KINDS))] = None,
+    as_json: Json = False,
+) -> None:
+    """列出全部单位及其邮箱。
+
+    例：tracker units list --kind township
+    """
+    context: Context = ctx.obj
+    _check_kind(kind)
+    with read_session(context.ready_engine()) as session:
+        directory = Directory.load(session)
+        units = [u for u in directory.expand(directory.units.values()) if kind is None or u.kind == kind]
+        groups = list(directory.groups.values())
+    if as_json:
+        output.print_json([_unit_json(u, directory) for u in units])
+        return
+    rows = [[u.name, UNIT_KINDS[u.kind], "、".join(u.emails) or _reached_via(u, directory), "、".join(u.aliases)] for u in units]
+    output.table("单位名录", ["单位", "类别", "邮箱", "别名"], rows)
+    if kind is None:
+        output.table("单位组", ["单位组", "包括", "成员数"],
+                     [[g.name, "、".join(UNIT_KINDS[k] for k in g.kinds), str(len(directory.members(g)))] for g in groups])
+    placeholders = [u.name for u in units if any(e.endswith(".example") for e in u.emails)]
+    if placeholders:
+        output.warn(f"{len(placeholders)} 个单位仍是占位邮箱（.example），提醒不会送达。请用 tracker units set 单位 --email 地址 修改。")
+
+
+def _reached_via(unit: Unit, directory: Directory) -> str:
+    target = unit.via_id or unit.parent_id
+    return f"（无，由{directory.units[target].name}代收）" if target else "（无邮箱）"
+
+
+def _check_kind(kind: str | None) -> None:
+    if kind is not None and kind not in UNIT_KINDS:
+        raise DirectoryError(f"未知的单位类别“{kind}”。可用：{'、'.join(f'{k}（{v}）' for k, v in UNIT_KINDS.items())}。")
+
+
+@units_app.command("show")
+def units_show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="单位名称或别名")], as_json: Json = False) -> None:
+    """查看一个单位：联系方式、下属单位、承担的事项。"""
+    context: Context = ctx.obj
+    with read_session(context.ready_engine()) as session:
+        directory = Directory.load(session)
+        unit = directory.unit(name)
+        rows = session.exec(select(Assignment, Item).join(Item).where(
+            Assignment.unit_id == unit.id, Assignment.retired == False)).all()  # noqa: E712
+        children = directory.children(unit)
+    duties = [{"item": item.key, "role": a.role} for a, item in sorted(rows, key=lambda r: r[1].position)]
+    if as_json:
+        output.print_json({**_unit_json(unit, directory), "children": [c.name for c in children], "assignments": duties})
+        return
+    data = _unit_json(unit, directory)
+    output.say(f"{unit.name}（{UNIT_KINDS[unit.kind]}）")
+    for label, key in (("上级单位", "parent"), ("邮件代收", "via"), ("联系人", "contact"), ("电话", "phone")):
+        if data[key]:
+            output.say(f"  {label}：{data[key]}")
+    output.say(f"  邮箱：{'、'.join(unit.emails) or _reached_via(unit, directory)}")
+    if unit.aliases:
+        output.say(f"  别名：{'、'.join(unit.aliases)}")
+    if children:
+        output.say(f"  下属单位（{len(children)}）：{'、'.join(c.name for c in children)}")
+    for role in ROLES:
+        keys = [d["item"] for d in duties if d["role"] == role]
+        if keys:
+            output.say(f"  {ROLES[role]}责任事项（{len(keys)}）：{'、'.join(keys)}")
+
+
+@units_app.command("add")
+def units_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="单位全称")],
+    kind: Annotated[str, typer.Option("--kind", help="类别：" + "、".join(UNIT_KINDS))] = "village",
+    parent: Annotated[str | None, typer.Option("--parent", help="上级单位（村委会填所属乡镇）")] = None,
+    email: Annotated[list[str] | None, typer.Option("--email", help="邮箱（可重复）")] = None,
+    alias: Annotated[list[str] | None, typer.Option("--alias", help="别名（可重复）")] = None,
+    contact: Annotated[str, typer.Option("--contact", help="联系人")] = "",
+    phone: Annotated[str, typer.Option("--phone", help="电话")] = "",
+    by: By = None,
+    as_json: Json = False,
+) -> None:
+    """添加单位；它所属单位组的事项会自动分配给它。
+
+    例：tracker units add 狮山镇某某村民委员会 --kind village --parent 狮山镇人民政府
+    """
+    context: Context = ctx.obj
+    _check_kind(kind)
+    clean = name.strip()
+    if not clean:
+        raise DirectoryError("单位名称不能为空。")
+    if kind == "village" and not parent:
+        raise DirectoryError(f"村（居）委会“{clean}”需要用 --parent 指定所属乡镇，例如 --parent 狮山镇人民政府。")
+    context_now = context.now(None)
+    with write_session(context.ready_engine()) as session:
+        directory = Directory.load(session)
+        check_new_name(directory, [clean, *(alias or [])])
+        parent_unit = directory.unit(parent) if parent else None
+        emails = [validate_email(e.strip(), clean) for e in email or []]
+        unit = Unit(name=clean, kind=kind, parent_id=parent_unit.id if parent_unit else None, emails=emails,
+                    aliases=list(alias or []), contact=contact, phone=phone)
+        session.add(unit)
+        session.flush()
+        diff = sync_assignments(session, Directory.load(session), now=context_now, actor=actor(by))
+    added = [{"item": i, "role": r} for i, _u, r in diff.added_assignments]
+    if as_json:
+        output.print_json({"unit": clean, "kind": kind, "parent": parent_unit.name if parent_unit else None, "added_assignments": added})
+        return
+    output.say(f"已添加单位：{clean}（{UNIT_KINDS[kind]}）" + (f"，上级：{parent_unit.name}" if parent_unit else ""))
+    if added:
+        output.say(f"  自动分配事项：{'、'.join(a['item'] + '（' + ROLES[a['role']] + '）' for a in added)}")
+
+
+@units_app.command("set")
+def units_set(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="单位名称或别名")],
+    email: Annotated[list[str] | None, typer.Option("--email", help="新的邮箱（可重复；替换原有邮箱）")] = None,
+    alias: Annotated[list[str] | None, typer.Option("--alias", help="增加别名（可重复）")] = None,
+    contact: Annotated[str | None, typer.Option("--contact", help="联系人")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="电话")] = None,
+    parent: Annotated[str | None, typer.Option("--parent", help="上级单位")] = None,
+    as_json: Json = False,
+) -> None:
+    """修改单位的邮箱、别名、联系人、电话或上级单位。
+
+    例：tracker units set 县教育体育局 --email jtj@wuding.gov.cn --contact 张三
+    """
+    context: Context = ctx.obj
+    with write_session(context.ready_engine()) as session:
+        directory = Directory.load(session)
+        unit = directory.unit(name)
+        if email is not None:
+            unit.emails = [validate_email(e.strip(), unit.name) for e in email]
+        if alias:
+            check_new_name(directory, alias)
+            unit.aliases = [*unit.aliases, *alias]
+        if contact is not None:
+            unit.contact = contact
+        if phone is not None:
+            unit.phone = phone
+        if parent is not None:
+            new_parent = directory.unit(parent)
+            if new_parent.id == unit.id:
+                raise DirectoryError(f"单位“{unit.name}”不能是自己的上级单位。")
+            unit.parent_id = new_parent.id
+        session.add(unit)
+        session.flush()
+        result = _unit_json(unit, directory)
+    if as_json:
+        output.print_json(result)
+        return
+    output.say(f"已更新单位：{result['name']}")
+    output.say(f"  邮箱：{'、'.join(result['emails']) or '（无）'}")  # type: ignore[arg-type]

@@ -1,0 +1,68 @@
+"""The errors the tracker raises, each carrying a message for the operator in Chinese.
+
+    TrackerError                 every error the tracker package raises on purpose
+    ├── ConfigError              config.toml: unknown key, bad value, missing file
+    ├── DirectoryError           the unit directory file
+    ├── PlanImportError          a work-plan file: encoding, layout, cells
+    ├── DeadlineParseError       a 完成时间 text that cannot be read
+    ├── UnknownNameError         a unit, group, item or event name that is not known
+    ├── DatabaseStateError       the database is missing, already there, or not initialised
+    └── StatusError              a status update, extension or event that is refused
+
+The CLI prints ``str(error)`` and exits non-zero; nothing else should ever reach the operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class TrackerError(Exception):
+    """Base of every deliberate tracker error; its text is shown to the operator as is."""
+
+
+class ConfigError(TrackerError):
+    """The configuration cannot be used."""
+
+
+class DirectoryError(TrackerError):
+    """The unit directory file cannot be used."""
+
+
+class PlanImportError(TrackerError):
+    """A work-plan file cannot be imported."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        where = ""
+        if path is not None:
+            where = f"{path}" + (f" 第 {line} 行" if line is not None else "")
+            where += "："
+        super().__init__(where + message)
+        self.path = path
+        self.line = line
+
+
+class DeadlineParseError(TrackerError):
+    """A deadline text is not one of the forms the parser knows."""
+
+
+class UnknownNameError(TrackerError):
+    """A name does not match any known unit, group, item or event."""
+
+    def __init__(self, what: str, name: str, suggestions: Sequence[str] = (), hint: str = "") -> None:
+        message = f"未知的{what}“{name}”。"
+        if suggestions:
+            message += "您是否想输入：" + "、".join(f"“{s}”" for s in suggestions) + "？"
+        if hint:
+            message += hint
+        super().__init__(message)
+        self.name = name
+        self.suggestions = list(suggestions)
+
+
+class DatabaseStateError(TrackerError):
+    """The database is not in the state the command needs."""
+
+
+class StatusError(TrackerError):
+    """A status change is refused; nothing was written."""

@@ -1,0 +1,141 @@
+"""The database tables.
+
+Units and groups form the directory; a plan has work tasks, a task has items, and an item is
+expanded into assignments, one per (unit, role). Only principal assignments carry work status;
+lead and guiding rows record who is escalated to. Rows that a later import drops are retired, not
+deleted, so that the journal, which is never rewritten, always points at something real.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+UNIT_KINDS = {
+    "county_government": "县政府",
+    "office": "县政府办公室",
+    "department": "县级部门",
+    "township": "乡镇",
+    "village": "村（居）委会",
+}
+ROLES = {"lead": "主管", "principal": "主体", "guiding": "指导", "cooperating": "配合"}
+STATES = {"not_started": "未开始", "in_progress": "进行中", "done": "已完成", "na": "不适用"}
+CLOSED_STATES = frozenset({"done", "na"})
+
+
+def _json_list() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Unit(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    kind: str
+    parent_id: int | None = Field(default=None, foreign_key="unit.id")
+    via_id: int | None = Field(default=None, foreign_key="unit.id")
+    emails: list[str] = _json_list()
+    aliases: list[str] = _json_list()
+    contact: str = ""
+    phone: str = ""
+
+
+class UnitGroup(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    kinds: list[str] = _json_list()
+    aliases: list[str] = _json_list()
+    vague: bool = False
+
+
+class Plan(SQLModel, table=True):
+    """The one plan this database tracks, and the directory rules that expand it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = ""
+    source: str = ""
+    checksum: str = ""
+    plan_year: int | None = None
+    county: str = ""
+    domain_row_principals: str = "guiding"
+    lead_does_work: bool = False
+    starts_on: dt.date | None = None
+    imported_at: dt.datetime | None = None
+
+
+class WorkTask(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True, index=True)
+    title: str
+    position: int = 0
+    retired: bool = False
+
+
+class Item(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True)
+    task_id: int = Field(foreign_key="worktask.id", index=True)
+    parent_key: str | None = None
+    domain: str | None = None
+    title: str
+    deadline_text: str
+    deadline: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    event_key: str | None = None
+    depends_on: str | None = None
+    lead_text: str = ""
+    principal_text: str = ""
+    guiding_text: str = ""
+    cooperating_text: str = ""
+    inherited: list[str] = _json_list()
+    source_line: int = 0
+    position: int = 0
+    retired: bool = False
+
+
+class Assignment(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("item_id", "unit_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    role: str = Field(index=True)
+    state: str = "not_started"
+    progress: int = 0
+    completed_on: dt.date | None = None
+    note: str = ""
+    evidence: str = ""
+    na_reason: str = ""
+    extended_due: dt.date | None = None
+    retired: bool = False
+    updated_at: dt.datetime | None = None
+
+
+class Event(SQLModel, table=True):
+    """An outside event that relative deadlines wait for (e.g. 国务院部门其他领域标准指引出台)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True)
+    name: str = Field(unique=True)
+    occurred_on: dt.date | None = None
+    recorded_at: dt.datetime | None = None
+
+
+class JournalEntry(SQLModel, table=True):
+    """One change, never rewritten: who, when, what from and to."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(index=True)
+    actor: str = ""
+    action: str
+    item_key: str | None = Field(default=None, index=True)
+    unit_name: str | None = None
+    assignment_id: int | None = Field(default=None, index=True)
+    from_state: str | None = None
+    to_state: str | None = None
+    from_progress: int | None = None
+    to_progress: int | None = None
+    note: str = ""
+    evidence: str = ""
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

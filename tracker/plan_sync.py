@@ -1,0 +1,259 @@
+"""Bringing the database in line with a planned plan, and saying what changed.
+
+Re-importing the same file changes nothing. A changed file updates items and adds or retires
+assignments; an assignment that stays keeps its status and history, and one that comes back is
+restored with its old status. The same machinery adds assignments when a unit joins a group.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import insert
+from sqlmodel import Session, select
+
+from tracker.directory import Directory, DirectoryFile, store_directory
+from tracker.expansion import ItemSpec, expand_item
+from tracker.importer import COLUMN_LABELS, PlannedItem, PlannedPlan, read_plan
+from tracker.models import Assignment, Event, Item, JournalEntry, Plan, WorkTask
+
+AssignmentKey = tuple[str, str, str]  # item key, unit name, role
+
+
+@dataclass
+class PlanDiff:
+    added_tasks: list[str] = field(default_factory=list)
+    removed_tasks: list[str] = field(default_factory=list)
+    added_items: list[str] = field(default_factory=list)
+    removed_items: list[str] = field(default_factory=list)
+    changed_items: list[tuple[str, list[str]]] = field(default_factory=list)
+    added_assignments: list[AssignmentKey] = field(default_factory=list)
+    removed_assignments: list[AssignmentKey] = field(default_factory=list)
+    new_events: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not any(
+            (self.added_tasks, self.removed_tasks, self.added_items, self.removed_items, self.changed_items,
+             self.added_assignments, self.removed_assignments, self.new_events)
+        )
+
+    def to_json(self) -> dict[str, object]:
+        def rows(keys: list[AssignmentKey]) -> list[dict[str, str]]:
+            return [{"item": i, "unit": u, "role": r} for i, u, r in keys]
+
+        return {
+            "unchanged": self.empty,
+            "added_tasks": self.added_tasks,
+            "removed_tasks": self.removed_tasks,
+            "added_items": self.added_items,
+            "removed_items": self.removed_items,
+            "changed_items": [{"item": k, "fields": f} for k, f in self.changed_items],
+            "added_assignments": rows(self.added_assignments),
+            "removed_assignments": rows(self.removed_assignments),
+            "new_events": [{"key": k, "name": n} for k, n in self.new_events],
+        }
+
+
+def _planned_values(item: PlannedItem) -> dict[str, object]:
+    return {
+        "title": item.title,
+        "domain": item.domain,
+        "parent_key": item.parent_key,
+        "deadline_text": item.deadline_text,
+        "deadline": item.rule.to_json(),
+        "event_key": None,
+        "depends_on": item.depends_on,
+        "lead_text": item.texts.get("lead", ""),
+        "principal_text": item.texts.get("principal", ""),
+        "guiding_text": item.texts.get("guiding", ""),
+        "cooperating_text": item.texts.get("cooperating", ""),
+        "inherited": item.inherited,
+        "source_line": item.line,
+        "position": item.position,
+    }
+
+
+_REPORTED = {
+    "title": "标题", "deadline_text": "完成时间", "lead_text": COLUMN_LABELS["lead"],
+    "principal_text": COLUMN_LABELS["principal"], "guiding_text": COLUMN_LABELS["guiding"],
+    "cooperating_text": COLUMN_LABELS["cooperating"], "task": "所属任务", "parent_key": "上级事项",
+}
+
+
+def item_spec(item: Item, parents: set[str]) -> ItemSpec:
+    texts = {"lead": item.lead_text, "principal": item.principal_text, "guiding": item.guiding_text,
+             "cooperating": item.cooperating_text}
+    return ItemSpec(key=item.key, domain=item.domain, texts=texts, is_parent=item.key in parents)
+
+
+def _desired(specs: list[ItemSpec], directory: Directory, plan_row: Plan, lead_does_work: bool) -> dict[AssignmentKey, int]:
+    desired: dict[AssignmentKey, int] = {}
+    for spec in specs:
+        for unit, role in expand_item(spec, directory, domain_rule=plan_row.domain_row_principals, lead_does_work=lead_does_work):
+            desired[(spec.key, unit.name, role)] = unit.id  # type: ignore[assignment]
+    return desired
+
+
+def apply_plan(
+    session: Session, plan: PlannedPlan, directory: Directory, *, now: dt.datetime, actor: str, write: bool = True
+) -> PlanDiff:
+    """Compare ``plan`` with the database and, when ``write``, make the database match it."""
+    diff = PlanDiff()
+    plan_row = session.exec(select(Plan)).one()
+    tasks = {t.number: t for t in session.exec(select(WorkTask)).all()}
+    items = {i.key: i for i in session.exec(select(Item)).all()}
+    events = {e.name: e for e in session.exec(select(Event)).all()}
+    task_by_id = {t.id: t.number for t in tasks.values()}
+
+    for number, title in plan.tasks.items():
+        if number not in tasks or tasks[number].retired:
+            diff.added_tasks.append(number)
+    diff.removed_tasks = [n for n, t in tasks.items() if not t.retired and n not in plan.tasks]
+
+    next_event = len(events) + 1
+    event_keys = {name: e.key for name, e in events.items()}
+    for item in plan.items:
+        if item.event_name and item.event_name not in event_keys:
+            event_keys[item.event_name] = f"E{next_event}"
+            diff.new_events.append((f"E{next_event}", item.event_name))
+            next_event += 1
+
+    planned_keys = {item.key for item in plan.items}
+    for item in plan.items:
+        values = _planned_values(item)
+        values["event_key"] = event_keys.get(item.event_name) if item.event_name else None
+        existing = items.get(item.key)
+        if existing is None or existing.retired:
+            diff.added_items.append(item.key)
+            continue
+        changed = [label for name, label in _REPORTED.items() if name != "task" and getattr(existing, name) != values[name]]
+        if task_by_id.get(existing.task_id) != item.task:
+            changed.append(_REPORTED["task"])
+        if changed:
+            diff.changed_items.append((item.key, changed))
+    diff.removed_items = [k for k, i in items.items() if not i.retired and k not in planned_keys]
+
+    parents = {i.key for i in plan.items if i.is_parent}
+    specs = [ItemSpec(key=i.key, domain=i.domain, texts=i.texts, is_parent=i.key in parents) for i in plan.items]
+    desired = _desired(specs, directory, plan_row, not plan.has_principal_column)
+    staffed = {key for key, _unit, role in desired if role == "principal"}
+    unstaffed = [s.key for s in specs if not s.is_parent and s.key not in staffed]
+    if unstaffed:
+        plan.warnings.append(
+            f"事项 {'、'.join(unstaffed)} 目前没有主体责任单位（所列单位组还没有成员，如村（居）委会）。"
+            "用 tracker units add 添加单位后会自动补上任务分工。"
+        )
+    current = _current_assignments(session, directory)
+    diff.added_assignments = [k for k in desired if k not in current or current[k].retired]
+    diff.removed_assignments = [k for k, a in current.items() if not a.retired and k not in desired]
+    if not write:
+        return diff
+
+    for number, title in plan.tasks.items():
+        task = tasks.get(number) or WorkTask(number=number, title=title)
+        task.title, task.retired, task.position = title, False, list(plan.tasks).index(number)
+        session.add(task)
+        tasks[number] = task
+    for number in diff.removed_tasks:
+        tasks[number].retired = True
+    for key, name in diff.new_events:
+        session.add(Event(key=key, name=name))
+    session.flush()
+    for item in plan.items:
+        values = _planned_values(item)
+        values["event_key"] = event_keys.get(item.event_name) if item.event_name else None
+        row = items.get(item.key) or Item(key=item.key, task_id=tasks[item.task].id, title="", deadline_text="")
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.task_id, row.retired = tasks[item.task].id, False  # type: ignore[assignment]
+        session.add(row)
+        items[item.key] = row
+    for key in diff.removed_items:
+        items[key].retired = True
+    session.flush()
+    plan_row.title, plan_row.source, plan_row.checksum = plan.title, plan.source, plan.checksum
+    plan_row.plan_year, plan_row.imported_at = plan.plan_year, now
+    plan_row.lead_does_work = not plan.has_principal_column
+    session.add(plan_row)
+    _write_assignments(session, diff, desired, current, items, now, actor)
+    session.add(JournalEntry(
+        at=now, actor=actor, action="import", note=f"导入计划表 {plan.source}",
+        details={"checksum": plan.checksum, **diff.to_json()} if not diff.empty else {"checksum": plan.checksum, "unchanged": True},
+    ))
+    return diff
+
+
+def _current_assignments(session: Session, directory: Directory) -> dict[AssignmentKey, Assignment]:
+    item_keys = {i.id: i.key for i in session.exec(select(Item)).all()}
+    return {
+        (item_keys[a.item_id], directory.units[a.unit_id].name, a.role): a
+        for a in session.exec(select(Assignment)).all()
+    }
+
+
+def _write_assignments(
+    session: Session,
+    diff: PlanDiff,
+    desired: dict[AssignmentKey, int],
+    current: dict[AssignmentKey, Assignment],
+    items: dict[str, Item],
+    now: dt.datetime,
+    actor: str,
+) -> None:
+    fresh = []
+    for key in diff.added_assignments:
+        if key in current:
+            current[key].retired = False
+            session.add(current[key])
+            _journal_membership(session, key, current[key], "restore", now, actor)
+        else:
+            fresh.append({"item_id": items[key[0]].id, "unit_id": desired[key], "role": key[2], "state": "not_started",
+                          "progress": 0, "note": "", "evidence": "", "na_reason": "", "retired": False})
+    if fresh:
+        session.execute(insert(Assignment), fresh)
+    for key in diff.removed_assignments:
+        current[key].retired = True
+        session.add(current[key])
+        _journal_membership(session, key, current[key], "retire", now, actor)
+    session.flush()
+
+
+def _journal_membership(session: Session, key: AssignmentKey, row: Assignment, action: str, now: dt.datetime, actor: str) -> None:
+    session.add(JournalEntry(
+        at=now, actor=actor, action=action, item_key=key[0], unit_name=key[1], assignment_id=row.id,
+        from_state=row.state, to_state=row.state, details={"role": key[2]},
+    ))
+
+
+def sync_assignments(session: Session, directory: Directory, *, now: dt.datetime, actor: str) -> PlanDiff:
+    """Re-expand the stored items against the directory (after a unit was added or moved)."""
+    plan_row = session.exec(select(Plan)).one()
+    items = {i.key: i for i in session.exec(select(Item).where(Item.retired == False)).all()}  # noqa: E712
+    parents = {i.parent_key for i in items.values() if i.parent_key}
+    specs = [item_spec(i, parents) for i in items.values()]
+    desired = _desired(specs, directory, plan_row, plan_row.lead_does_work)
+    current = {k: a for k, a in _current_assignments(session, directory).items() if k[0] in items}
+    diff = PlanDiff(
+        added_assignments=[k for k in desired if k not in current or current[k].retired],
+        removed_assignments=[k for k, a in current.items() if not a.retired and k not in desired],
+    )
+    _write_assignments(session, diff, desired, current, items, now, actor)
+    return diff
+
+
+def initialise(
+    session: Session, directory_file: DirectoryFile, plan_path: Path, *, plan_year: int | None,
+    starts_on: dt.date, now: dt.datetime, actor: str,
+) -> tuple[PlannedPlan, PlanDiff]:
+    """Fill an empty schema: the directory, then the plan."""
+    session.add(Plan(
+        county=directory_file.directory.county, domain_row_principals=directory_file.directory.domain_row_principals,
+        starts_on=starts_on,
+    ))
+    store_directory(session, directory_file)
+    directory = Directory.load(session)
+    plan = read_plan(plan_path, directory, plan_year)
+    return plan, apply_plan(session, plan, directory, now=now, actor=actor)

@@ -1,0 +1,248 @@
+"""Reading the plan back with everything derived from it as of a given day.
+
+Nothing here is stored: an item's due date follows from its rule and from what happened (an
+event recorded, the item it depends on completed); an assignment's overdue days and light follow
+from its effective deadline, its status and ``today``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, select
+
+from tracker.calendar import WorkCalendar
+from tracker.deadlines import DeadlineRule, due_after
+from tracker.models import CLOSED_STATES, Assignment, Event, Item, Plan, Unit, WorkTask
+
+LIGHTS = {"green": "绿灯", "yellow": "黄灯", "red": "红灯"}
+DERIVED = {
+    "not_started": "未开始", "in_progress": "进行中", "done": "已完成", "na": "不适用", "overdue": "已逾期",
+    "waiting": "待触发", "done_late": "逾期完成", "ongoing": "持续推进", "recurring": "定期",
+}
+
+
+@dataclass(frozen=True)
+class LightRules:
+    yellow_within_days: int = 7
+    behind_by_percent: int = 20
+
+
+@dataclass
+class AssignmentView:
+    id: int
+    item_key: str
+    unit: str
+    unit_id: int
+    role: str
+    state: str
+    progress: int
+    completed_on: dt.date | None
+    due: dt.date | None
+    effective_due: dt.date | None
+    extended: bool
+    status: str
+    light: str
+    overdue_days: int
+    note: str
+    evidence: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "unit": self.unit, "role": self.role, "state": self.state, "status": self.status,
+            "due": _iso(self.due), "effective_due": _iso(self.effective_due), "extended": self.extended,
+            "light": self.light, "overdue_days": self.overdue_days, "progress": self.progress,
+            "completed_on": _iso(self.completed_on), "note": self.note, "evidence": self.evidence,
+        }
+
+
+@dataclass
+class ItemView:
+    item: Item
+    task_title: str
+    rule: DeadlineRule
+    due: dt.date | None
+    waiting_for: str | None
+    lead: list[str]
+    guiding: list[str]
+    assignments: list[AssignmentView] = field(default_factory=list)
+
+    @property
+    def principals(self) -> list[AssignmentView]:
+        return [a for a in self.assignments if a.role == "principal"]
+
+    @property
+    def light(self) -> str:
+        lights = {a.light for a in self.principals}
+        return next((light for light in ("red", "yellow") if light in lights), "green")
+
+    def to_json(self) -> dict[str, Any]:
+        item = self.item
+        return {
+            "key": item.key, "task": self.task_title, "title": item.title, "domain": item.domain,
+            "parent": item.parent_key, "deadline_text": item.deadline_text, "deadline": self.rule.to_json(),
+            "due": _iso(self.due), "waiting_for": self.waiting_for, "light": self.light,
+            "lead": self.lead, "guiding": self.guiding,
+            "assignments": [a.to_json() for a in self.principals],
+        }
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def item_dues(session: Session, items: Iterable[Item], calendar: WorkCalendar) -> dict[str, tuple[dt.date | None, str | None]]:
+    """Each item's due date, or None with what it is waiting for."""
+    items = list(items)
+    events = {e.key: e for e in session.exec(select(Event)).all()}
+    completion = completion_dates(session, items)
+    result: dict[str, tuple[dt.date | None, str | None]] = {}
+    for item in items:
+        rule = DeadlineRule.from_json(item.deadline)
+        if rule.kind == "fixed":
+            result[item.key] = (rule.due, None)
+        elif rule.kind == "after_event":
+            event = events.get(item.event_key or "")
+            if event is None or event.occurred_on is None:
+                result[item.key] = (None, f"等待事件“{rule.event}”（{item.event_key}）")
+            else:
+                result[item.key] = (due_after(rule, event.occurred_on, calendar.add_working_days), None)
+        elif rule.kind == "after_item":
+            done_on = completion.get(item.depends_on or "")
+            if done_on is None:
+                result[item.key] = (None, f"等待事项 {item.depends_on} 全部完成")
+            else:
+                result[item.key] = (due_after(rule, done_on, calendar.add_working_days), None)
+        else:
+            result[item.key] = (None, None)
+    return result
+
+
+def completion_dates(session: Session, items: Iterable[Item]) -> dict[str, dt.date]:
+    """For each item (a parent through its domain rows) whose principals are all closed, the last completion date."""
+    by_id = {i.id: i for i in items}
+    rows = session.exec(
+        select(Assignment).where(Assignment.role == "principal", Assignment.retired == False)  # noqa: E712
+    ).all()
+    grouped: dict[str, list[Assignment]] = defaultdict(list)
+    for row in rows:
+        item = by_id.get(row.item_id)
+        if item is None:
+            continue
+        grouped[item.key].append(row)
+        if item.parent_key:
+            grouped[item.parent_key].append(row)
+    result = {}
+    for key, assignments in grouped.items():
+        if all(a.state in CLOSED_STATES for a in assignments):
+            dates = [a.completed_on for a in assignments if a.state == "done" and a.completed_on]
+            if dates:
+                result[key] = max(dates)
+    return result
+
+
+def derive(
+    row: Assignment, rule: DeadlineRule, due: dt.date | None, today: dt.date, starts_on: dt.date | None, lights: LightRules
+) -> tuple[dt.date | None, str, str, int]:
+    """(effective due, derived status, light, overdue days) of one assignment as of ``today``."""
+    effective = row.extended_due or due
+    if row.state == "na":
+        return effective, "na", "green", 0
+    if row.state == "done":
+        late = bool(effective and row.completed_on and row.completed_on > effective)
+        days = (row.completed_on - effective).days if late else 0  # type: ignore[operator]
+        return effective, "done_late" if late else "done", "green", days
+    if rule.kind in ("ongoing", "recurring"):
+        return effective, rule.kind, "green", 0
+    if effective is None:
+        return None, "waiting", "green", 0
+    if today > effective:
+        return effective, "overdue", "red", (today - effective).days
+    days_left = (effective - today).days
+    light = "yellow" if days_left <= lights.yellow_within_days or _behind(row, starts_on, effective, today, lights) else "green"
+    return effective, row.state, light, 0
+
+
+def _behind(row: Assignment, starts_on: dt.date | None, due: dt.date, today: dt.date, lights: LightRules) -> bool:
+    if starts_on is None or due <= starts_on or today <= starts_on:
+        return False
+    planned = 100 * (today - starts_on).days / (due - starts_on).days
+    return row.progress + lights.behind_by_percent < planned
+
+
+def load_views(
+    session: Session, today: dt.date, calendar: WorkCalendar, lights: LightRules, *, include_retired: bool = False
+) -> list[ItemView]:
+    """Every item with its assignments and derived state, in plan order."""
+    query = select(Item) if include_retired else select(Item).where(Item.retired == False)  # noqa: E712
+    items = sorted(session.exec(query).all(), key=lambda i: i.position)
+    tasks = {t.id: t.title for t in session.exec(select(WorkTask)).all()}
+    units = {u.id: u for u in session.exec(select(Unit)).all()}
+    plan = session.exec(select(Plan)).first()
+    starts_on = plan.starts_on if plan else None
+    dues = item_dues(session, items, calendar)
+    by_item: dict[int, list[Assignment]] = defaultdict(list)
+    for row in session.exec(select(Assignment).where(Assignment.retired == False)).all():  # noqa: E712
+        by_item[row.item_id].append(row)
+    views = []
+    for item in items:
+        rule = DeadlineRule.from_json(item.deadline)
+        due, waiting = dues[item.key]
+        rows = by_item.get(item.id, [])  # type: ignore[arg-type]
+        view = ItemView(
+            item=item, task_title=tasks.get(item.task_id, ""), rule=rule, due=due, waiting_for=waiting,
+            lead=[units[r.unit_id].name for r in rows if r.role == "lead"],
+            guiding=[units[r.unit_id].name for r in rows if r.role in ("guiding", "cooperating")],
+        )
+        for row in rows:
+            effective, status, light, overdue = derive(row, rule, due, today, starts_on, lights)
+            view.assignments.append(AssignmentView(
+                id=row.id, item_key=item.key, unit=units[row.unit_id].name, unit_id=row.unit_id, role=row.role,  # type: ignore[arg-type]
+                state=row.state, progress=row.progress, completed_on=row.completed_on, due=due,
+                effective_due=effective, extended=row.extended_due is not None, status=status, light=light,
+                overdue_days=overdue, note=row.note, evidence=row.evidence,
+            ))
+        views.append(view)
+    return views
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    unit_ids: frozenset[int] | None = None
+    overdue: bool = False
+    due_within: int | None = None
+    states: frozenset[str] = frozenset()
+    lights: frozenset[str] = frozenset()
+
+
+def filter_views(views: list[ItemView], flt: ItemFilter, today: dt.date) -> list[ItemView]:
+    """Keep the principal assignments that pass every filter, and the items that still have one."""
+
+    def keep(a: AssignmentView) -> bool:
+        if a.role != "principal":
+            return True
+        if flt.unit_ids is not None and a.unit_id not in flt.unit_ids:
+            return False
+        if flt.overdue and a.status != "overdue":
+            return False
+        if flt.due_within is not None and (
+            a.status in ("done", "done_late", "na") or a.effective_due is None
+            or not 0 <= (a.effective_due - today).days <= flt.due_within
+        ):
+            return False
+        if flt.states and a.status not in flt.states and a.state not in flt.states:
+            return False
+        return not (flt.lights and a.light not in flt.lights)
+
+    narrowing = flt != ItemFilter()
+    result = []
+    for view in views:
+        kept = [a for a in view.assignments if keep(a)]
+        if narrowing and not any(a.role == "principal" for a in kept):
+            continue
+        result.append(ItemView(view.item, view.task_title, view.rule, view.due, view.waiting_for, view.lead, view.guiding, kept))
+    return result

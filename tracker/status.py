@@ -1,0 +1,237 @@
+"""Changing the state of assignments, granting extensions and recording outside events.
+
+Every function checks everything first and raises StatusError before it writes anything, then
+journals each change it makes: who, when, from and to. The journal is only ever appended to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from tracker.calendar import WorkCalendar
+from tracker.directory import Directory
+from tracker.errors import StatusError, UnknownNameError
+from tracker.models import STATES, Assignment, Event, Item, JournalEntry, Unit, UnitGroup
+from tracker.names import normalize, suggest
+from tracker.queries import item_dues
+
+STATE_NAMES = {"not-started": "not_started", "in-progress": "in_progress", "done": "done", "n/a": "na"}
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    state: str | None = None
+    progress: int | None = None
+    note: str = ""
+    on: dt.date | None = None
+    by: str = ""
+    evidence: str = ""
+    force: bool = False
+
+
+@dataclass
+class ChangeRecord:
+    item: str
+    unit: str
+    from_state: str
+    to_state: str
+    from_progress: int
+    to_progress: int
+    completed_on: dt.date | None
+    changed: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "item": self.item, "unit": self.unit, "from": self.from_state, "to": self.to_state,
+            "from_progress": self.from_progress, "to_progress": self.to_progress,
+            "completed_on": self.completed_on.isoformat() if self.completed_on else None, "changed": self.changed,
+        }
+
+
+def find_item(session: Session, key: str) -> Item:
+    wanted = normalize(key).strip("()")
+    items = session.exec(select(Item).where(Item.retired == False)).all()  # noqa: E712
+    for item in items:
+        if normalize(item.key) == wanted:
+            return item
+    raise UnknownNameError("事项", key, suggest(key, [i.key for i in items]), "可用 tracker items list 查看全部事项编号。")
+
+
+def principal_rows(session: Session, item: Item, directory: Directory, unit_names: Sequence[str]) -> list[tuple[Unit, Assignment]]:
+    """The principal assignments of ``item`` for the units or groups named; every name must have one."""
+    rows = {a.unit_id: a for a in session.exec(
+        select(Assignment).where(Assignment.item_id == item.id, Assignment.role == "principal", Assignment.retired == False)  # noqa: E712
+    ).all()}
+    if not rows:
+        children = session.exec(select(Item.key).where(Item.parent_key == item.key, Item.retired == False)).all()  # noqa: E712
+        hint = f"请指定具体领域，例如 {children[0]}。" if children else ""
+        raise StatusError(f"事项 {item.key} 没有主体责任单位的任务，无法更新状态。{hint}")
+    found: dict[int, tuple[Unit, Assignment]] = {}
+    for name in unit_names:
+        ref = directory.lookup(name)
+        if ref is None:
+            raise UnknownNameError("单位", name, suggest(name, directory.known_names()))
+        members = directory.members(ref) if isinstance(ref, UnitGroup) else [ref]
+        matched = [u for u in members if u.id in rows]
+        if not matched:
+            names = "、".join(directory.units[i].name for i in list(rows)[:5])
+            raise StatusError(
+                f"“{ref.name}”在事项 {item.key} 中没有主体责任任务。该事项的主体责任单位有：{names} 等 {len(rows)} 个。"
+            )
+        for unit in matched:
+            found[unit.id] = (unit, rows[unit.id])  # type: ignore[index]
+    return list(found.values())
+
+
+def update_status(
+    session: Session, directory: Directory, item_key: str, unit_names: Sequence[str], change: StatusChange,
+    *, today: dt.date, now: dt.datetime,
+) -> list[ChangeRecord]:
+    """Apply one change to the named assignments; all are checked before any is written."""
+    if change.state is not None and change.state not in STATES:
+        raise StatusError(f"未知的状态“{change.state}”。可用：not-started、in-progress、done、n/a。")
+    if change.progress is not None and not 0 <= change.progress <= 100:
+        raise StatusError(f"进度 {change.progress} 超出范围：应在 0 到 100 之间。")
+    if change.state == "na" and not change.note.strip():
+        raise StatusError("设为“不适用”时必须用 --note 写明原因。")
+    if change.on and change.on > today:
+        raise StatusError(f"完成日期 {change.on} 晚于今天（{today}），不能登记未来的完成日期。")
+    if change.state is None and change.progress is None and not change.note and not change.evidence:
+        raise StatusError("没有要修改的内容。请至少指定 --set、--progress、--note 或 --evidence 之一。")
+    item = find_item(session, item_key)
+    targets = principal_rows(session, item, directory, unit_names)
+    plans = [(unit, row, _next(row, change, today, unit.name, item.key)) for unit, row in targets]
+    records = []
+    for unit, row, (state, progress, completed_on) in plans:
+        record = ChangeRecord(item.key, unit.name, row.state, state, row.progress, progress, completed_on, False)
+        record.changed = (state, progress, completed_on) != (row.state, row.progress, row.completed_on) or bool(
+            change.note and change.note != row.note) or bool(change.evidence and change.evidence != row.evidence)
+        records.append(record)
+        if not record.changed:
+            continue
+        session.add(JournalEntry(
+            at=now, actor=change.by, action="status", item_key=item.key, unit_name=unit.name, assignment_id=row.id,
+            from_state=row.state, to_state=state, from_progress=row.progress, to_progress=progress,
+            note=change.note, evidence=change.evidence,
+            details={"completed_on": completed_on.isoformat() if completed_on else None,
+                     "previous_completed_on": row.completed_on.isoformat() if row.completed_on else None},
+        ))
+        row.state, row.progress, row.completed_on = state, progress, completed_on
+        if change.note:
+            row.note = change.note
+        if change.evidence:
+            row.evidence = change.evidence
+        row.na_reason = change.note if state == "na" else ""
+        row.updated_at = now
+        session.add(row)
+    session.flush()
+    return records
+
+
+def _next(row: Assignment, change: StatusChange, today: dt.date, unit: str, item: str) -> tuple[str, int, dt.date | None]:
+    state = change.state or ("in_progress" if change.progress is not None and row.state == "not_started" else row.state)
+    progress = change.progress if change.progress is not None else row.progress
+    if state == "done":
+        on = change.on or (row.completed_on if row.state == "done" else today)
+        if row.state == "done" and row.completed_on and on != row.completed_on and not change.force:
+            raise StatusError(
+                f"{unit} 的事项 {item} 已于 {row.completed_on} 完成。如要改为 {on}，请加 --force。"
+            )
+        return "done", 100, on
+    if change.progress is not None and change.progress == 100 and change.state is None:
+        raise StatusError("进度 100% 请用 --set done 登记完成（并用 --on 写明完成日期）。")
+    if state == "not_started":
+        return state, 0 if change.progress is None else progress, None
+    if change.on and change.state != "done":
+        raise StatusError("--on 只用于登记完成日期，请与 --set done 一起使用。")
+    return state, progress if row.state != "done" or change.progress is not None else 0, None
+
+
+def extend(
+    session: Session, directory: Directory, item_key: str, unit_names: Sequence[str], to: dt.date, reason: str,
+    *, by: str, calendar: WorkCalendar, now: dt.datetime,
+) -> list[dict[str, object]]:
+    """Record an approved extension (延期): a new effective deadline, the original kept beside it."""
+    if not reason.strip():
+        raise StatusError("延期必须用 --reason 写明原因（如批准文号）。")
+    item = find_item(session, item_key)
+    due, waiting = item_dues(session, [item, *_dependencies(session, item)], calendar)[item.key]
+    if due is None:
+        raise StatusError(f"事项 {item.key} 目前没有确定的完成期限（{waiting or item.deadline_text}），无法延期。")
+    targets = principal_rows(session, item, directory, unit_names)
+    for unit, row in targets:
+        current = row.extended_due or due
+        if row.state == "done":
+            raise StatusError(f"{unit.name} 的事项 {item.key} 已于 {row.completed_on} 完成，不能再延期。")
+        if to <= current:
+            raise StatusError(
+                f"延期后的日期 {to} 不晚于 {unit.name} 当前的期限 {current}。延期只能推后期限。"
+            )
+    results = []
+    for unit, row in targets:
+        previous = row.extended_due or due
+        session.add(JournalEntry(
+            at=now, actor=by, action="extend", item_key=item.key, unit_name=unit.name, assignment_id=row.id,
+            from_state=row.state, to_state=row.state, note=reason,
+            details={"original_due": due.isoformat(), "from_due": previous.isoformat(), "to_due": to.isoformat()},
+        ))
+        row.extended_due, row.updated_at = to, now
+        session.add(row)
+        results.append({"item": item.key, "unit": unit.name, "original_due": due.isoformat(),
+                        "from_due": previous.isoformat(), "to_due": to.isoformat()})
+    session.flush()
+    return results
+
+
+def _dependencies(session: Session, item: Item) -> list[Item]:
+    if not item.depends_on:
+        return []
+    return list(session.exec(select(Item).where((Item.key == item.depends_on) | (Item.parent_key == item.depends_on))).all())
+
+
+def find_event(session: Session, name: str) -> Event:
+    events = session.exec(select(Event)).all()
+    wanted = normalize(name)
+    for event in events:
+        if wanted in (normalize(event.key), normalize(event.name)):
+            return event
+    partial = [e for e in events if wanted and wanted in normalize(e.name)]
+    if len(partial) == 1:
+        return partial[0]
+    raise UnknownNameError(
+        "事件", name, suggest(name, [e.name for e in events] + [e.key for e in events]),
+        "可用 tracker events list 查看导入时登记的事件及其编号（如 E1）。",
+    )
+
+
+def record_event(session: Session, name: str, on: dt.date, *, by: str, today: dt.date, now: dt.datetime) -> dict[str, object]:
+    """Record (or move) the date an outside event happened; items waiting on it get their due date."""
+    if on > today:
+        raise StatusError(f"事件日期 {on} 晚于今天（{today}）。只能登记已经发生的事件。")
+    event = find_event(session, name)
+    previous = event.occurred_on
+    if previous == on:
+        return {"key": event.key, "name": event.name, "from": on.isoformat(), "to": on.isoformat(), "changed": False}
+    session.add(JournalEntry(
+        at=now, actor=by, action="event", note=event.name,
+        details={"event": event.key, "from": previous.isoformat() if previous else None, "to": on.isoformat()},
+    ))
+    event.occurred_on, event.recorded_at = on, now
+    session.add(event)
+    session.flush()
+    return {"key": event.key, "name": event.name, "from": previous.isoformat() if previous else None,
+            "to": on.isoformat(), "changed": True}
+
+
+def history(session: Session, item: Item, unit: Unit | None) -> list[JournalEntry]:
+    """The journal of an item (and its domain rows), optionally for one unit, oldest first."""
+    query = select(JournalEntry).where(
+        (JournalEntry.item_key == item.key) | (JournalEntry.item_key.startswith(item.key + "."))  # type: ignore[union-attr]
+    )
+    if unit is not None:
+        query = query.where(JournalEntry.unit_name == unit.name)
+    return list(session.exec(query.order_by(JournalEntry.at, JournalEntry.id)).all())  # type: ignore[arg-type]
