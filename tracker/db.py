@@ -31,6 +31,11 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def make_engine(url: str) -> Engine:
+    """An engine; a new SQLite file is created readable by its owner only (WAL files inherit that)."""
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
 
@@ -91,9 +96,4 @@ def create_database(engine: Engine, *, force: bool = False) -> None:
                 "如确需清空重建（现有进度和历史记录将全部丢失），请加 --force。"
             )
         SQLModel.metadata.drop_all(engine)
-    path = sqlite_path(str(engine.url))
-    if path is not None and not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
     SQLModel.metadata.create_all(engine)

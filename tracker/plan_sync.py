@@ -149,7 +149,7 @@ def apply_plan(
     current = _current_assignments(session, directory)
     diff.added_assignments = [k for k in desired if k not in current or current[k].retired]
     diff.removed_assignments = [k for k, a in current.items() if not a.retired and k not in desired]
-    if not write:
+    if not write or (diff.empty and plan_row.checksum == plan.checksum and plan_row.source == plan.source):
         return diff
 
     for number, title in plan.tasks.items():
@@ -181,7 +181,7 @@ def apply_plan(
     _write_assignments(session, diff, desired, current, items, now, actor)
     session.add(JournalEntry(
         at=now, actor=actor, action="import", note=f"导入计划表 {plan.source}",
-        details={"checksum": plan.checksum, **diff.to_json()} if not diff.empty else {"checksum": plan.checksum, "unchanged": True},
+        details={"checksum": plan.checksum, **diff.to_json()},
     ))
     return diff
 

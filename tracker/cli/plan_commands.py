@@ -14,7 +14,7 @@ from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
 from tracker.cli.options import By, Json, PlanYear, Today
-from tracker.db import create_database, make_engine, read_session, write_session
+from tracker.db import create_database, is_initialised, make_engine, read_session, write_session
 from tracker.deadlines import parse_deadline
 from tracker.directory import Directory, bundled_directory_path, read_directory_file
 from tracker.errors import TrackerError
@@ -91,6 +91,7 @@ def init_command(
     plan: Annotated[Path | None, typer.Option("--plan", help="计划表文件（默认：内置的武定县附件1）")] = None,
     units: Annotated[Path | None, typer.Option("--units", help="单位名录 TOML（默认：config.toml 中的设置或内置名录）")] = None,
     force: Annotated[bool, typer.Option("--force", help="数据库已存在时清空重建（进度和历史将丢失）")] = False,
+    if_missing: Annotated[bool, typer.Option("--if-missing", help="数据库已存在时什么也不做（供脚本反复运行）")] = False,
     start: Annotated[str | None, typer.Option("--start", help="计划开始日期，用于推算计划进度（默认今天）")] = None,
     plan_year: PlanYear = None,
     by: By = None,
@@ -102,6 +103,9 @@ def init_command(
         tracker init --plan 附件1.txt --force
     """
     context: Context = ctx.obj
+    if if_missing and not force and is_initialised(context.engine):
+        output.say("数据库已存在，未做改动（--if-missing）。")
+        return
     settings = context.config.settings
     directory_path = units or (context.config.path(settings.general.unit_directory)
                                if settings.general.unit_directory else bundled_directory_path())

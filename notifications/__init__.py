@@ -1,0 +1,1 @@
+"""Rendering and delivering messages (Jinja2 templates, aiosmtplib). Not built yet: see issue 4."""
