@@ -11,7 +11,7 @@ from tracker.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_ANNEX1 = ROOT / "tracker" / "data" / "wuding_plan.txt"
-SHARED_SEED = ROOT.parent / "shared" / "seeds" / "000_9c044763bd50e4a6.txt"
+SHARED_SEED = ROOT / "tests" / "data" / "wuding_seed_with_annex2.txt"  # the whole seed: Annex 1 and Annex 2
 
 
 class Cli:
