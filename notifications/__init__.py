@@ -1,1 +1,1 @@
-"""Rendering and delivering messages (Jinja2 templates, aiosmtplib). Not built yet: see issue 4."""
+"""Rendering messages (Jinja2 templates) and delivering them (SMTP, a folder of .eml files, memory)."""

@@ -1,1 +1,1 @@
-"""Turning the reminder policy and the clock into scheduled jobs (APScheduler 3.11). Not built yet: see issue 4."""
+"""Turning the reminder policy and the clock into jobs: plain job functions, and the scheduler that calls them."""

@@ -26,6 +26,7 @@ class WorkCalendar:
             self._holidays[year] = frozenset(holidays)
             self._workdays[year] = frozenset(workdays)
         self._guessed: set[int] = set()
+        self._answers: dict[dt.date, bool] = {}
 
     @classmethod
     def from_settings(cls, years: Mapping[str, object]) -> WorkCalendar:
@@ -33,6 +34,12 @@ class WorkCalendar:
         return cls({int(y): (c.holidays, c.workdays) for y, c in years.items()})  # type: ignore[attr-defined]
 
     def is_workday(self, day: dt.date) -> bool:
+        known = self._answers.get(day)
+        if known is None:
+            known = self._answers[day] = self._lookup(day)
+        return known
+
+    def _lookup(self, day: dt.date) -> bool:
         if day.year in self._holidays:
             if day in self._workdays[day.year]:
                 return True

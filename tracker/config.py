@@ -112,7 +112,12 @@ class SmtpSettings(_Section):
 class MailSettings(_Section):
     transport: str = "folder"
     sender: str = "县政府办公室 <tracker@wuding.example>"
+    subject_prefix: str = "政务公开任务提醒"
     folder: str = "outbox"
+    max_attempts: int = Field(default=8, ge=1)
+    retry_after_seconds: int = Field(default=60, ge=0)
+    lease_seconds: int = Field(default=300, ge=0)
+    pump_every_seconds: int = Field(default=60, ge=1)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
 

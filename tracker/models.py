@@ -139,3 +139,43 @@ class JournalEntry(SQLModel, table=True):
     note: str = ""
     evidence: str = ""
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Notice(SQLModel, table=True):
+    """The ledger: one row per (assignment, deadline, stage) ever notified, written with its message.
+
+    The unique key is the claim: a second process that tries to notify the same stage fails to
+    insert and sends nothing. An extension gives a new deadline and so a new schedule.
+    """
+
+    __table_args__ = (UniqueConstraint("assignment_id", "due_on", "stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    due_on: dt.date
+    stage: str
+    rank: int
+    sent_on: dt.date
+    message_id: int | None = Field(default=None, foreign_key="outboxmessage.id")
+    created_at: dt.datetime
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A rendered message, stored before delivery; its state says how delivery went."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = "reminder"
+    run_date: dt.date = Field(index=True)
+    recipient: str
+    to_addrs: list[str] = _json_list()
+    subject: str
+    message_id: str = Field(unique=True)
+    raw: str
+    entries: list[dict[str, Any]] = _json_list()
+    state: str = Field(default="pending", index=True)
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = None
+    claimed_at: dt.datetime | None = None
+    last_error: str = ""
+    created_at: dt.datetime
+    sent_at: dt.datetime | None = None

@@ -118,8 +118,8 @@ def units_add(
     context: Context = ctx.obj
     _check_kind(kind)
     clean = name.strip()
-    if not clean:
-        raise DirectoryError("单位名称不能为空。")
+    if not clean or any(ch in clean for ch in "\r\n\t<>\"@"):
+        raise DirectoryError(f"单位名称“{clean!r}”无效：不能为空，也不能含换行、制表符或 < > \" @。")
     if kind == "village" and not parent:
         raise DirectoryError(f"村（居）委会“{clean}”需要用 --parent 指定所属乡镇，例如 --parent 狮山镇人民政府。")
     context_now = context.now(None)

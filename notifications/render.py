@@ -1,0 +1,118 @@
+"""Building messages: subject, plain text and HTML from templates, then a MIME message.
+
+Building is separate from sending, so a message can be stored and sent again byte for byte.
+Every header value that comes from data (unit names, addresses) is flattened to one line, so a
+name with CR/LF cannot add a header.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid, parseaddr
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from notifications.errors import TransportConfigError
+from tracker.outbox import RenderedMessage
+from tracker.reminders import Digest, DigestEntry, group_by_item
+
+_env = Environment(
+    loader=PackageLoader("notifications", "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    keep_trailing_newline=False,
+)
+LIGHT_COLORS = {"green": "#2e7d32", "yellow": "#b8860b", "red": "#c62828"}
+LIGHT_LABELS = {"green": "绿灯", "yellow": "黄灯", "red": "红灯"}
+ROLE_LABELS = {"lead": "主管责任单位", "guiding": "指导责任单位", "county_office": "县政府办公室"}
+_BREAKS = re.compile(r"[\r\n\t\v\f\x00-\x1f]+")
+
+
+def one_line(text: str) -> str:
+    return _BREAKS.sub(" ", text).strip()
+
+
+def _address(name: str, addr: str) -> Address:
+    addr = addr.strip()
+    if _BREAKS.search(addr) or "@" not in addr:
+        raise TransportConfigError(f"邮箱地址“{addr!r}”无效（含换行或缺少 @）。请用 tracker units set 修正。")
+    local, _, domain = addr.rpartition("@")
+    return Address(display_name=one_line(name), username=local, domain=domain)
+
+
+def sender_address(sender: str) -> Address:
+    name, addr = parseaddr(sender)
+    if not addr:
+        raise TransportConfigError(f"配置项 mail.sender 的值“{sender}”不是有效的发件人，请写成 名称 <地址>。")
+    return _address(name, addr)
+
+
+class _EntryView:
+    """An entry as the templates see it: its fields plus the light's label and colour."""
+
+    def __init__(self, entry: DigestEntry) -> None:
+        self._entry = entry
+        self.light_label = LIGHT_LABELS.get(entry.light, entry.light)
+        self.light_color = LIGHT_COLORS.get(entry.light, "#555")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._entry, name)
+
+
+def subject_parts(digest: Digest) -> list[str]:
+    own = digest.own
+    overdue = sum(1 for e in own if e.days_left < 0)
+    soon = sum(1 for e in own if 0 <= e.days_left <= 7)
+    later = sum(1 for e in own if e.days_left > 7)
+    parts = [f"{n}项{label}" for n, label in ((soon, "7日内到期"), (later, "即将到期"), (overdue, "已逾期")) if n]
+    late_units = {e.unit for e in digest.escalations}
+    if late_units:
+        parts.append(f"督办{len(late_units)}个单位逾期")
+    return parts
+
+
+def render_digest(
+    digest: Digest, *, sender: str, now: dt.datetime, county: str, prefix: str, warnings: list[str]
+) -> RenderedMessage:
+    """One digest as a multipart/alternative message (plain text and HTML), with its own Message-ID."""
+    escalations = sorted(group_by_item(digest.escalations).items())
+    roles = sorted({ROLE_LABELS.get(e.role, e.role) for e in digest.escalations})
+    context = {
+        "recipient": one_line(digest.recipient), "today": digest.run_date.isoformat(), "county": county,
+        "own": [_EntryView(e) for e in digest.own], "escalations": escalations,
+        "escalation_roles": "、".join(roles), "warnings": warnings, "prefix": prefix, "parts": subject_parts(digest),
+    }
+    subject = one_line(_env.get_template("digest_subject.txt").render(context))
+    context["subject"] = subject
+    text = _env.get_template("digest.txt").render(context)
+    html = _env.get_template("digest.html").render(context)
+    return build_message(
+        recipient=digest.recipient, to=digest.to, subject=subject, text=text, html=html, sender=sender, now=now,
+        entries=[e.to_json() for e in digest.entries],
+    )
+
+
+def build_message(
+    *, recipient: str, to: list[str], subject: str, text: str, html: str | None, sender: str, now: dt.datetime,
+    entries: list[dict[str, object]], attachments: list[tuple[str, bytes, str]] = (),  # type: ignore[assignment]
+) -> RenderedMessage:
+    from_address = sender_address(sender)
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = one_line(subject)
+    message["From"] = from_address
+    message["To"] = [_address(recipient, addr) for addr in to]
+    message["Date"] = format_datetime(now)
+    message_id = make_msgid(domain=from_address.domain)
+    message["Message-ID"] = message_id
+    message.set_content(text, subtype="plain", charset="utf-8")
+    if html is not None:
+        message.add_alternative(html, subtype="html", charset="utf-8")
+    for filename, data, mime in attachments:
+        maintype, _, subtype = mime.partition("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return RenderedMessage(recipient=recipient, to=list(to), subject=message["Subject"], message_id=message_id,
+                           raw=message.as_string(), entries=entries)

@@ -1,0 +1,289 @@
+"""Commands that send: run (the daemon and --once), remind --dry-run, simulate, mail test, outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import shutil
+import sqlite3
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+
+from notifications.delivery import DeliveryPolicy, deliver_pending
+from notifications.errors import DeliveryError
+from notifications.render import build_message
+from notifications.transports import FolderTransport, SmtpSettings, Transport, make_transport, read_password
+from schedules.daemon import DaemonPlan, run_daemon
+from schedules.jobs import CheckReport, CheckSettings, daily_check, preview_check
+from tracker.cli import output
+from tracker.cli.app import app
+from tracker.cli.context import Context, parse_date
+from tracker.cli.options import Json, Today
+from tracker.db import make_engine, read_session, sqlite_path, write_session
+from tracker.errors import TrackerError
+from tracker.outbox import STATES, list_messages, retry
+from tracker.reminders import Policy, stage_label
+
+mail_app = typer.Typer(help="邮件设置检查。", no_args_is_help=True)
+outbox_app = typer.Typer(help="发件箱：查看和重发。", no_args_is_help=True)
+app.add_typer(mail_app, name="mail")
+app.add_typer(outbox_app, name="outbox")
+
+
+def check_settings(context: Context) -> CheckSettings:
+    s = context.config.settings
+    r = s.reminders
+    policy = Policy(before_days=tuple(r.before_days), on_due_day=r.on_due_day, overdue_every_days=r.overdue_every_days,
+                    escalate_to=frozenset(r.escalate_to))
+    return CheckSettings(policy=policy, lights=context.lights, sender=s.mail.sender, county=s.general.county,
+                         subject_prefix=s.mail.subject_prefix)
+
+
+def delivery_policy(context: Context) -> DeliveryPolicy:
+    m = context.config.settings.mail
+    return DeliveryPolicy(sender=m.sender, lease=dt.timedelta(seconds=m.lease_seconds), max_attempts=m.max_attempts,
+                          retry_after_seconds=m.retry_after_seconds)
+
+
+def transport_for(context: Context) -> Transport:
+    m = context.config.settings.mail
+    smtp = SmtpSettings(host=m.smtp.host, port=m.smtp.port, starttls=m.smtp.starttls, tls=m.smtp.tls, user=m.smtp.user,
+                        password=read_password(m.smtp.password_env, m.smtp.password_file) if m.transport == "smtp" else "",
+                        timeout=m.smtp.timeout_seconds)
+    return make_transport(m.transport, smtp=smtp, folder=context.config.path(m.folder))
+
+
+def _clock(context: Context, today: str | None):  # type: ignore[no-untyped-def]
+    """A clock for the pump: the real time, or with --today that day at the current time of day."""
+    return lambda: context.now(today)
+
+
+def _print_check(report: CheckReport) -> None:
+    if not report.workday or report.skipped_reason:
+        output.say(report.skipped_reason)
+    else:
+        output.say(f"{report.today} 检查完成：生成 {report.messages} 封邮件，涉及 {report.notices} 条任务提醒。")
+    for name in report.unreachable:
+        output.warn(f"单位“{name}”及其上级都没有邮箱，提醒无法送达。请用 tracker units set {name} --email 地址 补充。")
+    for warning in report.warnings:
+        output.warn(warning)
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="只做一次检查和发送，然后退出")] = False,
+    today: Today = None,
+    as_json: Json = False,
+) -> None:
+    """运行提醒：默认作为常驻进程按计划检查和发送；--once 检查并发送一次后退出。
+
+    例：tracker run --once --today 2020-09-27
+    """
+    context: Context = ctx.obj
+    logging.basicConfig(level=logging.WARNING if once else logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    engine = context.ready_engine()
+    settings, policy, transport = check_settings(context), delivery_policy(context), transport_for(context)
+    if once:
+        day = context.today(today)
+        report = daily_check(engine, settings, context.calendar, day, context.now(today))
+        delivered = deliver_pending(engine, transport, policy, now=_clock(context, today))
+        if as_json:
+            output.print_json({"check": report.to_json(), "delivery": delivered.to_json()})
+            return
+        _print_check(report)
+        output.say(f"发送：成功 {delivered.sent} 封，稍后重试 {delivered.retrying} 封，失败 {delivered.failed} 封。")
+        for error in delivered.errors:
+            output.warn(error)
+        return
+    if today:
+        raise TrackerError("常驻运行使用真实日期，不能加 --today。要按指定日期运行一次，请用 tracker run --once --today 日期。")
+    stop = threading.Event()
+    reminders = context.config.settings.reminders
+    plan = DaemonPlan(timezone=context.config.tz, check_at=dt.time.fromisoformat(reminders.check_time),
+                      pump_every_seconds=context.config.settings.mail.pump_every_seconds)
+
+    def check() -> None:
+        _print_check(daily_check(engine, settings, context.calendar, context.today(None), context.now(None)))
+
+    def pump() -> None:
+        deliver_pending(engine, transport, policy, now=_clock(context, None), stop=stop.is_set)
+
+    run_daemon(plan, check, pump, stop)
+
+
+@app.command("remind")
+def remind_command(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示将要发送的提醒，不写数据库、不发送")] = False,
+    today: Today = None,
+    as_json: Json = False,
+) -> None:
+    """预览某天会给谁发送什么提醒。
+
+    例：tracker remind --dry-run --today 2020-10-09 --json
+    """
+    context: Context = ctx.obj
+    if not dry_run:
+        raise TrackerError("请加 --dry-run 预览；实际发送请用 tracker run --once。")
+    day = context.today(today)
+    plan = preview_check(context.ready_engine(), check_settings(context), context.calendar, day)
+    workday = context.calendar.is_workday(day)
+    digests = plan.digests if workday else []
+    if as_json:
+        from notifications.render import subject_parts
+        prefix = context.config.settings.mail.subject_prefix
+        output.print_json([{
+            "recipient": d.recipient, "to": d.to,
+            "subject": f"【{prefix}】{d.recipient}：{'，'.join(subject_parts(d))}",
+            "entries": [{"item": e.item, "unit": e.unit, "role": e.role, "stage": e.stage, "due": e.due.isoformat()}
+                        for e in d.entries],
+        } for d in digests])
+        return
+    if not workday:
+        output.say(f"{day} 不是工作日，不发送提醒。")
+        return
+    rows = [[d.recipient, "、".join(d.to), str(len(d.own)), str(len({e.unit for e in d.escalations})),
+             "、".join(sorted({stage_label(e.stage) for e in d.own}))] for d in digests]
+    output.table(f"{day} 将发送的提醒（预览，未发送）", ["收件单位", "邮箱", "本单位事项", "督办逾期单位", "提醒类型"], rows)
+    output.say(f"共 {len(digests)} 封邮件。")
+    for name in plan.unreachable:
+        output.warn(f"单位“{name}”及其上级都没有邮箱，提醒无法送达。")
+    for warning in context.calendar.warnings:
+        output.warn(warning)
+
+
+@app.command("simulate")
+def simulate_command(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option("--from", help="开始日期 YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--to", help="结束日期 YYYY-MM-DD")],
+    out: Annotated[Path, typer.Option("--out", help="把每封邮件写入此文件夹（.eml）")],
+    as_json: Json = False,
+) -> None:
+    """在数据库的临时副本上逐日重放检查和发送，邮件写入文件夹；真实数据库不变。
+
+    例：tracker simulate --from 2020-08-01 --to 2020-12-31 --out 模拟邮件
+    """
+    context: Context = ctx.obj
+    first, last = parse_date(start, "--from"), parse_date(end, "--to")
+    if last < first:
+        raise TrackerError(f"--to（{last}）早于 --from（{first}）。")
+    source = sqlite_path(context.config.database_url)
+    engine = context.ready_engine()
+    if source is None:
+        raise TrackerError("模拟需要 SQLite 数据库（会复制一份临时副本）。PostgreSQL 请先用 tracker db backup 导出。")
+    engine.dispose()
+    settings, policy = check_settings(context), delivery_policy(context)
+    check_at = dt.time.fromisoformat(context.config.settings.reminders.check_time)
+    tz = context.config.tz
+    days = []
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir) / "simulation.db"
+        with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
+            src.backup(dst)
+        scratch_engine = make_engine(f"sqlite:///{scratch}")
+        transport = FolderTransport(out)
+        total = (last - first).days + 1
+        with Progress(transient=True, disable=as_json) as progress:
+            task = progress.add_task("模拟中", total=total)
+            for offset in range(total):
+                day = first + dt.timedelta(days=offset)
+                moment = dt.datetime.combine(day, check_at, tzinfo=tz)
+                report = daily_check(scratch_engine, settings, context.calendar, day, moment)
+                delivered = deliver_pending(scratch_engine, transport, policy, now=lambda m=moment: m)
+                if report.messages or delivered.sent:
+                    days.append({"date": day.isoformat(), "workday": report.workday, "messages": report.messages,
+                                 "notices": report.notices, "sent": delivered.sent})
+                progress.advance(task)
+        scratch_engine.dispose()
+    if as_json:
+        output.print_json(days)
+        return
+    output.table(f"模拟 {first} 至 {last}（只列出有邮件的日期）", ["日期", "邮件", "任务提醒"],
+                 [[d["date"], str(d["messages"]), str(d["notices"])] for d in days])
+    output.say(f"共 {sum(d['messages'] for d in days)} 封邮件，已写入 {out}。真实数据库没有改动。")
+    for warning in context.calendar.warnings:
+        output.warn(warning)
+
+
+@mail_app.command("test")
+def mail_test(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Option("--to", help="收件地址")],
+) -> None:
+    """按当前配置发一封测试邮件，检查邮件设置是否可用。
+
+    例：tracker mail test --to someone@wuding.gov.cn
+    """
+    context: Context = ctx.obj
+    s = context.config.settings
+    now = context.now(None)
+    message = build_message(recipient="测试收件人", to=[to], subject=f"【{s.mail.subject_prefix}】测试邮件",
+                            text=f"这是一封测试邮件，发送于 {now:%Y-%m-%d %H:%M}。收到即说明邮件设置可用。", html=None,
+                            sender=s.mail.sender, now=now, entries=[])
+    transport = transport_for(context)
+
+    async def send() -> str:
+        try:
+            return await transport.send(delivery_policy(context).sender.split("<")[-1].rstrip(">").strip(), [to], message.raw, message.message_id)
+        finally:
+            await transport.close()
+
+    try:
+        note = asyncio.run(send())
+    except DeliveryError as exc:
+        raise TrackerError(f"测试邮件发送失败（发送方式 {s.mail.transport}）：{exc}") from exc
+    output.say(f"测试邮件已通过 {s.mail.transport} 发出，收件人 {to}。{note}")
+
+
+@outbox_app.command("list")
+def outbox_list(
+    ctx: typer.Context,
+    state: Annotated[list[str] | None, typer.Option("--state", help="按状态筛选：" + "、".join(STATES))] = None,
+    as_json: Json = False,
+) -> None:
+    """列出发件箱中的邮件及其发送状态。
+
+    例：tracker outbox list --state failed
+    """
+    context: Context = ctx.obj
+    bad = [s for s in state or [] if s not in STATES]
+    if bad:
+        raise TrackerError(f"--state 的值“{bad[0]}”无效。可用：{'、'.join(STATES)}。")
+    with read_session(context.ready_engine()) as session:
+        rows = list_messages(session, state or [])
+    if as_json:
+        output.print_json([{
+            "id": m.id, "kind": m.kind, "run_date": m.run_date.isoformat(), "recipient": m.recipient, "to": m.to_addrs,
+            "subject": m.subject, "message_id": m.message_id, "state": m.state, "attempts": m.attempts,
+            "last_error": m.last_error, "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+        } for m in rows])
+        return
+    tz = context.config.tz
+    output.table("发件箱", ["编号", "日期", "收件单位", "状态", "尝试", "发送时间", "错误"],
+                 [[str(m.id), m.run_date.isoformat(), m.recipient, STATES[m.state], str(m.attempts),
+                   m.sent_at.astimezone(tz).strftime("%m-%d %H:%M") if m.sent_at else "", output.short(m.last_error, 40)]
+                  for m in rows])
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    ctx: typer.Context,
+    ids: Annotated[list[int] | None, typer.Argument(help="要重发的邮件编号（不写则重发全部失败邮件）")] = None,
+    today: Today = None,
+) -> None:
+    """把发送失败的邮件放回队列，下次发送时重试。
+
+    例：tracker outbox retry 12 15
+    """
+    context: Context = ctx.obj
+    with write_session(context.ready_engine()) as session:
+        rows = retry(session, ids or [], now=context.now(today))
+    output.say(f"已将 {len(rows)} 封邮件放回发送队列。")

@@ -1,0 +1,127 @@
+"""The outbox: messages are stored before delivery, claimed before sending, and their outcome recorded.
+
+Claiming is a conditional update (``... WHERE id = ? AND state = 'pending'``, then the row count),
+so two processes never send the same message. A message left in 'sending' by a process that died
+is taken over once its lease has run out; it is sent again with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, select
+
+from tracker.errors import StatusError
+from tracker.models import Notice, OutboxMessage
+from tracker.reminders import CheckPlan
+
+STATES = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败"}
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """What notifications made of a digest: enough to store it and to send it again unchanged."""
+
+    recipient: str
+    to: list[str]
+    subject: str
+    message_id: str
+    raw: str
+    entries: list[dict[str, object]]
+
+
+def store_check(
+    session: Session, plan: CheckPlan, rendered: Sequence[RenderedMessage], *, now: dt.datetime, kind: str = "reminder"
+) -> list[OutboxMessage]:
+    """Write the messages of one check and the ledger rows that claim its stages, in the caller's transaction."""
+    by_recipient = {m.recipient: store_message(session, m, run_date=plan.today, now=now, kind=kind) for m in rendered}
+    for notice in plan.notices:
+        message = by_recipient.get(notice.recipient)
+        session.add(Notice(
+            assignment_id=notice.assignment_id, due_on=notice.due_on, stage=notice.stage, rank=notice.rank,
+            sent_on=plan.today, message_id=message.id if message else None, created_at=now,
+        ))
+    session.flush()
+    return list(by_recipient.values())
+
+
+def store_message(session: Session, message: RenderedMessage, *, run_date: dt.date, now: dt.datetime, kind: str) -> OutboxMessage:
+    row = OutboxMessage(
+        kind=kind, run_date=run_date, recipient=message.recipient, to_addrs=message.to, subject=message.subject,
+        message_id=message.message_id, raw=message.raw, entries=message.entries, state="pending", next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def claim(session: Session, message_id: int, *, now: dt.datetime, lease: dt.timedelta) -> bool:
+    """Take one message for sending; False when another process has it."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .where(or_(
+            (OutboxMessage.state == "pending") & (OutboxMessage.next_attempt_at <= now),
+            (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at <= now - lease),
+        ))
+        .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def ready_ids(session: Session, *, now: dt.datetime, lease: dt.timedelta) -> list[int]:
+    """Messages that may be claimed now, oldest first."""
+    return list(session.exec(
+        select(OutboxMessage.id).where(or_(
+            (OutboxMessage.state == "pending") & (OutboxMessage.next_attempt_at <= now),
+            (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at <= now - lease),
+        )).order_by(OutboxMessage.id)
+    ).all())  # type: ignore[arg-type]
+
+
+def record_sent(session: Session, message_id: int, *, now: dt.datetime, note: str = "") -> None:
+    row = session.get_one(OutboxMessage, message_id)
+    row.state, row.sent_at, row.last_error = "sent", now, note
+    session.add(row)
+
+
+def record_failure(
+    session: Session, message_id: int, error: str, *, permanent: bool, now: dt.datetime, max_attempts: int, retry_after: int
+) -> str:
+    """Record a failed attempt: retry later with backoff, or give up; returns the new state."""
+    row = session.get_one(OutboxMessage, message_id)
+    row.last_error = error
+    if permanent or row.attempts >= max_attempts:
+        row.state = "failed"
+    else:
+        row.state = "pending"
+        row.next_attempt_at = now + dt.timedelta(seconds=retry_after * 2 ** (row.attempts - 1))
+    session.add(row)
+    return row.state
+
+
+def list_messages(session: Session, states: Sequence[str] = ()) -> list[OutboxMessage]:
+    query = select(OutboxMessage).order_by(OutboxMessage.id)
+    if states:
+        query = query.where(OutboxMessage.state.in_(states))  # type: ignore[attr-defined]
+    return list(session.exec(query).all())
+
+
+def retry(session: Session, ids: Sequence[int], *, now: dt.datetime) -> list[OutboxMessage]:
+    """Put failed messages back in the queue (all failed ones when ``ids`` is empty)."""
+    failed = list_messages(session, ["failed"])
+    if ids:
+        known = {m.id: m for m in failed}
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise StatusError(f"邮件 {missing[0]} 不存在或不是“发送失败”状态。可用 tracker outbox list --state failed 查看。")
+        failed = [known[i] for i in ids]
+    for row in failed:
+        row.state, row.attempts, row.next_attempt_at, row.last_error = "pending", 0, now, ""
+        session.add(row)
+    session.flush()
+    return failed

@@ -1,0 +1,233 @@
+"""Deciding who is told what on a given day: stages, the ledger, digests and escalations.
+
+The policy (domain.md, numbers from config.toml): reminders 30/14/7/3/1 days before the deadline
+and on the day, sent on the previous working day when that day is not one; overdue notices on the
+first working day after the deadline and then every 7 days, each moved to the next working day,
+escalated to the lead and guiding units and the county office. Only the latest stage due is ever
+sent, so a daemon that was down does not send a burst of stale reminders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from tracker.calendar import WorkCalendar
+from tracker.directory import Directory
+from tracker.models import Notice, Unit
+from tracker.queries import AssignmentView, ItemView, LightRules, load_views
+
+ACTIVE = frozenset({"not_started", "in_progress", "overdue"})
+
+
+@dataclass(frozen=True)
+class Policy:
+    before_days: tuple[int, ...] = (30, 14, 7, 3, 1)
+    on_due_day: bool = True
+    overdue_every_days: int = 7
+    escalate_to: frozenset[str] = frozenset({"lead", "guiding", "county_office"})
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    rank: int
+    send_on: dt.date
+
+
+def stage_label(name: str) -> str:
+    if name == "due":
+        return "今日到期"
+    kind, _, number = name.partition("-")
+    return f"{number}天后到期" if kind == "before" else f"已逾期（第{number}次通知）"
+
+
+def stages_until(due: dt.date, today: dt.date, calendar: WorkCalendar, policy: Policy) -> list[Stage]:
+    """Every stage of a deadline whose sending day is on or before ``today``, in order of rank."""
+    found = []
+    for days in sorted(policy.before_days, reverse=True):
+        send_on = calendar.previous_workday(due - dt.timedelta(days=days))
+        if send_on <= today:
+            found.append(Stage(f"before-{days}", -days, send_on))
+    if policy.on_due_day:
+        send_on = calendar.previous_workday(due)
+        if send_on <= today:
+            found.append(Stage("due", 0, send_on))
+    first = calendar.next_workday(due + dt.timedelta(days=1))
+    number = 1
+    while True:
+        send_on = calendar.next_workday(first + dt.timedelta(days=policy.overdue_every_days * (number - 1)))
+        if send_on > today:
+            break
+        found.append(Stage(f"overdue-{number}", number, send_on))
+        number += 1
+    return found
+
+
+def latest_stage(due: dt.date, today: dt.date, calendar: WorkCalendar, policy: Policy) -> Stage | None:
+    """The stage to notify on ``today``: the highest-ranked one already due, or None."""
+    if today < calendar.previous_workday(due - dt.timedelta(days=max(policy.before_days, default=0))):
+        return None
+    stages = stages_until(due, today, calendar, policy)
+    return max(stages, key=lambda s: s.rank) if stages else None
+
+
+@dataclass
+class DigestEntry:
+    item: str
+    title: str
+    unit: str
+    role: str
+    stage: str
+    due: dt.date
+    days_left: int
+    light: str
+    escalation: bool = False
+    on_behalf: bool = False
+    note: str = ""
+
+    @property
+    def stage_label(self) -> str:
+        return stage_label(self.stage)
+
+    def to_json(self) -> dict[str, object]:
+        return {"item": self.item, "unit": self.unit, "role": self.role, "stage": self.stage, "due": self.due.isoformat(),
+                "days_left": self.days_left, "light": self.light, "escalation": self.escalation}
+
+
+@dataclass
+class Digest:
+    recipient: str
+    to: list[str]
+    run_date: dt.date
+    entries: list[DigestEntry] = field(default_factory=list)
+
+    @property
+    def own(self) -> list[DigestEntry]:
+        return [e for e in self.entries if not e.escalation]
+
+    @property
+    def escalations(self) -> list[DigestEntry]:
+        return [e for e in self.entries if e.escalation]
+
+
+@dataclass(frozen=True)
+class PlannedNotice:
+    assignment_id: int
+    due_on: dt.date
+    stage: str
+    rank: int
+    recipient: str
+
+
+@dataclass
+class CheckPlan:
+    """What one daily check would send: the digests, and the ledger rows that claim them."""
+
+    today: dt.date
+    digests: list[Digest]
+    notices: list[PlannedNotice]
+    unreachable: list[str]
+
+
+def delivery_unit(unit: Unit, directory: Directory) -> Unit | None:
+    """The unit whose addresses receive ``unit``'s mail: itself, its 'via' unit, or its nearest parent with one."""
+    seen: set[int | None] = set()
+    current: Unit | None = unit
+    while current is not None and current.id not in seen:
+        if current.emails:
+            return current
+        seen.add(current.id)
+        nxt = current.via_id or current.parent_id
+        current = directory.units.get(nxt) if nxt else None
+    return None
+
+
+def _ledger(session: Session) -> dict[tuple[int, dt.date], int]:
+    """The highest stage already notified for each (assignment, deadline)."""
+    rows = session.exec(
+        select(Notice.assignment_id, Notice.due_on, func.max(Notice.rank)).group_by(Notice.assignment_id, Notice.due_on)
+    ).all()
+    return {(assignment_id, due_on): rank for assignment_id, due_on, rank in rows}
+
+
+def _escalation_targets(view: ItemView, assignee: Unit, directory: Directory, policy: Policy) -> list[tuple[Unit, str]]:
+    targets: list[tuple[Unit, str]] = []
+    by_name = {u.name: u for u in directory.units.values()}
+    if "lead" in policy.escalate_to:
+        leads = [by_name[n] for n in view.lead]
+        parent = [u for u in leads if u.id == assignee.parent_id]
+        targets += [(u, "lead") for u in (parent or leads)]
+    if "guiding" in policy.escalate_to:
+        targets += [(by_name[n], "guiding") for n in view.guiding]
+    if "county_office" in policy.escalate_to:
+        targets += [(u, "county_office") for u in directory.units.values() if u.kind == "office"]
+    return [(u, role) for u, role in targets if u.id != assignee.id]
+
+
+def plan_check(
+    session: Session, today: dt.date, calendar: WorkCalendar, policy: Policy, lights: LightRules
+) -> CheckPlan:
+    """Everything the daily check of ``today`` should notify, grouped into one digest per recipient."""
+    directory = Directory.load(session)
+    ledger = _ledger(session)
+    digests: dict[int, Digest] = {}
+    notices: list[PlannedNotice] = []
+    unreachable: set[str] = set()
+
+    def add(unit: Unit, entry: DigestEntry) -> str | None:
+        target = delivery_unit(unit, directory)
+        if target is None:
+            unreachable.add(unit.name)
+            return None
+        digest = digests.setdefault(target.id, Digest(target.name, list(target.emails), today))  # type: ignore[arg-type]
+        entry.on_behalf = target.id != unit.id
+        digest.entries.append(entry)
+        return target.name
+
+    stage_of: dict[dt.date, Stage | None] = {}
+    for view in load_views(session, today, calendar, lights):
+        for a in view.principals:
+            if a.status not in ACTIVE or a.effective_due is None:
+                continue
+            if a.effective_due not in stage_of:
+                stage_of[a.effective_due] = latest_stage(a.effective_due, today, calendar, policy)
+            stage = stage_of[a.effective_due]
+            if stage is None or ledger.get((a.id, a.effective_due), -10**6) >= stage.rank:
+                continue
+            assignee = directory.units[a.unit_id]
+            recipient = add(assignee, _entry(view, a, stage, "principal", escalation=False, today=today))
+            notices.append(PlannedNotice(a.id, a.effective_due, stage.name, stage.rank, recipient or ""))
+            if stage.rank > 0:
+                for unit, role in _escalation_targets(view, assignee, directory, policy):
+                    add(unit, _entry(view, a, stage, role, escalation=True, today=today))
+    ordered = sorted(digests.values(), key=lambda d: d.recipient)
+    for digest in ordered:
+        digest.entries = _dedupe(digest.entries)
+    return CheckPlan(today, ordered, notices, sorted(unreachable))
+
+
+def _entry(view: ItemView, a: AssignmentView, stage: Stage, role: str, *, escalation: bool, today: dt.date) -> DigestEntry:
+    due = a.effective_due
+    assert due is not None
+    return DigestEntry(item=view.item.key, title=view.item.title, unit=a.unit, role=role, stage=stage.name, due=due,
+                       days_left=(due - today).days, light=a.light, escalation=escalation, note=a.note)
+
+
+def _dedupe(entries: list[DigestEntry]) -> list[DigestEntry]:
+    """One line per (item, unit, own/escalation): a unit that is both lead and county office sees it once."""
+    seen: dict[tuple[str, str, bool], DigestEntry] = {}
+    for entry in entries:
+        seen.setdefault((entry.item, entry.unit, entry.escalation), entry)
+    return sorted(seen.values(), key=lambda e: (e.escalation, e.days_left, e.item, e.unit))
+
+
+def group_by_item(entries: list[DigestEntry]) -> dict[str, list[DigestEntry]]:
+    grouped: dict[str, list[DigestEntry]] = defaultdict(list)
+    for entry in entries:
+        grouped[entry.item].append(entry)
+    return dict(grouped)
