@@ -55,3 +55,22 @@ def cli(tmp_path: Path) -> Cli:
 def seeded(cli: Cli) -> Cli:
     cli("init", "--start", "2020-08-01")
     return cli
+
+
+@pytest.fixture
+def smtp_server():
+    from tests.smtp_server import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+def use_smtp(cli: Cli, port: int, **mail: object) -> None:
+    """Point the CLI's config at an SMTP server on localhost."""
+    extra = "".join(f"{k} = {v!r}\n".replace("'", '"') if isinstance(v, str) else f"{k} = {v}\n" for k, v in mail.items())
+    cli.config.write_text(
+        '[database]\nurl = "sqlite:///tracker.db"\n\n[mail]\ntransport = "smtp"\n' + extra
+        + f'\n[mail.smtp]\nhost = "127.0.0.1"\nport = {port}\ntimeout_seconds = 5\n',
+        encoding="utf-8",
+    )

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import Session, select
 
 from tracker.errors import StatusError
@@ -51,12 +51,20 @@ def store_check(
 def store_message(session: Session, message: RenderedMessage, *, run_date: dt.date, now: dt.datetime, kind: str) -> OutboxMessage:
     row = OutboxMessage(
         kind=kind, run_date=run_date, recipient=message.recipient, to_addrs=message.to, subject=message.subject,
-        message_id=message.message_id, raw=message.raw, entries=message.entries, state="pending", next_attempt_at=now,
-        created_at=now,
+        message_id=message.message_id, raw=message.raw, entries=message.entries, state="pending", created_at=now,
     )
     session.add(row)
     session.flush()
     return row
+
+
+def _claimable(now: dt.datetime, lease: dt.timedelta) -> ColumnElement[bool]:
+    """Pending and due (or queued for the next pass), or claimed by a process whose lease has run out."""
+    return or_(
+        (OutboxMessage.state == "pending")
+        & or_(OutboxMessage.next_attempt_at == None, OutboxMessage.next_attempt_at <= now),  # noqa: E711
+        (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at <= now - lease),
+    )
 
 
 def claim(session: Session, message_id: int, *, now: dt.datetime, lease: dt.timedelta) -> bool:
@@ -64,10 +72,7 @@ def claim(session: Session, message_id: int, *, now: dt.datetime, lease: dt.time
     result = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
-        .where(or_(
-            (OutboxMessage.state == "pending") & (OutboxMessage.next_attempt_at <= now),
-            (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at <= now - lease),
-        ))
+        .where(_claimable(now, lease))
         .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
@@ -75,12 +80,8 @@ def claim(session: Session, message_id: int, *, now: dt.datetime, lease: dt.time
 
 def ready_ids(session: Session, *, now: dt.datetime, lease: dt.timedelta) -> list[int]:
     """Messages that may be claimed now, oldest first."""
-    return list(session.exec(
-        select(OutboxMessage.id).where(or_(
-            (OutboxMessage.state == "pending") & (OutboxMessage.next_attempt_at <= now),
-            (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at <= now - lease),
-        )).order_by(OutboxMessage.id)
-    ).all())  # type: ignore[arg-type]
+    query = select(OutboxMessage.id).where(_claimable(now, lease)).order_by(OutboxMessage.id)
+    return list(session.exec(query).all())  # type: ignore[arg-type]
 
 
 def record_sent(session: Session, message_id: int, *, now: dt.datetime, note: str = "") -> None:
@@ -111,8 +112,8 @@ def list_messages(session: Session, states: Sequence[str] = ()) -> list[OutboxMe
     return list(session.exec(query).all())
 
 
-def retry(session: Session, ids: Sequence[int], *, now: dt.datetime) -> list[OutboxMessage]:
-    """Put failed messages back in the queue (all failed ones when ``ids`` is empty)."""
+def retry(session: Session, ids: Sequence[int]) -> list[OutboxMessage]:
+    """Put failed messages back in the queue, to be sent at the next pass (all failed ones when ``ids`` is empty)."""
     failed = list_messages(session, ["failed"])
     if ids:
         known = {m.id: m for m in failed}
@@ -121,7 +122,7 @@ def retry(session: Session, ids: Sequence[int], *, now: dt.datetime) -> list[Out
             raise StatusError(f"邮件 {missing[0]} 不存在或不是“发送失败”状态。可用 tracker outbox list --state failed 查看。")
         failed = [known[i] for i in ids]
     for row in failed:
-        row.state, row.attempts, row.next_attempt_at, row.last_error = "pending", 0, now, ""
+        row.state, row.attempts, row.next_attempt_at, row.last_error = "pending", 0, None, ""
         session.add(row)
     session.flush()
     return failed

@@ -277,7 +277,6 @@ def outbox_list(
 def outbox_retry(
     ctx: typer.Context,
     ids: Annotated[list[int] | None, typer.Argument(help="要重发的邮件编号（不写则重发全部失败邮件）")] = None,
-    today: Today = None,
 ) -> None:
     """把发送失败的邮件放回队列，下次发送时重试。
 
@@ -285,5 +284,5 @@ def outbox_retry(
     """
     context: Context = ctx.obj
     with write_session(context.ready_engine()) as session:
-        rows = retry(session, ids or [], now=context.now(today))
+        rows = retry(session, ids or [])
     output.say(f"已将 {len(rows)} 封邮件放回发送队列。")
