@@ -15,12 +15,19 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from sqlmodel import Session, select
+
 from notifications.render import render_digest
+from notifications.weekly import render_weekly_message
 from tracker.calendar import WorkCalendar
 from tracker.db import read_session, write_session
-from tracker.outbox import store_check
+from tracker.directory import Directory
+from tracker.errors import TrackerError
+from tracker.models import ReportRun
+from tracker.outbox import store_check, store_message
 from tracker.queries import LightRules
-from tracker.reminders import CheckPlan, Policy, plan_check
+from tracker.reminders import CheckPlan, Policy, delivery_unit, plan_check
+from tracker.report import build_weekly_report
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +84,68 @@ def daily_check(engine: Engine, settings: CheckSettings, calendar: WorkCalendar,
     log.info("%s 检查完成：%d 封邮件，%d 条提醒。", today, len(rendered), len(plan.notices))
     return CheckReport(today, workday=True, messages=len(rendered), notices=len(plan.notices),
                        unreachable=plan.unreachable, warnings=calendar.warnings)
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    title: str
+    recipients: tuple[str, ...]
+    sender: str
+    weekday: int
+    lights: LightRules
+    tz: dt.tzinfo
+
+
+def is_report_day(day: dt.date, calendar: WorkCalendar, weekday: int) -> bool:
+    """The first working day of the ISO week on or after ``weekday`` (0 = Monday): after a holiday, a later day."""
+    if day.weekday() < weekday or not calendar.is_workday(day):
+        return False
+    earlier = (day - dt.timedelta(days=n) for n in range(1, day.weekday() - weekday + 1))
+    return not any(calendar.is_workday(d) for d in earlier)
+
+
+def iso_week(day: dt.date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    generated: bool
+    text: str
+
+
+def weekly_report_job(
+    engine: Engine, settings: ReportSettings, calendar: WorkCalendar, today: dt.date, now: dt.datetime
+) -> ReportOutcome:
+    """Store this week's report on the week's first working day (from the configured weekday on); once per ISO week."""
+    if not is_report_day(today, calendar, settings.weekday):
+        return ReportOutcome(False, "今天不是发送周报的日子。")
+    week = iso_week(today)
+    try:
+        with write_session(engine) as session:
+            if session.exec(select(ReportRun).where(ReportRun.week == week)).first():
+                return ReportOutcome(False, f"{week} 的周报已发送过。")
+            report = build_weekly_report(session, today, calendar, settings.lights, title=settings.title, tz=settings.tz)
+            first = None
+            for recipient, to in report_recipients(session, settings.recipients):
+                rendered = render_weekly_message(report, recipient=recipient, to=to, sender=settings.sender, now=now)
+                row = store_message(session, rendered, run_date=today, now=now, kind="report")
+                first = first or row.id
+            session.add(ReportRun(week=week, as_of=today, message_id=first, created_at=now))
+    except IntegrityError:
+        return ReportOutcome(False, f"{week} 的周报已由另一个进程生成。")
+    log.info("%s 周报已生成，等待发送。", week)
+    return ReportOutcome(True, f"{week} 的周报已生成。")
+
+
+def report_recipients(session: Session, names: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    """Each configured recipient unit with the addresses that reach it (the county government through its office)."""
+    directory = Directory.load(session)
+    found = []
+    for name in names:
+        unit = delivery_unit(directory.unit(name), directory)
+        if unit is None:
+            raise TrackerError(f"周报收件单位“{name}”没有邮箱，也没有代收单位。请用 tracker units set {name} --email 地址 补充。")
+        found.append((unit.name, list(unit.emails)))
+    return found

@@ -103,11 +103,18 @@ def test_simulation_of_the_seed_plan(seeded, tmp_path):
     assert days["2020-10-28"]["notices"] == 30  # item (2) before-3
     # eight items due 2020-12-31 (x30 units); New Year's Day is a Friday holiday, so overdue-1 on Mon 2021-01-04,
     # together with item (1) and item (2), whose weekly notices fall on the holiday and move to Monday too
+    # the weekly report goes out on each week's first working day: Friday 2020-10-09 after the National Day week
+    reports = sorted(d for d, v in days.items() if v["weekly_report"])
+    assert reports[:3] == ["2020-08-03", "2020-08-10", "2020-08-17"]
+    assert "2020-10-09" in reports and "2020-10-05" not in days and "2020-10-12" in reports
+    # ISO weeks 2020-W32 .. 2022-W05 are 79, but 2022-01-31, the only day of W05 in range, is Spring Festival
+    assert len(reports) == len({dt.date.fromisoformat(d).isocalendar()[:2] for d in reports}) == 78
+    assert days["2020-08-03"]["messages"] == 0 and days["2020-08-03"]["sent"] == 1
     assert days["2020-12-01"]["notices"] == 8 * 30
     assert days["2021-01-04"]["notices"] == 8 * 30 + 216 + 30
     assert "2021-01-01" not in days
     files = list(out.glob("*.eml"))
-    assert len(files) == sum(d["messages"] for d in days.values())
+    assert len(files) == sum(d["messages"] for d in days.values()) + len(reports) == sum(d["sent"] for d in days.values())
     sample = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
     assert sample["Subject"].startswith("【政务公开任务提醒】")
 

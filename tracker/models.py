@@ -179,3 +179,13 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str = ""
     created_at: dt.datetime
     sent_at: dt.datetime | None = None
+
+
+class ReportRun(SQLModel, table=True):
+    """One weekly report per ISO week; the unique week is the claim that keeps it from being sent twice."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    week: str = Field(unique=True)
+    as_of: dt.date
+    message_id: int | None = Field(default=None, foreign_key="outboxmessage.id")
+    created_at: dt.datetime

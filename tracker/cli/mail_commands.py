@@ -19,8 +19,8 @@ from notifications.delivery import DeliveryPolicy, deliver_pending
 from notifications.errors import DeliveryError
 from notifications.render import build_message
 from notifications.transports import FolderTransport, SmtpSettings, Transport, make_transport, read_password
-from schedules.daemon import DaemonPlan, run_daemon
-from schedules.jobs import CheckReport, CheckSettings, daily_check, preview_check
+from schedules.daemon import DaemonPlan, Jobs, run_daemon
+from schedules.jobs import CheckReport, CheckSettings, ReportSettings, daily_check, preview_check, weekly_report_job
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, parse_date
@@ -30,6 +30,7 @@ from tracker.errors import TrackerError
 from tracker.outbox import STATES, list_messages, retry
 from tracker.reminders import Policy, stage_label
 
+log = logging.getLogger(__name__)
 mail_app = typer.Typer(help="邮件设置检查。", no_args_is_help=True)
 outbox_app = typer.Typer(help="发件箱：查看和重发。", no_args_is_help=True)
 app.add_typer(mail_app, name="mail")
@@ -43,6 +44,16 @@ def check_settings(context: Context) -> CheckSettings:
                     escalate_to=frozenset(r.escalate_to))
     return CheckSettings(policy=policy, lights=context.lights, sender=s.mail.sender, county=s.general.county,
                          subject_prefix=s.mail.subject_prefix)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+
+
+def report_settings(context: Context) -> ReportSettings:
+    s = context.config.settings
+    return ReportSettings(title=f"{s.general.county}政务工作任务进度通报", recipients=tuple(s.report.recipients),
+                          sender=s.mail.sender, weekday=WEEKDAYS.index(s.report.weekday), lights=context.lights,
+                          tz=context.config.tz)
 
 
 def delivery_policy(context: Context) -> DeliveryPolicy:
@@ -93,11 +104,13 @@ def run_command(
     if once:
         day = context.today(today)
         report = daily_check(engine, settings, context.calendar, day, context.now(today))
+        weekly = weekly_report_job(engine, report_settings(context), context.calendar, day, context.now(today))
         delivered = deliver_pending(engine, transport, policy, now=_clock(context, today))
         if as_json:
-            output.print_json({"check": report.to_json(), "delivery": delivered.to_json()})
+            output.print_json({"check": report.to_json(), "weekly_report": weekly.generated, "delivery": delivered.to_json()})
             return
         _print_check(report)
+        output.say(weekly.text)
         output.say(f"发送：成功 {delivered.sent} 封，稍后重试 {delivered.retrying} 封，失败 {delivered.failed} 封。")
         for error in delivered.errors:
             output.warn(error)
@@ -107,15 +120,20 @@ def run_command(
     stop = threading.Event()
     reminders = context.config.settings.reminders
     plan = DaemonPlan(timezone=context.config.tz, check_at=dt.time.fromisoformat(reminders.check_time),
+                      report_at=dt.time.fromisoformat(context.config.settings.report.time),
                       pump_every_seconds=context.config.settings.mail.pump_every_seconds)
+    weekly = report_settings(context)
 
     def check() -> None:
         _print_check(daily_check(engine, settings, context.calendar, context.today(None), context.now(None)))
 
+    def report() -> None:
+        log.info(weekly_report_job(engine, weekly, context.calendar, context.today(None), context.now(None)).text)
+
     def pump() -> None:
         deliver_pending(engine, transport, policy, now=_clock(context, None), stop=stop.is_set)
 
-    run_daemon(plan, check, pump, stop)
+    run_daemon(plan, Jobs(check=check, report=report, pump=pump), stop)
 
 
 @app.command("remind")
@@ -180,7 +198,7 @@ def simulate_command(
     if source is None:
         raise TrackerError("模拟需要 SQLite 数据库（会复制一份临时副本）。PostgreSQL 请先用 tracker db backup 导出。")
     engine.dispose()
-    settings, policy = check_settings(context), delivery_policy(context)
+    settings, policy, weekly_settings = check_settings(context), delivery_policy(context), report_settings(context)
     check_at = dt.time.fromisoformat(context.config.settings.reminders.check_time)
     tz = context.config.tz
     days = []
@@ -197,18 +215,20 @@ def simulate_command(
                 day = first + dt.timedelta(days=offset)
                 moment = dt.datetime.combine(day, check_at, tzinfo=tz)
                 report = daily_check(scratch_engine, settings, context.calendar, day, moment)
+                weekly = weekly_report_job(scratch_engine, weekly_settings, context.calendar, day, moment)
                 delivered = deliver_pending(scratch_engine, transport, policy, now=lambda m=moment: m)
                 if report.messages or delivered.sent:
                     days.append({"date": day.isoformat(), "workday": report.workday, "messages": report.messages,
-                                 "notices": report.notices, "sent": delivered.sent})
+                                 "notices": report.notices, "weekly_report": weekly.generated,
+                                 "sent": delivered.sent})
                 progress.advance(task)
         scratch_engine.dispose()
     if as_json:
         output.print_json(days)
         return
-    output.table(f"模拟 {first} 至 {last}（只列出有邮件的日期）", ["日期", "邮件", "任务提醒"],
-                 [[d["date"], str(d["messages"]), str(d["notices"])] for d in days])
-    output.say(f"共 {sum(d['messages'] for d in days)} 封邮件，已写入 {out}。真实数据库没有改动。")
+    output.table(f"模拟 {first} 至 {last}（只列出有邮件的日期）", ["日期", "提醒邮件", "任务提醒", "周报"],
+                 [[d["date"], str(d["messages"]), str(d["notices"]), "✓" if d["weekly_report"] else ""] for d in days])
+    output.say(f"共发出 {sum(d['sent'] for d in days)} 封邮件（含周报），已写入 {out}。真实数据库没有改动。")
     for warning in context.calendar.warnings:
         output.warn(warning)
 

@@ -1,0 +1,72 @@
+"""The weekly progress report (通报): `tracker report weekly`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from notifications.delivery import deliver_pending
+from notifications.weekly import render_html, render_text, render_weekly_message, render_xlsx
+from schedules.jobs import report_recipients
+from tracker.cli import output
+from tracker.cli.app import app
+from tracker.cli.context import Context
+from tracker.cli.mail_commands import delivery_policy, transport_for
+from tracker.cli.options import Json
+from tracker.db import read_session, write_session
+from tracker.outbox import store_message
+from tracker.report import build_weekly_report
+
+report_app = typer.Typer(help="进度通报。", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+def report_title(context: Context) -> str:
+    return f"{context.config.settings.general.county}政务工作任务进度通报"
+
+
+@report_app.command("weekly")
+def weekly_command(
+    ctx: typer.Context,
+    as_of: Annotated[str | None, typer.Option("--as-of", "--today", help="统计截至哪一天（YYYY-MM-DD，默认今天）")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="把通报写成 HTML 文件")] = None,
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="把台账写成 Excel 文件")] = None,
+    send: Annotated[bool, typer.Option("--send", help="立即通过邮件发给配置的收件单位（附 Excel 台账）")] = False,
+    as_json: Json = False,
+) -> None:
+    """生成每周进度通报：总体数字、红灯事项、各单位排名、近 7 日变化、未来 14 日到期。
+
+    例：tracker report weekly --as-of 2020-10-12 --out 通报.html --xlsx 台账.xlsx
+    """
+    context: Context = ctx.obj
+    day = context.today(as_of)
+    engine = context.ready_engine()
+    with read_session(engine) as session:
+        report = build_weekly_report(session, day, context.calendar, context.lights, title=report_title(context),
+                                     tz=context.config.tz)
+    if out:
+        out.write_text(render_html(report), "utf-8")
+    if xlsx:
+        xlsx.write_bytes(render_xlsx(report))
+    delivered = None
+    if send:
+        settings = context.config.settings
+        now = context.now(as_of)
+        with write_session(engine) as session:
+            for recipient, to in report_recipients(session, tuple(settings.report.recipients)):
+                message = render_weekly_message(report, recipient=recipient, to=to, sender=settings.mail.sender, now=now)
+                store_message(session, message, run_date=day, now=now, kind="report")
+        delivered = deliver_pending(engine, transport_for(context), delivery_policy(context), now=lambda: now)
+    if as_json:
+        output.print_json({**report.to_json(), **({"delivery": delivered.to_json()} if delivered else {})})
+        return
+    output.say(render_text(report))
+    for path, what in ((out, "HTML 通报"), (xlsx, "Excel 台账")):
+        if path:
+            output.say(f"{what}已写入 {path}")
+    if delivered:
+        output.say(f"通报邮件：成功 {delivered.sent} 封，稍后重试 {delivered.retrying} 封，失败 {delivered.failed} 封。")
+    for warning in report.warnings:
+        output.warn(warning)

@@ -1,0 +1,204 @@
+"""The weekly progress report (通报): where the plan stands, who is late, what changed.
+
+Everything is computed as of one day from the same derived views the CLI shows, so the report
+and `tracker items list` never disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, select
+
+from tracker.calendar import WorkCalendar
+from tracker.models import JournalEntry, OutboxMessage
+from tracker.queries import AssignmentView, ItemView, LightRules, load_views
+
+DONE = frozenset({"done", "done_late"})
+
+
+@dataclass
+class Totals:
+    assignments: int = 0
+    done: int = 0
+    done_on_time: int = 0
+    done_late: int = 0
+    in_progress: int = 0
+    not_started: int = 0
+    overdue: int = 0
+    waiting: int = 0
+    ongoing: int = 0
+    not_applicable: int = 0
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """Share of completed assignments completed by their deadline."""
+        return round(100 * self.done_on_time / self.done, 1) if self.done else None
+
+    @property
+    def done_rate(self) -> float | None:
+        counted = self.assignments - self.not_applicable
+        return round(100 * self.done / counted, 1) if counted else None
+
+
+@dataclass
+class ItemLine:
+    key: str
+    title: str
+    light: str
+    due: dt.date | None
+    due_text: str
+    done: int
+    total: int
+    late_units: list[str]
+
+
+@dataclass
+class UnitLine:
+    unit: str
+    assigned: int = 0
+    done: int = 0
+    on_time: int = 0
+    overdue: int = 0
+    overdue_days: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"unit": self.unit, "assigned": self.assigned, "done": self.done, "on_time": self.on_time,
+                "overdue": self.overdue, "overdue_days": self.overdue_days}
+
+
+@dataclass
+class Change:
+    kind: str
+    on: dt.date
+    item: str
+    unit: str
+    text: str
+
+
+@dataclass
+class WeeklyReport:
+    as_of: dt.date
+    since: dt.date
+    title: str
+    totals: Totals
+    items: list[ItemLine]
+    units: list[UnitLine]
+    changes: list[Change]
+    upcoming: list[tuple[dt.date, str, str, str]]
+    undelivered: list[tuple[str, str, str]]
+    warnings: list[str]
+    ledger: list[tuple[ItemView, AssignmentView]] = field(default_factory=list)
+
+    @property
+    def red_items(self) -> list[ItemLine]:
+        return [i for i in self.items if i.light == "red"]
+
+    def to_json(self) -> dict[str, Any]:
+        t = self.totals
+        return {
+            "as_of": self.as_of.isoformat(), "since": self.since.isoformat(), "title": self.title,
+            "totals": {"assignments": t.assignments, "done": t.done, "done_on_time": t.done_on_time, "done_late": t.done_late,
+                       "overdue": t.overdue, "waiting": t.waiting, "in_progress": t.in_progress, "not_started": t.not_started,
+                       "ongoing": t.ongoing, "not_applicable": t.not_applicable, "on_time_rate": t.on_time_rate,
+                       "done_rate": t.done_rate},
+            "items": [{"key": i.key, "title": i.title, "light": i.light, "due": i.due.isoformat() if i.due else None,
+                       "due_text": i.due_text, "done": i.done, "total": i.total, "late_units": i.late_units} for i in self.items],
+            "units": [u.to_json() for u in self.units],
+            "changes": [{"kind": c.kind, "on": c.on.isoformat(), "item": c.item, "unit": c.unit, "text": c.text} for c in self.changes],
+            "upcoming": [{"due": d.isoformat(), "item": k, "title": t_, "unit": u} for d, k, t_, u in self.upcoming],
+            "undelivered": [{"recipient": r, "subject": s, "error": e} for r, s, e in self.undelivered],
+            "warnings": self.warnings,
+        }
+
+
+def _count(totals: Totals, a: AssignmentView) -> None:
+    totals.assignments += 1
+    status = a.status
+    if status in DONE:
+        totals.done += 1
+        if status == "done":
+            totals.done_on_time += 1
+        else:
+            totals.done_late += 1
+    elif status == "na":
+        totals.not_applicable += 1
+    elif status == "overdue":
+        totals.overdue += 1
+    elif status == "waiting":
+        totals.waiting += 1
+    elif status in ("ongoing", "recurring"):
+        totals.ongoing += 1
+    elif status == "in_progress":
+        totals.in_progress += 1
+    else:
+        totals.not_started += 1
+
+
+def build_weekly_report(
+    session: Session, as_of: dt.date, calendar: WorkCalendar, lights: LightRules, *, title: str, tz: dt.tzinfo
+) -> WeeklyReport:
+    """The report as of the end of ``as_of``: figures, lights, ranking, the last 7 days and the next 14."""
+    views = load_views(session, as_of, calendar, lights)
+    since = as_of - dt.timedelta(days=7)
+    totals = Totals()
+    units: dict[str, UnitLine] = {}
+    items: list[ItemLine] = []
+    upcoming: list[tuple[dt.date, str, str, str]] = []
+    changes: list[Change] = []
+    ledger: list[tuple[ItemView, AssignmentView]] = []
+    for view in views:
+        principals = view.principals
+        for a in principals:
+            _count(totals, a)
+            ledger.append((view, a))
+            line = units.setdefault(a.unit, UnitLine(a.unit))
+            line.assigned += 1
+            line.done += a.status in DONE
+            line.on_time += a.status == "done"
+            if a.status == "overdue":
+                line.overdue += 1
+                line.overdue_days += a.overdue_days
+                if a.effective_due and since <= a.effective_due < as_of:
+                    changes.append(Change("overdue", a.effective_due + dt.timedelta(days=1), view.item.key, a.unit, "新逾期"))
+            if a.status in ("not_started", "in_progress") and a.effective_due and as_of < a.effective_due <= as_of + dt.timedelta(days=14):
+                upcoming.append((a.effective_due, view.item.key, view.item.title, a.unit))
+        if principals:
+            items.append(ItemLine(
+                key=view.item.key, title=view.item.title, light=view.light, due=view.due,
+                due_text=view.due.isoformat() if view.due else (view.waiting_for or view.item.deadline_text),
+                done=sum(1 for a in principals if a.status in DONE or a.status == "na"), total=len(principals),
+                late_units=[a.unit for a in principals if a.status == "overdue"],
+            ))
+    changes += _journal_changes(session, since, as_of, tz)
+    changes.sort(key=lambda c: (c.on, c.item, c.unit))
+    ranked = sorted(units.values(), key=lambda u: (-u.overdue, -u.overdue_days, u.done / u.assigned if u.assigned else 1, u.unit))
+    undelivered = [(m.recipient, m.subject, m.last_error) for m in session.exec(
+        select(OutboxMessage).where(OutboxMessage.state == "failed").order_by(OutboxMessage.id)).all()]
+    upcoming.sort()
+    return WeeklyReport(as_of=as_of, since=since, title=title, totals=totals, items=items, units=ranked, changes=changes,
+                        upcoming=upcoming, undelivered=undelivered, warnings=calendar.warnings, ledger=ledger)
+
+
+def _journal_changes(session: Session, since: dt.date, as_of: dt.date, tz: dt.tzinfo) -> list[Change]:
+    """Completions, extensions and notes journalled in the 7 days up to ``as_of`` (days in the plan's time zone)."""
+    rows = session.exec(select(JournalEntry).where(JournalEntry.action.in_(("status", "extend")))).all()  # type: ignore[attr-defined]
+    seen: dict[tuple[str, str, str], Change] = {}
+    for row in rows:
+        day = row.at.astimezone(tz).date()
+        if not since < day <= as_of:
+            continue
+        if row.action == "extend":
+            change = Change("extension", day, row.item_key or "", row.unit_name or "",
+                            f"延期 {row.details.get('from_due')} → {row.details.get('to_due')}：{row.note}")
+        elif row.to_state == "done" and row.from_state != "done":
+            change = Change("completed", day, row.item_key or "", row.unit_name or "",
+                            f"完成于 {row.details.get('completed_on')}" + (f"（{row.note}）" if row.note else ""))
+        elif row.note:
+            change = Change("note", day, row.item_key or "", row.unit_name or "", row.note)
+        else:
+            continue
+        seen[(change.kind, change.item, change.unit)] = change
+    return list(seen.values())
