@@ -56,12 +56,12 @@ def test_wrong_key_or_value_names_the_key(tmp_path, body, fragment):
 
 
 def test_bad_config_is_reported_by_the_cli(cli):
-    cli.config.write_text("[databse]\nurl = \"sqlite:///x.db\"\n", "utf-8")
+    cli.config.write_text("[databse]\nurl = \"sqlite:///x.db\"\n", "utf-8")  # misspelt section
     result = cli("items", "list", ok=False)
     assert result.exit_code == 1 and "databse 是未知的配置项" in result.stderr
 
 
-def test_database_file_is_private(seeded):
+def test_database_file_is_private(seeded, sqlite_only):
     assert os.stat(seeded.db_path).st_mode & 0o777 == 0o600
 
 

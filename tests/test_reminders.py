@@ -150,7 +150,7 @@ def test_messages_arrive_at_a_real_smtp_server(seeded, smtp_server):
 
 
 def test_a_unit_name_with_a_line_break_cannot_add_a_header(seeded, smtp_server):
-    engine = create_engine(f"sqlite:///{seeded.db_path}")
+    engine = create_engine(seeded.absolute_url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE unit SET name = '县财政局\r\nBcc: evil@example.org' WHERE name = '县财政局'"))
     use_smtp(seeded, smtp_server.port)
@@ -218,7 +218,7 @@ def test_permanent_failure_is_recorded_and_not_retried_forever(seeded):
 
 
 def test_unknown_transport_lists_the_valid_ones(seeded):
-    seeded.config.write_text('[database]\nurl = "sqlite:///tracker.db"\n[mail]\ntransport = "pigeon"\n', "utf-8")
+    seeded.write_config('[mail]\ntransport = "pigeon"\n')
     result = seeded("run", "--once", "--today", "2020-09-23", ok=False)
     assert result.exit_code == 1 and "smtp、folder、memory" in result.stderr
 

@@ -181,11 +181,11 @@ def test_two_processes_writing_at_once_lose_nothing(seeded, tmp_path):
              for unit, start in (("狮山镇", 10), ("县财政局", 50))]
     errors = [p.communicate(timeout=240)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
-    engine = create_engine(f"sqlite:///{seeded.db_path}")
+    engine = create_engine(seeded.absolute_url)
     with engine.connect() as conn:
         counts = dict(conn.execute(text("SELECT unit_name, count(*) FROM journalentry WHERE action='status' GROUP BY unit_name")).fetchall())
-        mode = conn.execute(text("PRAGMA journal_mode")).scalar()
+        if seeded.backend == "sqlite":
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     assert counts == {"狮山镇人民政府": 40, "县财政局": 40}
-    assert mode == "wal"
     final = {a["unit"]: a["progress"] for a in assignment_list(seeded, "2", "2020-10-09")}
     assert (final["狮山镇人民政府"], final["县财政局"]) == (49, 89)

@@ -8,11 +8,16 @@ failing with "database is locked" halfway through. PostgreSQL needs none of this
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, event, inspect
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -87,8 +92,32 @@ def require_initialised(engine: Engine) -> None:
         )
 
 
+def _alembic(connection: Connection) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade_database(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Apply the migrations up to ``revision``; returns the revision before and after."""
+    with engine.begin() as connection:
+        before = current_revision(connection)
+        command.upgrade(_alembic(connection), revision)
+        return before, current_revision(connection)
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    with make_engine("sqlite://").connect() as connection:
+        return ScriptDirectory.from_config(_alembic(connection)).get_current_head() or ""
+
+
 def create_database(engine: Engine, *, force: bool = False) -> None:
-    """Create an empty schema; refuse to touch an existing one unless ``force``."""
+    """Create the schema through the migrations; refuse to touch an existing database unless ``force``."""
     if is_initialised(engine):
         if not force:
             raise DatabaseStateError(
@@ -96,4 +125,39 @@ def create_database(engine: Engine, *, force: bool = False) -> None:
                 "如确需清空重建（现有进度和历史记录将全部丢失），请加 --force。"
             )
         SQLModel.metadata.drop_all(engine)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    upgrade_database(engine)
+
+
+def create_scratch_schema(engine: Engine) -> None:
+    """Tables straight from the models, for throw-away databases (validation, simulation copies)."""
     SQLModel.metadata.create_all(engine)
+
+
+def copy_database(source: Engine, target: Engine) -> None:
+    """Copy every row of every table (SQLite or PostgreSQL) into an empty scratch schema, from one snapshot."""
+    create_scratch_schema(target)
+    options = {"isolation_level": "REPEATABLE READ"} if source.dialect.name == "postgresql" else {}
+    with source.connect().execution_options(**options) as src, target.begin() as dst:
+        for table in SQLModel.metadata.sorted_tables:
+            rows = [dict(row) for row in src.execute(table.select()).mappings()]
+            if rows:
+                dst.execute(table.insert(), rows)
+
+
+def backup_database(engine: Engine, target: Path) -> None:
+    """A consistent copy of a live database as a SQLite file readable by its owner only.
+
+    SQLite uses its online backup API; PostgreSQL is copied table by table from one snapshot.
+    """
+    if target.exists():
+        raise DatabaseStateError(f"备份文件 {target} 已存在，未覆盖。请换一个文件名。")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+    source = sqlite_path(str(engine.url))
+    if source is None:
+        copy_database(engine, make_engine(f"sqlite:///{target}"))
+        return
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)

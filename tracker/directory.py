@@ -118,8 +118,8 @@ class Directory:
 
     @classmethod
     def load(cls, session: Session) -> Directory:
-        units = {u.id: u for u in session.exec(select(Unit)).all() if u.id is not None}
-        groups = {g.id: g for g in session.exec(select(UnitGroup)).all() if g.id is not None}
+        units = {u.id: u for u in session.exec(select(Unit).order_by(Unit.id)).all() if u.id is not None}
+        groups = {g.id: g for g in session.exec(select(UnitGroup).order_by(UnitGroup.id)).all() if g.id is not None}
         directory = cls(units, groups)
         for unit in units.values():
             for name in [unit.name, *unit.aliases]:

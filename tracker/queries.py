@@ -186,7 +186,7 @@ def load_views(
     starts_on = plan.starts_on if plan else None
     dues = item_dues(session, items, calendar)
     by_item: dict[int, list[Assignment]] = defaultdict(list)
-    for row in session.exec(select(Assignment).where(Assignment.retired == False)).all():  # noqa: E712
+    for row in session.exec(select(Assignment).where(Assignment.retired == False).order_by(Assignment.id)).all():  # noqa: E712
         by_item[row.item_id].append(row)
     views = []
     for item in items:

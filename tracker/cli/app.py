@@ -41,4 +41,11 @@ def main() -> None:
     app(prog_name="tracker")
 
 
-from tracker.cli import mail_commands, plan_commands, report_commands, status_commands, unit_commands  # noqa: E402,F401
+from tracker.cli import (  # noqa: E402,F401
+    admin_commands,
+    mail_commands,
+    plan_commands,
+    report_commands,
+    status_commands,
+    unit_commands,
+)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import shutil
-import sqlite3
 import tempfile
 import threading
 from pathlib import Path
@@ -25,7 +23,7 @@ from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, parse_date
 from tracker.cli.options import Json, Today
-from tracker.db import make_engine, read_session, sqlite_path, write_session
+from tracker.db import copy_database, make_engine, read_session, write_session
 from tracker.errors import TrackerError
 from tracker.outbox import STATES, list_messages, retry
 from tracker.reminders import Policy, stage_label
@@ -185,7 +183,7 @@ def simulate_command(
     out: Annotated[Path, typer.Option("--out", help="把每封邮件写入此文件夹（.eml）")],
     as_json: Json = False,
 ) -> None:
-    """在数据库的临时副本上逐日重放检查和发送，邮件写入文件夹；真实数据库不变。
+    """在数据库的临时副本（SQLite）上逐日重放检查和发送，邮件写入文件夹；真实数据库不变。
 
     例：tracker simulate --from 2020-08-01 --to 2020-12-31 --out 模拟邮件
     """
@@ -193,20 +191,14 @@ def simulate_command(
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
     if last < first:
         raise TrackerError(f"--to（{last}）早于 --from（{first}）。")
-    source = sqlite_path(context.config.database_url)
     engine = context.ready_engine()
-    if source is None:
-        raise TrackerError("模拟需要 SQLite 数据库（会复制一份临时副本）。PostgreSQL 请先用 tracker db backup 导出。")
-    engine.dispose()
     settings, policy, weekly_settings = check_settings(context), delivery_policy(context), report_settings(context)
     check_at = dt.time.fromisoformat(context.config.settings.reminders.check_time)
     tz = context.config.tz
     days = []
     with tempfile.TemporaryDirectory() as scratch_dir:
-        scratch = Path(scratch_dir) / "simulation.db"
-        with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
-            src.backup(dst)
-        scratch_engine = make_engine(f"sqlite:///{scratch}")
+        scratch_engine = make_engine(f"sqlite:///{Path(scratch_dir) / 'simulation.db'}")
+        copy_database(engine, scratch_engine)
         transport = FolderTransport(out)
         total = (last - first).days + 1
         with Progress(transient=True, disable=as_json) as progress:

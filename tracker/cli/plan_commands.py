@@ -14,7 +14,7 @@ from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
 from tracker.cli.options import By, Json, PlanYear, Today
-from tracker.db import create_database, is_initialised, make_engine, read_session, write_session
+from tracker.db import create_database, create_scratch_schema, is_initialised, make_engine, read_session, write_session
 from tracker.deadlines import parse_deadline
 from tracker.directory import Directory, bundled_directory_path, read_directory_file
 from tracker.errors import TrackerError
@@ -113,7 +113,7 @@ def init_command(
     plan_path = plan or BUNDLED_PLAN
     starts_on, now, who = context.today(start), context.now(start), actor(by)
     scratch = make_engine("sqlite://")
-    create_database(scratch)
+    create_scratch_schema(scratch)
     with write_session(scratch) as session:  # everything is checked before the real database is touched
         initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who)
     engine = context.engine

@@ -151,7 +151,7 @@ def event_record(
     day = context.today(today)
     with write_session(context.ready_engine()) as session:
         result = record_event(session, name, parse_date(on, "--on"), by=actor(by), today=day, now=context.now(today))
-        waiting = session.exec(select(Item).where(Item.event_key == result["key"], Item.retired == False)).all()  # noqa: E712
+        waiting = session.exec(select(Item).where(Item.event_key == result["key"], Item.retired == False).order_by(Item.position)).all()  # noqa: E712
         dues = item_dues(session, waiting, context.calendar)
     if as_json:
         output.print_json({**result, "items": [{"item": k, "due": d.isoformat() if d else None} for k, (d, _w) in dues.items()]})
@@ -171,7 +171,7 @@ def events_list(ctx: typer.Context, as_json: Json = False) -> None:
     context: Context = ctx.obj
     with read_session(context.ready_engine()) as session:
         events = session.exec(select(Event).order_by(Event.id)).all()
-        items = session.exec(select(Item).where(Item.event_key != None, Item.retired == False)).all()  # noqa: E711,E712
+        items = session.exec(select(Item).where(Item.event_key != None, Item.retired == False).order_by(Item.position)).all()  # noqa: E711,E712
     data = [{"key": e.key, "name": e.name, "occurred_on": e.occurred_on.isoformat() if e.occurred_on else None,
              "items": [i.key for i in items if i.event_key == e.key]} for e in events]
     if as_json:

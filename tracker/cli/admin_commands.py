@@ -1,0 +1,167 @@
+"""Looking after the installation: db upgrade, db backup, export, config check."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import SQLModel, select
+
+from notifications.errors import NotificationError
+from notifications.render import sender_address
+from notifications.transports import TRANSPORTS
+from tracker import config as config_module
+from tracker.cli import output
+from tracker.cli.app import app
+from tracker.cli.context import Context
+from tracker.cli.options import Json
+from tracker.db import backup_database, current_revision, head_revision, is_initialised, make_engine, read_session, upgrade_database
+from tracker.directory import bundled_directory_path, read_directory_file
+from tracker.errors import TrackerError
+from tracker.models import OutboxMessage
+
+db_app = typer.Typer(help="数据库维护：升级、备份。", no_args_is_help=True)
+config_app = typer.Typer(help="配置检查。", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, as_json: Json = False) -> None:
+    """把已有数据库升级到当前版本的表结构（数据保留）。
+
+    例：tracker db upgrade
+    """
+    context: Context = ctx.obj
+    engine = context.engine
+    if not is_initialised(engine):
+        raise TrackerError("数据库尚未初始化，没有可升级的内容。请先运行 tracker init。")
+    before, after = upgrade_database(engine)
+    if as_json:
+        output.print_json({"from": before, "to": after, "changed": before != after})
+        return
+    output.say(f"数据库已是最新版本（{after}）。" if before == after else f"数据库已从版本 {before or '（无版本记录）'} 升级到 {after}。")
+
+
+@db_app.command("backup")
+def db_backup(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="备份文件（SQLite 格式）")]) -> None:
+    """对正在使用的数据库做一致的备份（SQLite 在线备份；PostgreSQL 导出为 SQLite 文件）。
+
+    例：tracker db backup 备份/tracker-2020-10-12.db
+    """
+    context: Context = ctx.obj
+    backup_database(context.ready_engine(), file)
+    output.say(f"已备份到 {file}（仅本用户可读）。")
+
+
+def _rows(session: Any, model: type[SQLModel], drop: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.model_dump(mode="json").items() if k not in drop} for row in session.exec(select(model)).all()]
+
+
+@app.command("export")
+def export_command(ctx: typer.Context, as_json: Json = True) -> None:
+    """导出单位、事项、任务分工、变更历史和发件箱，供存档（JSON）。
+
+    例：tracker export --json > 存档.json
+    """
+    context: Context = ctx.obj
+    from tracker import models
+
+    with read_session(context.ready_engine()) as session:
+        data = {
+            "units": _rows(session, models.Unit), "groups": _rows(session, models.UnitGroup), "plan": _rows(session, models.Plan),
+            "tasks": _rows(session, models.WorkTask), "items": _rows(session, models.Item),
+            "assignments": _rows(session, models.Assignment), "events": _rows(session, models.Event),
+            "journal": _rows(session, models.JournalEntry), "notices": _rows(session, models.Notice),
+            "outbox": _rows(session, OutboxMessage, drop=("raw",)), "reports": _rows(session, models.ReportRun),
+        }
+    output.print_json(data)
+
+
+def check_config(context: Context) -> tuple[list[str], list[str]]:
+    """(what is fine, what is wrong): every problem named, nothing secret printed."""
+    good: list[str] = []
+    bad: list[str] = []
+    path, how = config_module.locate(context.config_path)
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text("utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            return good, [f"配置文件 {path} 无法读取：{exc}"]
+        bad += config_module.problems(raw)
+        good.append(f"配置文件：{path}（{how}）")
+    else:
+        good.append("配置文件：内置默认配置")
+    if bad:
+        return good, bad
+    settings = context.config.settings
+    mail = settings.mail
+    if mail.transport not in TRANSPORTS:
+        bad.append(f"配置项 mail.transport 的值“{mail.transport}”无效。可用：{'、'.join(TRANSPORTS)}。")
+    else:
+        good.append(f"发送方式：{mail.transport}")
+    try:
+        sender_address(mail.sender)
+        good.append(f"发件人：{mail.sender}")
+    except NotificationError as exc:
+        bad.append(str(exc))
+    if mail.transport == "smtp":
+        smtp = mail.smtp
+        if smtp.starttls and smtp.tls:
+            bad.append("配置项 mail.smtp.starttls 和 mail.smtp.tls 不能同时为 true：STARTTLS（通常端口 587）与直接 TLS（通常端口 465）只能选一个。")
+        if smtp.user:
+            if smtp.password_file:
+                readable = os.access(context.config.path(smtp.password_file), os.R_OK)
+                (good if readable else bad).append(
+                    f"SMTP 密码文件 {smtp.password_file}" + ("可读" if readable else " 不存在或不可读，请检查 mail.smtp.password_file。"))
+            elif os.environ.get(smtp.password_env):
+                good.append(f"SMTP 密码：从环境变量 {smtp.password_env} 读取（已设置）")
+            else:
+                bad.append(f"SMTP 用户 {smtp.user} 需要密码：请设置环境变量 {smtp.password_env}，或在 mail.smtp.password_file 指定密码文件。")
+        good.append(f"SMTP 服务器：{smtp.host}:{smtp.port}（{'直接 TLS' if smtp.tls else 'STARTTLS' if smtp.starttls else '不加密'}）")
+    directory = settings.general.unit_directory
+    try:
+        read_directory_file(context.config.path(directory) if directory else bundled_directory_path())
+        good.append(f"单位名录：{directory or '内置武定县名录'}")
+    except TrackerError as exc:
+        bad.append(str(exc))
+    url = context.config.database_url
+    shown = make_engine(url).url.render_as_string(hide_password=True) if url else url
+    try:
+        engine = context.engine
+        with engine.connect() as connection:
+            if is_initialised(engine):
+                revision, head = current_revision(connection), head_revision()
+                if revision == head:
+                    good.append(f"数据库：{shown}（版本 {revision}）")
+                else:
+                    bad.append(f"数据库 {shown} 的版本是 {revision or '无'}，当前程序需要 {head}。请运行 tracker db upgrade。")
+            else:
+                bad.append(f"数据库 {shown} 尚未初始化。请运行 tracker init。")
+    except SQLAlchemyError as exc:
+        bad.append(f"无法连接数据库 {shown}：{type(exc).__name__}。请检查 database.url 或 TRACKER_DATABASE_URL。")
+    return good, bad
+
+
+@config_app.command("check")
+def config_check(ctx: typer.Context, as_json: Json = False) -> None:
+    """检查配置：列出每一处问题（不显示密码）。有问题时退出码为 1。
+
+    例：tracker config check
+    """
+    context: Context = ctx.obj
+    good, bad = check_config(context)
+    if as_json:
+        output.print_json({"ok": not bad, "checked": good, "problems": bad})
+    else:
+        for line in good:
+            output.say("✓ " + line)
+        for line in bad:
+            output.say("✗ " + line)
+        output.say("配置没有问题。" if not bad else f"发现 {len(bad)} 处问题，请按提示修改。")
+    if bad:
+        raise typer.Exit(1)
