@@ -46,7 +46,7 @@ def _address(name: str, addr: str) -> Address:
 
 def sender_address(sender: str) -> Address:
     name, addr = parseaddr(sender)
-    if not addr:
+    if "@" not in addr or _BREAKS.search(sender):
         raise TransportConfigError(f"配置项 mail.sender 的值“{sender}”不是有效的发件人，请写成 名称 <地址>。")
     return _address(name, addr)
 

@@ -24,13 +24,16 @@ class Recorder:
 
     replies: list[str] = field(default_factory=list)
     delay: float = 0.0
+    delays: list[float] = field(default_factory=list)
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        with self.lock:
+            pause = self.delays.pop(0) if self.delays else self.delay
+        if pause:
+            await asyncio.sleep(pause)
         with self.lock:
             if self.replies:
                 reply = self.replies.pop(0)
@@ -60,3 +63,48 @@ class SmtpServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+
+class DroppingProxy:
+    """A TCP proxy in front of a server that closes every ``every``-th connection as soon as it is accepted."""
+
+    def __init__(self, target_port: int, every: int = 3) -> None:
+        self.target_port = target_port
+        self.every = every
+        self.port = free_port()
+        self.connections = 0
+        self.dropped = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        if self.connections % self.every == 0:
+            self.dropped += 1
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    def start(self) -> "DroppingProxy":
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, "127.0.0.1", self.port), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

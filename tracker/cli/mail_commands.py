@@ -93,6 +93,7 @@ def run_command(
 ) -> None:
     """运行提醒：默认作为常驻进程按计划检查和发送；--once 检查并发送一次后退出。
 
+    常驻运行时加 --today 会把业务日期固定为该日（用于演练）。
     例：tracker run --once --today 2020-09-27
     """
     context: Context = ctx.obj
@@ -113,8 +114,6 @@ def run_command(
         for error in delivered.errors:
             output.warn(error)
         return
-    if today:
-        raise TrackerError("常驻运行使用真实日期，不能加 --today。要按指定日期运行一次，请用 tracker run --once --today 日期。")
     stop = threading.Event()
     reminders = context.config.settings.reminders
     plan = DaemonPlan(timezone=context.config.tz, check_at=dt.time.fromisoformat(reminders.check_time),
@@ -123,13 +122,13 @@ def run_command(
     weekly = report_settings(context)
 
     def check() -> None:
-        _print_check(daily_check(engine, settings, context.calendar, context.today(None), context.now(None)))
+        _print_check(daily_check(engine, settings, context.calendar, context.today(today), context.now(today)))
 
     def report() -> None:
-        log.info(weekly_report_job(engine, weekly, context.calendar, context.today(None), context.now(None)).text)
+        log.info(weekly_report_job(engine, weekly, context.calendar, context.today(today), context.now(today)).text)
 
     def pump() -> None:
-        deliver_pending(engine, transport, policy, now=_clock(context, None), stop=stop.is_set)
+        deliver_pending(engine, transport, policy, now=_clock(context, today), stop=stop.is_set)
 
     run_daemon(plan, Jobs(check=check, report=report, pump=pump), stop)
 
