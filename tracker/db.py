@@ -136,14 +136,22 @@ def create_scratch_schema(engine: Engine) -> None:
 
 
 def copy_database(source: Engine, target: Engine) -> None:
-    """Copy every row of every table (SQLite or PostgreSQL) into an empty scratch schema, from one snapshot."""
+    """Copy every row of every table (SQLite or PostgreSQL) into an empty scratch SQLite schema, from one snapshot."""
     create_scratch_schema(target)
     options = {"isolation_level": "REPEATABLE READ"} if source.dialect.name == "postgresql" else {}
-    with source.connect().execution_options(**options) as src, target.begin() as dst:
-        for table in SQLModel.metadata.sorted_tables:
-            rows = [dict(row) for row in src.execute(table.select()).mappings()]
-            if rows:
-                dst.execute(table.insert(), rows)
+    with source.connect().execution_options(**options) as src, target.connect() as dst:
+        # rows of a table may point at later rows of the same table (a unit's parent): check keys after the copy
+        dst.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        with dst.begin():
+            for table in SQLModel.metadata.sorted_tables:
+                rows = [dict(row) for row in src.execute(table.select()).mappings()]
+                if rows:
+                    dst.execute(table.insert(), rows)
+        broken = dst.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        dst.commit()
+        dst.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
+    if broken:
+        raise DatabaseStateError(f"复制数据库时发现 {len(broken)} 处外键不一致，副本不可用。")
 
 
 def backup_database(engine: Engine, target: Path) -> None:
