@@ -123,10 +123,16 @@ def item_dues(session: Session, items: Iterable[Item], calendar: WorkCalendar) -
 
 
 def completion_dates(session: Session, items: Iterable[Item]) -> dict[str, dt.date]:
-    """For each item (a parent through its domain rows) whose principals are all closed, the last completion date."""
-    by_id = {i.id: i for i in items}
+    """For each item that another waits for (a parent through its domain rows), if its principals are all closed,
+    the last completion date."""
+    items = list(items)
+    wanted = {i.depends_on for i in items if i.depends_on}
+    by_id = {i.id: i for i in items if i.key in wanted or i.parent_key in wanted}
+    if not by_id:
+        return {}
     rows = session.exec(
-        select(Assignment).where(Assignment.role == "principal", Assignment.retired == False)  # noqa: E712
+        select(Assignment).where(Assignment.role == "principal", Assignment.retired == False,  # noqa: E712
+                                 Assignment.item_id.in_(list(by_id)))  # type: ignore[attr-defined]
     ).all()
     grouped: dict[str, list[Assignment]] = defaultdict(list)
     for row in rows:
@@ -146,7 +152,7 @@ def completion_dates(session: Session, items: Iterable[Item]) -> dict[str, dt.da
 
 
 def derive(
-    row: Assignment, rule: DeadlineRule, due: dt.date | None, today: dt.date, starts_on: dt.date | None, lights: LightRules
+    row: Any, rule: DeadlineRule, due: dt.date | None, today: dt.date, starts_on: dt.date | None, lights: LightRules
 ) -> tuple[dt.date | None, str, str, int]:
     """(effective due, derived status, light, overdue days) of one assignment as of ``today``."""
     effective = row.extended_due or due
@@ -167,47 +173,82 @@ def derive(
     return effective, row.state, light, 0
 
 
-def _behind(row: Assignment, starts_on: dt.date | None, due: dt.date, today: dt.date, lights: LightRules) -> bool:
+def _behind(row: Any, starts_on: dt.date | None, due: dt.date, today: dt.date, lights: LightRules) -> bool:
     if starts_on is None or due <= starts_on or today <= starts_on:
         return False
     planned = 100 * (today - starts_on).days / (due - starts_on).days
     return row.progress + lights.behind_by_percent < planned
 
 
+_COLUMNS = (
+    Assignment.id, Assignment.item_id, Assignment.unit_id, Assignment.role, Assignment.state, Assignment.progress,
+    Assignment.completed_on, Assignment.note, Assignment.evidence, Assignment.extended_due,
+)
+
+
+def assignment_rows(session: Session, *where: Any) -> list[Any]:
+    """Active assignments as plain rows (not ORM objects: a province has hundreds of thousands), in id order."""
+    query = select(*_COLUMNS).where(Assignment.retired == False, *where).order_by(Assignment.id)  # noqa: E712
+    return list(session.exec(query).all())  # type: ignore[call-overload]
+
+
+@dataclass
+class PlanContext:
+    """What every view of the plan needs besides the assignments: items, dues, names."""
+
+    items: list[Item]
+    dues: dict[str, tuple[dt.date | None, str | None]]
+    tasks: dict[int, str]
+    unit_names: dict[int, str]
+    starts_on: dt.date | None
+
+    @classmethod
+    def load(cls, session: Session, calendar: WorkCalendar, *, include_retired: bool = False) -> PlanContext:
+        query = select(Item) if include_retired else select(Item).where(Item.retired == False)  # noqa: E712
+        items = sorted(session.exec(query).all(), key=lambda i: i.position)
+        plan = session.exec(select(Plan)).first()
+        return cls(
+            items=items, dues=item_dues(session, items, calendar),
+            tasks={t.id: t.title for t in session.exec(select(WorkTask)).all()},  # type: ignore[misc]
+            unit_names=dict(session.exec(select(Unit.id, Unit.name)).all()),  # type: ignore[arg-type]
+            starts_on=plan.starts_on if plan else None,
+        )
+
+    def views(self, rows: list[Any], today: dt.date, lights: LightRules, *, keep_empty: bool = True) -> list[ItemView]:
+        """Item views holding ``rows``, with each assignment's derived state as of ``today``."""
+        by_item: dict[int, list[Any]] = defaultdict(list)
+        for row in rows:
+            by_item[row.item_id].append(row)
+        views = []
+        for item in self.items:
+            mine = by_item.get(item.id, [])  # type: ignore[arg-type]
+            if not mine and not keep_empty:
+                continue
+            rule = DeadlineRule.from_json(item.deadline)
+            due, waiting = self.dues[item.key]
+            view = ItemView(
+                item=item, task_title=self.tasks.get(item.task_id, ""), rule=rule, due=due, waiting_for=waiting,
+                lead=[self.unit_names[r.unit_id] for r in mine if r.role == "lead"],
+                guiding=[self.unit_names[r.unit_id] for r in mine if r.role in ("guiding", "cooperating")],
+            )
+            for row in mine:
+                effective, status, light, overdue = derive(row, rule, due, today, self.starts_on, lights)
+                view.assignments.append(AssignmentView(
+                    id=row.id, item_key=item.key, unit=self.unit_names[row.unit_id], unit_id=row.unit_id, role=row.role,
+                    state=row.state, progress=row.progress, completed_on=row.completed_on, due=due,
+                    effective_due=effective, extended=row.extended_due is not None, status=status, light=light,
+                    overdue_days=overdue, note=row.note, evidence=row.evidence,
+                ))
+            views.append(view)
+        return views
+
+
 def load_views(
     session: Session, today: dt.date, calendar: WorkCalendar, lights: LightRules, *, include_retired: bool = False
 ) -> list[ItemView]:
     """Every item with its assignments and derived state, in plan order."""
-    query = select(Item) if include_retired else select(Item).where(Item.retired == False)  # noqa: E712
-    items = sorted(session.exec(query).all(), key=lambda i: i.position)
-    tasks = {t.id: t.title for t in session.exec(select(WorkTask)).all()}
-    units = {u.id: u for u in session.exec(select(Unit)).all()}
-    plan = session.exec(select(Plan)).first()
-    starts_on = plan.starts_on if plan else None
-    dues = item_dues(session, items, calendar)
-    by_item: dict[int, list[Assignment]] = defaultdict(list)
-    for row in session.exec(select(Assignment).where(Assignment.retired == False).order_by(Assignment.id)).all():  # noqa: E712
-        by_item[row.item_id].append(row)
-    views = []
-    for item in items:
-        rule = DeadlineRule.from_json(item.deadline)
-        due, waiting = dues[item.key]
-        rows = by_item.get(item.id, [])  # type: ignore[arg-type]
-        view = ItemView(
-            item=item, task_title=tasks.get(item.task_id, ""), rule=rule, due=due, waiting_for=waiting,
-            lead=[units[r.unit_id].name for r in rows if r.role == "lead"],
-            guiding=[units[r.unit_id].name for r in rows if r.role in ("guiding", "cooperating")],
-        )
-        for row in rows:
-            effective, status, light, overdue = derive(row, rule, due, today, starts_on, lights)
-            view.assignments.append(AssignmentView(
-                id=row.id, item_key=item.key, unit=units[row.unit_id].name, unit_id=row.unit_id, role=row.role,  # type: ignore[arg-type]
-                state=row.state, progress=row.progress, completed_on=row.completed_on, due=due,
-                effective_due=effective, extended=row.extended_due is not None, status=status, light=light,
-                overdue_days=overdue, note=row.note, evidence=row.evidence,
-            ))
-        views.append(view)
-    return views
+    context = PlanContext.load(session, calendar, include_retired=include_retired)
+    return context.views(assignment_rows(session), today, lights)
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,17 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import exists, func
 from sqlmodel import Session, select
 
 from tracker.calendar import WorkCalendar
 from tracker.directory import Directory
-from tracker.models import Notice, Unit
-from tracker.queries import AssignmentView, ItemView, LightRules, load_views
+from tracker.models import Assignment, Notice, Unit
+from tracker.queries import AssignmentView, ItemView, LightRules, PlanContext, assignment_rows
 
-ACTIVE = frozenset({"not_started", "in_progress", "overdue"})
 
 
 @dataclass(frozen=True)
@@ -147,11 +149,11 @@ def delivery_unit(unit: Unit, directory: Directory) -> Unit | None:
     return None
 
 
-def _ledger(session: Session) -> dict[tuple[int, dt.date], int]:
-    """The highest stage already notified for each (assignment, deadline)."""
-    rows = session.exec(
-        select(Notice.assignment_id, Notice.due_on, func.max(Notice.rank)).group_by(Notice.assignment_id, Notice.due_on)
-    ).all()
+def _extended_ledger(session: Session) -> dict[tuple[int, dt.date], int]:
+    """The highest stage already notified for each (assignment, deadline) of the assignments that were extended."""
+    query = (select(Notice.assignment_id, Notice.due_on, func.max(Notice.rank))
+             .join(Assignment, Assignment.id == Notice.assignment_id).where(Assignment.extended_due != None))  # noqa: E711
+    rows = session.exec(query.group_by(Notice.assignment_id, Notice.due_on)).all()
     return {(assignment_id, due_on): rank for assignment_id, due_on, rank in rows}
 
 
@@ -169,12 +171,54 @@ def _escalation_targets(view: ItemView, assignee: Unit, directory: Directory, po
     return [(u, role) for u, role in targets if u.id != assignee.id]
 
 
+OPEN_STATES = ("not_started", "in_progress")
+
+
 def plan_check(
     session: Session, today: dt.date, calendar: WorkCalendar, policy: Policy, lights: LightRules
 ) -> CheckPlan:
-    """Everything the daily check of ``today`` should notify, grouped into one digest per recipient."""
+    """Everything the daily check of ``today`` should notify, grouped into one digest per recipient.
+
+    The database is asked only for open assignments whose latest due stage is not in the ledger yet:
+    one query per distinct deadline, so a province's check reads what it sends, not the whole plan.
+    """
+    context = PlanContext.load(session, calendar)
+    stage_of: dict[dt.date, Stage | None] = {}
+
+    def stage(due: dt.date) -> Stage | None:
+        if due not in stage_of:
+            stage_of[due] = latest_stage(due, today, calendar, policy)
+        return stage_of[due]
+
+    by_due: dict[dt.date, list[int]] = defaultdict(list)
+    for item in context.items:
+        due = context.dues[item.key][0]
+        if due is not None and item.deadline.get("kind") not in ("ongoing", "recurring") and stage(due):
+            by_due[due].append(item.id)  # type: ignore[arg-type]
+    open_principal = (Assignment.role == "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
+    rows: list[Any] = []
+    for due, item_ids in by_due.items():
+        notified = select(Notice.id).where(
+            Notice.assignment_id == Assignment.id, Notice.due_on == due, Notice.rank >= stage(due).rank  # type: ignore[union-attr]
+        )
+        rows += assignment_rows(session, *open_principal, Assignment.extended_due == None,  # noqa: E711
+                                Assignment.item_id.in_(item_ids), ~exists(notified))  # type: ignore[attr-defined]
+    ledger = _extended_ledger(session)
+    for row in assignment_rows(session, *open_principal, Assignment.extended_due != None):  # noqa: E711
+        found = stage(row.extended_due)
+        if found and ledger.get((row.id, row.extended_due), -10**6) < found.rank:
+            rows.append(row)
+    involved = sorted({row.item_id for row in rows})
+    people = assignment_rows(session, Assignment.role.in_(("lead", "guiding", "cooperating")),  # type: ignore[attr-defined]
+                             Assignment.item_id.in_(involved)) if involved else []  # type: ignore[attr-defined]
+    views = context.views(rows + people, today, lights, keep_empty=False)
+    return _digests(session, views, today, policy, stage)
+
+
+def _digests(
+    session: Session, views: list[ItemView], today: dt.date, policy: Policy, stage: Callable[[dt.date], Stage | None]
+) -> CheckPlan:
     directory = Directory.load(session)
-    ledger = _ledger(session)
     digests: dict[int, Digest] = {}
     notices: list[PlannedNotice] = []
     unreachable: set[str] = set()
@@ -189,22 +233,19 @@ def plan_check(
         digest.entries.append(entry)
         return target.name
 
-    stage_of: dict[dt.date, Stage | None] = {}
-    for view in load_views(session, today, calendar, lights):
+    for view in views:
         for a in view.principals:
-            if a.status not in ACTIVE or a.effective_due is None:
+            if a.effective_due is None:
                 continue
-            if a.effective_due not in stage_of:
-                stage_of[a.effective_due] = latest_stage(a.effective_due, today, calendar, policy)
-            stage = stage_of[a.effective_due]
-            if stage is None or ledger.get((a.id, a.effective_due), -10**6) >= stage.rank:
+            found = stage(a.effective_due)
+            if found is None:
                 continue
             assignee = directory.units[a.unit_id]
-            recipient = add(assignee, _entry(view, a, stage, "principal", escalation=False, today=today))
-            notices.append(PlannedNotice(a.id, a.effective_due, stage.name, stage.rank, recipient or ""))
-            if stage.rank > 0:
+            recipient = add(assignee, _entry(view, a, found, "principal", escalation=False, today=today))
+            notices.append(PlannedNotice(a.id, a.effective_due, found.name, found.rank, recipient or ""))
+            if found.rank > 0:
                 for unit, role in _escalation_targets(view, assignee, directory, policy):
-                    add(unit, _entry(view, a, stage, role, escalation=True, today=today))
+                    add(unit, _entry(view, a, found, role, escalation=True, today=today))
     ordered = sorted(digests.values(), key=lambda d: d.recipient)
     for digest in ordered:
         digest.entries = _dedupe(digest.entries)
