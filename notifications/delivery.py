@@ -1,8 +1,9 @@
-"""The delivery pump: claim a stored message, send it, record the outcome; one message at a time.
+"""The delivery pump: claim a batch of stored messages, send them one by one, record each outcome.
 
 Claim and record are short write transactions of their own, so a slow SMTP server never holds a
-database lock, and a process killed mid-send leaves the message claimed but unsent: another pass
-takes it over when the lease runs out and sends it with the same Message-ID.
+database lock. Each message is recorded as soon as it is sent, so a process killed mid-batch
+leaves at most the one message in flight sent but unrecorded; the rest of its batch is merely
+claimed, and another pass takes them over when the lease runs out (with the same Message-IDs).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from sqlalchemy import Engine
 from notifications.errors import DeliveryError
 from notifications.transports import Transport
 from tracker.db import write_session
-from tracker.models import OutboxMessage
-from tracker.outbox import claim, ready_ids, record_failure, record_sent
+from tracker.outbox import Claimed, claim_batch, record_failure, record_sent, release
 
 log = logging.getLogger(__name__)
 
@@ -53,42 +53,62 @@ def deliver_pending(
     return asyncio.run(_pump(engine, transport, policy, now, stop))
 
 
+BATCH = 20
+
+
 async def _pump(
     engine: Engine, transport: Transport, policy: DeliveryPolicy, now: Callable[[], dt.datetime], stop: Callable[[], bool]
 ) -> DeliveryReport:
     report = DeliveryReport()
     envelope_from = parseaddr(policy.sender)[1]
-    with write_session(engine) as session:
-        candidates = ready_ids(session, now=now(), lease=policy.lease)
+    halted = False
     try:
-        for message_id in candidates:
-            if stop():
+        while not (halted or stop()):
+            with write_session(engine) as session:
+                batch = claim_batch(session, now=now(), lease=policy.lease, limit=BATCH)
+            if not batch:
                 break
-            with write_session(engine) as session:
-                if not claim(session, message_id, now=now(), lease=policy.lease):
-                    continue
-                row = session.get_one(OutboxMessage, message_id)
-                to, raw, mid, recipient = list(row.to_addrs), row.raw, row.message_id, row.recipient
-            started = time.monotonic()
+            unsent = [message.id for message in batch]
             try:
-                note = await transport.send(envelope_from, to, raw, mid)
-            except DeliveryError as exc:
-                with write_session(engine) as session:
-                    state = record_failure(session, message_id, str(exc), permanent=exc.permanent, now=now(),
-                                           max_attempts=policy.max_attempts, retry_after=policy.retry_after_seconds)
-                if state == "failed":
-                    report.failed += 1
-                else:
-                    report.retrying += 1
-                report.errors.append(f"{recipient}：{exc}")
-                log.warning("邮件 %s 发给 %s 失败（%s）：%s", message_id, recipient, "不再重试" if state == "failed" else "稍后重试", exc)
-                if not exc.permanent:
-                    break  # the server is unwell: leave the rest queued for the next pass instead of waiting on each
-                continue
-            with write_session(engine) as session:
-                record_sent(session, message_id, now=now(), note=note)
-            report.sent += 1
-            log.info("邮件 %s 已发给 %s（%d 个地址，%.2f 秒）%s", message_id, recipient, len(to), time.monotonic() - started, note)
+                for message in batch:
+                    if stop():
+                        break
+                    unsent.remove(message.id)
+                    if not await _send_one(engine, transport, policy, envelope_from, message, now, report):
+                        halted = True  # the server is unwell: leave the rest queued for the next pass
+                        break
+            finally:
+                if unsent:
+                    with write_session(engine) as session:
+                        release(session, unsent)
     finally:
         await transport.close()
     return report
+
+
+async def _send_one(
+    engine: Engine, transport: Transport, policy: DeliveryPolicy, envelope_from: str, message: Claimed,
+    now: Callable[[], dt.datetime], report: DeliveryReport,
+) -> bool:
+    """Send one claimed message and record the outcome; False after a temporary failure."""
+    started = time.monotonic()
+    try:
+        note = await transport.send(envelope_from, message.to, message.raw, message.message_id)
+    except DeliveryError as exc:
+        with write_session(engine) as session:
+            state = record_failure(session, message.id, str(exc), permanent=exc.permanent, now=now(),
+                                   max_attempts=policy.max_attempts, retry_after=policy.retry_after_seconds)
+        if state == "failed":
+            report.failed += 1
+        else:
+            report.retrying += 1
+        report.errors.append(f"{message.recipient}：{exc}")
+        log.warning("邮件 %s 发给 %s 失败（%s）：%s", message.id, message.recipient,
+                    "不再重试" if state == "failed" else "稍后重试", exc)
+        return exc.permanent
+    with write_session(engine) as session:
+        record_sent(session, message.id, now=now(), note=note)
+    report.sent += 1
+    log.info("邮件 %s 已发给 %s（%d 个地址，%.2f 秒）%s", message.id, message.recipient, len(message.to),
+             time.monotonic() - started, note)
+    return True

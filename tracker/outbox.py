@@ -67,27 +67,47 @@ def _claimable(now: dt.datetime, lease: dt.timedelta) -> ColumnElement[bool]:
     )
 
 
-def claim(session: Session, message_id: int, *, now: dt.datetime, lease: dt.timedelta) -> bool:
-    """Take one message for sending; False when another process has it."""
-    result = session.execute(
+@dataclass(frozen=True)
+class Claimed:
+    """A message taken for sending, with what sending needs."""
+
+    id: int
+    to: list[str]
+    raw: str
+    message_id: str
+    recipient: str
+
+
+def claim_batch(session: Session, *, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Claimed]:
+    """Take up to ``limit`` messages for sending, oldest first; rows another process took meanwhile are skipped."""
+    oldest = select(OutboxMessage.id).where(_claimable(now, lease)).order_by(OutboxMessage.id).limit(limit)
+    taken = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .where(_claimable(now, lease))
+        .where(OutboxMessage.id.in_(oldest.scalar_subquery()), _claimable(now, lease))  # type: ignore[attr-defined]
         .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage.id)
+    ).scalars().all()
+    if not taken:
+        return []
+    rows = session.execute(
+        select(OutboxMessage.id, OutboxMessage.to_addrs, OutboxMessage.raw, OutboxMessage.message_id, OutboxMessage.recipient)
+        .where(OutboxMessage.id.in_(taken)).order_by(OutboxMessage.id)  # type: ignore[attr-defined]
+    ).all()
+    return [Claimed(r.id, list(r.to_addrs), r.raw, r.message_id, r.recipient) for r in rows]
+
+
+def release(session: Session, ids: Sequence[int]) -> None:
+    """Give back claimed messages that were not attempted (the process is stopping, or the server is down)."""
+    session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.state == "sending")  # type: ignore[attr-defined]
+        .values(state="pending", claimed_at=None, attempts=OutboxMessage.attempts - 1)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
-
-
-def ready_ids(session: Session, *, now: dt.datetime, lease: dt.timedelta) -> list[int]:
-    """Messages that may be claimed now, oldest first."""
-    query = select(OutboxMessage.id).where(_claimable(now, lease)).order_by(OutboxMessage.id)
-    return list(session.exec(query).all())  # type: ignore[arg-type]
 
 
 def record_sent(session: Session, message_id: int, *, now: dt.datetime, note: str = "") -> None:
-    row = session.get_one(OutboxMessage, message_id)
-    row.state, row.sent_at, row.last_error = "sent", now, note
-    session.add(row)
+    session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == message_id).values(state="sent", sent_at=now, last_error=note)
+    )
 
 
 def record_failure(

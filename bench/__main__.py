@@ -1,0 +1,48 @@
+"""`python -m bench [--scales county,prefecture,province,stress] [--runs N] [--out results.json]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import socket
+import tempfile
+from pathlib import Path
+
+from bench.generate import SCALES, generate
+from bench.measure import measure_scale
+from bench.peer import compare_with_taskwarrior
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="从一个县到一个省的基准测试（与下限并排测量）。")
+    parser.add_argument("--scales", default="county,prefecture,province,stress")
+    parser.add_argument("--runs", type=int, default=5, help="每项测量的次数（取中位数）")
+    parser.add_argument("--peer", default="10000,100000", help="与 Taskwarrior 对比的任务数，逗号分隔；空则不比")
+    parser.add_argument("--work", type=Path, default=None, help="工作目录（默认临时目录）")
+    parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="tracker-bench-"))
+    results = {"machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": __import__("os").cpu_count()},
+               "scales": [], "peer": []}
+    for name in filter(None, args.scales.split(",")):
+        generated = generate(work / "plans", SCALES[name])
+        runs = args.runs if SCALES[name] < 100 else max(1, min(args.runs, 3))
+        row = measure_scale(name, generated, work, runs, free_port())
+        results["scales"].append(row)
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    for size in filter(None, args.peer.split(",")):
+        row = compare_with_taskwarrior(int(size), work, runs=3)
+        results["peer"].append(row)
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2), "utf-8")
+
+
+if __name__ == "__main__":
+    main()

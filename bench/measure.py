@@ -1,0 +1,235 @@
+"""Each benchmark beside its floor, run side by side in one process on one machine.
+
+Floors: the same decision or listing as one raw SQL query through sqlite3, and aiosmtplib sending
+prebuilt messages over one connection. Every figure is the median of several runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import aiosmtplib
+from sqlmodel import select
+
+from bench.generate import Generated, apply_state_mix
+from notifications.delivery import DeliveryPolicy, deliver_pending
+from notifications.transports import SmtpSettings, SmtpTransport
+from notifications.weekly import render_html, render_xlsx
+from schedules.jobs import CheckSettings, daily_check
+from tracker.calendar import WorkCalendar
+from tracker.db import create_database, make_engine, read_session, write_session
+from tracker.directory import Directory, read_directory_file, store_directory
+from tracker.importer import read_plan
+from tracker.models import OutboxMessage, Plan
+from tracker.plan_sync import apply_plan
+from tracker.queries import ItemFilter, LightRules, PlanContext, filter_views, load_views
+from tracker.reminders import Policy, latest_stage, plan_check
+from tracker.report import build_weekly_report
+
+AS_OF = dt.date(2021, 3, 15)
+TZ = dt.timezone(dt.timedelta(hours=8))
+NOW = dt.datetime.combine(AS_OF, dt.time(8, 30), tzinfo=TZ)
+SENDER = "县政府办公室 <bench@bench.example>"
+
+
+def median_time(action: Callable[[], Any], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def load_database(generated: Generated, db: Path) -> float:
+    """Create a database and import the plan through the product's importer; returns the seconds the import took."""
+    if db.exists():
+        db.unlink()
+    engine = make_engine(f"sqlite:///{db}")
+    create_database(engine)
+    directory_file = read_directory_file(generated.directory)
+    with write_session(engine) as session:
+        session.add(Plan(county="基准测试", domain_row_principals="guiding", starts_on=dt.date(2020, 8, 1)))
+        store_directory(session, directory_file)
+    started = time.perf_counter()
+    with write_session(engine) as session:
+        directory = Directory.load(session)
+        plan = read_plan(generated.plan, directory)
+        apply_plan(session, plan, directory, now=NOW, actor="bench")
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return elapsed
+
+
+def check_floor_sql(db: Path, calendar: WorkCalendar, policy: Policy) -> Callable[[], int]:
+    """The daily check's decision as one query: open principals whose latest due stage is not in the ledger."""
+    engine = make_engine(f"sqlite:///{db}")
+    with read_session(engine) as session:
+        context = PlanContext.load(session, calendar)
+    engine.dispose()
+    stages = []
+    for item in context.items:
+        due = context.dues[item.key][0]
+        found = latest_stage(due, AS_OF, calendar, policy) if due and item.deadline.get("kind") == "fixed" else None
+        if found:
+            stages.append(f"({item.id}, '{due.isoformat()}', {found.rank})")
+    query = f"""
+        WITH due(item_id, due_on, rank) AS (VALUES {', '.join(stages)})
+        SELECT a.id, a.item_id, u.name, u.emails FROM assignment a
+        JOIN due d ON d.item_id = a.item_id JOIN unit u ON u.id = a.unit_id
+        WHERE a.role = 'principal' AND a.retired = 0 AND a.state IN ('not_started', 'in_progress')
+          AND a.extended_due IS NULL
+          AND NOT EXISTS (SELECT 1 FROM notice n WHERE n.assignment_id = a.id AND n.due_on = d.due_on AND n.rank >= d.rank)
+    """
+
+    def run() -> int:
+        with sqlite3.connect(db) as conn:
+            return len(conn.execute(query).fetchall())
+
+    return run
+
+
+def listing_floor_sql(db: Path) -> Callable[[], int]:
+    """`items list --overdue --json` as one query plus JSON encoding."""
+    query = """
+        SELECT i.key, i.title, u.name, a.state, a.progress, a.extended_due, i.deadline FROM assignment a
+        JOIN item i ON i.id = a.item_id JOIN unit u ON u.id = a.unit_id
+        WHERE a.role = 'principal' AND a.retired = 0 AND a.state IN ('not_started', 'in_progress')
+          AND COALESCE(a.extended_due, json_extract(i.deadline, '$.due')) < ?
+    """
+
+    def run() -> int:
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute(query, (AS_OF.isoformat(),)).fetchall()
+        return len(json.dumps(rows, ensure_ascii=False))
+
+    return run
+
+
+def listing(db: Path, calendar: WorkCalendar) -> Callable[[], int]:
+    engine = make_engine(f"sqlite:///{db}")
+
+    def run() -> int:
+        with read_session(engine) as session:
+            views = filter_views(load_views(session, AS_OF, calendar, LightRules()), ItemFilter(overdue=True), AS_OF)
+        return len(json.dumps([v.to_json() for v in views], ensure_ascii=False))
+
+    return run
+
+
+def decide(db: Path, calendar: WorkCalendar, policy: Policy) -> Callable[[], int]:
+    engine = make_engine(f"sqlite:///{db}")
+
+    def run() -> int:
+        with read_session(engine) as session:
+            return len(plan_check(session, AS_OF, calendar, policy, LightRules()).notices)
+
+    return run
+
+
+def weekly(db: Path, calendar: WorkCalendar) -> Callable[[], int]:
+    engine = make_engine(f"sqlite:///{db}")
+
+    def run() -> int:
+        with read_session(engine) as session:
+            report = build_weekly_report(session, AS_OF, calendar, LightRules(), title="基准测试进度通报", tz=TZ)
+        return len(render_html(report)) + len(render_xlsx(report))
+
+    return run
+
+
+@contextmanager
+def smtp_sink(port: int) -> Iterator[None]:
+    """A real SMTP server on localhost in its own process, so that it does not share our interpreter."""
+    server = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                asyncio.run(aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=1).connect())
+                break
+            except (OSError, aiosmtplib.SMTPException):
+                time.sleep(0.1)
+        yield
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def delivery(db: Path, calendar: WorkCalendar, policy: Policy, port: int) -> tuple[int, float, float, float]:
+    """(messages, seconds to compose and store, seconds to deliver, floor seconds) for the day's digests."""
+    engine = make_engine(f"sqlite:///{db}")
+    settings = CheckSettings(policy=policy, lights=LightRules(), sender=SENDER, county="基准测试", subject_prefix="基准测试")
+    started = time.perf_counter()
+    report = daily_check(engine, settings, calendar, AS_OF, NOW)
+    composed = time.perf_counter() - started
+    with read_session(engine) as session:
+        prebuilt = [(m.to_addrs, m.raw) for m in session.exec(select(OutboxMessage)).all()]
+    transport = SmtpTransport(SmtpSettings("127.0.0.1", port, False, False, "", "", 30))
+    started = time.perf_counter()
+    delivered = deliver_pending(engine, transport, DeliveryPolicy(sender=SENDER), now=lambda: NOW)
+    sent = time.perf_counter() - started
+    assert delivered.sent == report.messages, delivered
+
+    async def floor() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
+        await client.connect()
+        for to, raw in prebuilt:
+            await client.sendmail("bench@bench.example", to, raw)
+        await client.quit()
+
+    started = time.perf_counter()
+    asyncio.run(floor())
+    floor_seconds = time.perf_counter() - started
+    engine.dispose()
+    return report.messages, composed, sent, floor_seconds
+
+
+def peak_memory_of_check(db: Path) -> float:
+    """Peak resident memory (MB) of a fresh process that runs the daily check decision once."""
+    code = ("import sys, resource; from pathlib import Path; from bench.measure import decide; "
+            "from tracker.calendar import WorkCalendar; from tracker.reminders import Policy; "
+            "decide(Path(sys.argv[1]), WorkCalendar(), Policy())(); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def measure_scale(name: str, generated: Generated, folder: Path, runs: int, port: int) -> dict[str, Any]:
+    calendar, policy = WorkCalendar(), Policy()
+    db = folder / f"{name}.db"
+    import_seconds = statistics.median(load_database(generated, db) for _ in range(max(1, runs if generated.counties < 100 else 1)))
+    mix = apply_state_mix(make_engine(f"sqlite:///{db}"), AS_OF)
+    check = median_time(decide(db, calendar, policy), runs)
+    check_floor = median_time(check_floor_sql(db, calendar, policy), runs)
+    notices = decide(db, calendar, policy)()
+    floor_rows = check_floor_sql(db, calendar, policy)()
+    listed = median_time(listing(db, calendar), runs)
+    listed_floor = median_time(listing_floor_sql(db), runs)
+    report = median_time(weekly(db, calendar), max(1, runs if generated.counties < 100 else 1))
+    memory = peak_memory_of_check(db)
+    with smtp_sink(port):
+        messages, composed, sent, floor_seconds = delivery(db, calendar, policy, port)
+    return {
+        "scale": name, "counties": generated.counties, "assignments": mix["assignments"], "runs": runs,
+        "import_s": import_seconds, "check_s": check, "check_floor_s": check_floor, "check_ratio": check / check_floor,
+        "check_notices": notices, "check_floor_rows": floor_rows,
+        "listing_s": listed, "listing_floor_s": listed_floor, "listing_ratio": listed / listed_floor,
+        "weekly_report_s": report, "peak_memory_mb": memory,
+        "messages": messages, "compose_store_s": composed, "deliver_s": sent, "deliver_floor_s": floor_seconds,
+        "deliver_rate": messages / sent if sent else 0, "deliver_floor_rate": messages / floor_seconds if floor_seconds else 0,
+        "deliver_ratio": floor_seconds / sent if sent else 0,
+        "pipeline_rate": messages / (composed + sent) if messages else 0,
+    }
