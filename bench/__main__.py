@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import socket
 import tempfile
@@ -12,6 +13,7 @@ from pathlib import Path
 from bench.generate import SCALES, generate
 from bench.measure import measure_scale
 from bench.peer import compare_with_taskwarrior
+from bench.table import markdown
 
 
 def free_port() -> int:
@@ -29,7 +31,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="tracker-bench-"))
-    results = {"machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": __import__("os").cpu_count()},
+    results = {"machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
                "scales": [], "peer": []}
     for name in filter(None, args.scales.split(",")):
         generated = generate(work / "plans", SCALES[name])
@@ -42,6 +44,7 @@ def main() -> None:
         results["peer"].append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
     args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2), "utf-8")
+    print(markdown(results))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from notifications.errors import DeliveryError
 from notifications.transports import Transport
-from tracker.db import write_session
+from tracker.db import write_connection, write_session
 from tracker.outbox import Claimed, claim_batch, record_failure, record_sent, release
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,8 @@ async def _send_one(
         log.warning("邮件 %s 发给 %s 失败（%s）：%s", message.id, message.recipient,
                     "不再重试" if state == "failed" else "稍后重试", exc)
         return exc.permanent
-    with write_session(engine) as session:
-        record_sent(session, message.id, now=now(), note=note)
+    with write_connection(engine) as connection:
+        record_sent(connection, message.id, now=now(), note=note)
     report.sent += 1
     log.info("邮件 %s 已发给 %s（%d 个地址，%.2f 秒）%s", message.id, message.recipient, len(message.to),
              time.monotonic() - started, note)

@@ -81,6 +81,14 @@ def write_session(engine: Engine) -> Iterator[Session]:
             raise
 
 
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A write transaction without an ORM session, for the one-statement writes of hot loops."""
+    bound = engine.execution_options(sqlite_begin="IMMEDIATE") if engine.dialect.name == "sqlite" else engine
+    with bound.begin() as connection:
+        yield connection
+
+
 def is_initialised(engine: Engine) -> bool:
     return inspect(engine).has_table("plan")
 

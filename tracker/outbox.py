@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, or_, update
+from sqlalchemy import ColumnElement, Connection, bindparam, or_, text, update
 from sqlmodel import Session, select
 
 from tracker.errors import StatusError
@@ -104,10 +104,14 @@ def release(session: Session, ids: Sequence[int]) -> None:
     )
 
 
-def record_sent(session: Session, message_id: int, *, now: dt.datetime, note: str = "") -> None:
-    session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == message_id).values(state="sent", sent_at=now, last_error=note)
-    )
+_SENT = text("UPDATE outboxmessage SET state = 'sent', sent_at = :at, last_error = :note WHERE id = :id").bindparams(
+    bindparam("at", type_=OutboxMessage.__table__.c.sent_at.type)  # type: ignore[attr-defined]
+)
+
+
+def record_sent(connection: Connection | Session, message_id: int, *, now: dt.datetime, note: str = "") -> None:
+    """One cached statement: this runs once per message delivered, between two round trips to the server."""
+    connection.execute(_SENT, {"at": now, "note": note, "id": message_id})
 
 
 def record_failure(

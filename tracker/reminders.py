@@ -157,18 +157,38 @@ def _extended_ledger(session: Session) -> dict[tuple[int, dt.date], int]:
     return {(assignment_id, due_on): rank for assignment_id, due_on, rank in rows}
 
 
-def _escalation_targets(view: ItemView, assignee: Unit, directory: Directory, policy: Policy) -> list[tuple[Unit, str]]:
-    targets: list[tuple[Unit, str]] = []
-    by_name = {u.name: u for u in directory.units.values()}
-    if "lead" in policy.escalate_to:
-        leads = [by_name[n] for n in view.lead]
-        parent = [u for u in leads if u.id == assignee.parent_id]
-        targets += [(u, "lead") for u in (parent or leads)]
-    if "guiding" in policy.escalate_to:
-        targets += [(by_name[n], "guiding") for n in view.guiding]
-    if "county_office" in policy.escalate_to:
-        targets += [(u, "county_office") for u in directory.units.values() if u.kind == "office"]
-    return [(u, role) for u, role in targets if u.id != assignee.id]
+@dataclass(frozen=True)
+class _Escalation:
+    """Who hears about overdue work: built once per check, not once per late assignment."""
+
+    by_name: dict[str, Unit]
+    offices: list[Unit]
+    policy: Policy
+
+    @classmethod
+    def build(cls, directory: Directory, policy: Policy) -> _Escalation:
+        units = list(directory.units.values())
+        return cls({u.name: u for u in units}, [u for u in units if u.kind == "office"], policy)
+
+    def county_offices(self, leads: list[Unit], guiding: list[Unit]) -> list[Unit]:
+        """The county office; where several counties share a database, the one of the row's county."""
+        if len(self.offices) <= 1:
+            return self.offices
+        ids = {u.via_id for u in leads} | {u.id for u in [*leads, *guiding]}
+        return [u for u in self.offices if u.id in ids]
+
+    def targets(self, view: ItemView, assignee: Unit) -> list[tuple[Unit, str]]:
+        leads = [self.by_name[n] for n in view.lead]
+        guiding = [self.by_name[n] for n in view.guiding]
+        found: list[tuple[Unit, str]] = []
+        if "lead" in self.policy.escalate_to:
+            parent = [u for u in leads if u.id == assignee.parent_id]
+            found += [(u, "lead") for u in (parent or leads)]
+        if "guiding" in self.policy.escalate_to:
+            found += [(u, "guiding") for u in guiding]
+        if "county_office" in self.policy.escalate_to:
+            found += [(u, "county_office") for u in self.county_offices(leads, guiding)]
+        return [(u, role) for u, role in found if u.id != assignee.id]
 
 
 OPEN_STATES = ("not_started", "in_progress")
@@ -219,6 +239,7 @@ def _digests(
     session: Session, views: list[ItemView], today: dt.date, policy: Policy, stage: Callable[[dt.date], Stage | None]
 ) -> CheckPlan:
     directory = Directory.load(session)
+    escalation = _Escalation.build(directory, policy)
     digests: dict[int, Digest] = {}
     notices: list[PlannedNotice] = []
     unreachable: set[str] = set()
@@ -244,7 +265,7 @@ def _digests(
             recipient = add(assignee, _entry(view, a, found, "principal", escalation=False, today=today))
             notices.append(PlannedNotice(a.id, a.effective_due, found.name, found.rank, recipient or ""))
             if found.rank > 0:
-                for unit, role in _escalation_targets(view, assignee, directory, policy):
+                for unit, role in escalation.targets(view, assignee):
                     add(unit, _entry(view, a, found, role, escalation=True, today=today))
     ordered = sorted(digests.values(), key=lambda d: d.recipient)
     for digest in ordered:

@@ -1,0 +1,27 @@
+"""The results as the Markdown tables of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "| scale | counties | principal assignments | import s | daily check s (floor s, ratio) | listing --overdue s (floor s, ratio) "
+        "| weekly report s | peak memory of the check MB | messages | compose+store s | deliver msg/s (floor msg/s, ratio) |",
+        "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in results["scales"]:
+        lines.append(
+            f"| {r['scale']} | {r['counties']} | {r['assignments']:,} | {r['import_s']:.2f} "
+            f"| {r['check_s']:.3f} ({r['check_floor_s']:.3f}, {r['check_ratio']:.1f}×) "
+            f"| {r['listing_s']:.3f} ({r['listing_floor_s']:.3f}, {r['listing_ratio']:.1f}×) "
+            f"| {r['weekly_report_s']:.2f} | {r['peak_memory_mb']:.0f} | {r['messages']:,} | {r['compose_store_s']:.2f} "
+            f"| {r['deliver_rate']:.0f} ({r['deliver_floor_rate']:.0f}, {r['deliver_ratio']:.0%}) |"
+        )
+    if results.get("peer"):
+        lines += ["", "| tasks | overdue (tracker / Taskwarrior) | tracker s | Taskwarrior s | tracker faster by |", "|---:|---|---:|---:|---:|"]
+        for p in results["peer"]:
+            lines.append(f"| {p['tasks']:,} | {p['tracker_overdue']:,} / {p['taskwarrior_overdue']:,} | {p['tracker_s']:.2f} "
+                         f"| {p['taskwarrior_s']:.2f} | {p['speedup']:.1f}× |")
+    return "\n".join(lines) + "\n"
