@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from tracker.calendar import WorkCalendar
@@ -243,12 +244,17 @@ class PlanContext:
         return views
 
 
+OPEN_STATES = ("not_started", "in_progress")
+
+
 def load_views(
-    session: Session, today: dt.date, calendar: WorkCalendar, lights: LightRules, *, include_retired: bool = False
+    session: Session, today: dt.date, calendar: WorkCalendar, lights: LightRules, *, include_retired: bool = False,
+    open_only: bool = False,
 ) -> list[ItemView]:
-    """Every item with its assignments and derived state, in plan order."""
+    """Every item with its assignments and derived state, in plan order; with ``open_only``, closed work is not read."""
     context = PlanContext.load(session, calendar, include_retired=include_retired)
-    return context.views(assignment_rows(session), today, lights)
+    where = [or_(Assignment.role != "principal", Assignment.state.in_(OPEN_STATES))] if open_only else []  # type: ignore[attr-defined]
+    return context.views(assignment_rows(session, *where), today, lights)
 
 
 @dataclass(frozen=True)
@@ -258,6 +264,12 @@ class ItemFilter:
     due_within: int | None = None
     states: frozenset[str] = frozenset()
     lights: frozenset[str] = frozenset()
+
+    @property
+    def open_only(self) -> bool:
+        """True when nothing done or not applicable can pass, so the database need not return it."""
+        return self.overdue or self.due_within is not None or bool(
+            self.states and self.states <= {"not_started", "in_progress", "overdue", "waiting"})
 
 
 def filter_views(views: list[ItemView], flt: ItemFilter, today: dt.date) -> list[ItemView]:

@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 from tracker.calendar import WorkCalendar
 from tracker.directory import Directory
 from tracker.models import Assignment, Notice, Unit
-from tracker.queries import AssignmentView, ItemView, LightRules, PlanContext, assignment_rows
+from tracker.queries import OPEN_STATES, AssignmentView, ItemView, LightRules, PlanContext, assignment_rows
 
 
 
@@ -189,9 +189,6 @@ class _Escalation:
         if "county_office" in self.policy.escalate_to:
             found += [(u, "county_office") for u in self.county_offices(leads, guiding)]
         return [(u, role) for u, role in found if u.id != assignee.id]
-
-
-OPEN_STATES = ("not_started", "in_progress")
 
 
 def plan_check(

@@ -188,7 +188,7 @@ def items_list(
             unit_ids = frozenset(u.id for u in directory.expand(directory.resolve_cell("、".join(unit))) if u.id)
         flt = ItemFilter(unit_ids=unit_ids, overdue=overdue, due_within=due_within,
                          states=frozenset(_state_names(state or [])), lights=frozenset(_light_names(light or [])))
-        views = filter_views(load_views(session, day, context.calendar, context.lights), flt, day)
+        views = filter_views(load_views(session, day, context.calendar, context.lights, open_only=flt.open_only), flt, day)
     if as_json:
         output.print_json([v.to_json() for v in views])
         return
