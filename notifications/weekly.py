@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
-from copy import copy
-from typing import Any
 
 from markupsafe import Markup, escape
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 
+from notifications import xlsx
 from notifications.render import LIGHT_COLORS, LIGHT_LABELS, _env, build_message
 from tracker.outbox import RenderedMessage
 from tracker.queries import DERIVED
@@ -61,56 +55,26 @@ def render_text(report: WeeklyReport) -> str:
     return _env.get_template("weekly.txt").render({**_context(report), "light": lambda name: LIGHT_LABELS.get(name, name)})
 
 
-_FILLS = {name: PatternFill("solid", fgColor=color.lstrip("#").upper()) for name, color in LIGHT_COLORS.items()}
-_HEADER = PatternFill("solid", fgColor="DDDDDD")
 _LEDGER_HEADERS = ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期", "逾期天数", "进度(%)", "备注", "佐证"]
 _LEDGER_WIDTHS = (14, 24, 36, 22, 10, 6, 12, 12, 12, 10, 9, 30, 24)
 
 
-def _cell(sheet: Any, value: object, **style: object) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=value)
-    for name, setting in style.items():
-        setattr(cell, name, setting)
-    return cell
-
-
 def render_xlsx(report: WeeklyReport) -> bytes:
-    """A summary sheet and the 台账 (one row per assignment): frozen header, filters, real dates, coloured lights.
-
-    Written in openpyxl's streaming mode: a province's ledger has hundreds of thousands of rows.
-    """
-    book = Workbook(write_only=True)
-    summary = book.create_sheet("汇总")
-    summary.column_dimensions["A"].width = 28
-    summary.append([report.title])
-    summary.append(["截至", _cell(summary, report.as_of, number_format="yyyy-mm-dd")])
-    summary.append([])
-    for _key, label, value, _color in figures(report):
-        summary.append([label, value])
-    summary.append([])
-    summary.append(["单位", "承担", "已完成", "按时完成", "逾期", "逾期天数合计"])
-    for unit in report.units:
-        summary.append([unit.unit, unit.assigned, unit.done, unit.on_time, unit.overdue, unit.overdue_days])
-    ledger = book.create_sheet("台账")
-    ledger.freeze_panes = "A2"
-    ledger.auto_filter.ref = f"A1:{get_column_letter(len(_LEDGER_HEADERS))}{len(report.ledger) + 1}"
-    for column, width in enumerate(_LEDGER_WIDTHS, start=1):
-        ledger.column_dimensions[get_column_letter(column)].width = width
-    bold, white = Font(bold=True), Font(color="FFFFFF", bold=True)
-    ledger.append([_cell(ledger, h, font=bold, fill=_HEADER, alignment=Alignment(horizontal="center")) for h in _LEDGER_HEADERS])
-    # one styled prototype per light; each row's light cell takes a copy of its style (styling cells one by one is slow)
-    lights = {name: _cell(ledger, label, fill=_FILLS[name], font=white) for name, label in LIGHT_LABELS.items()}
-    for view, a in report.ledger:
-        light = WriteOnlyCell(ledger, value=lights[a.light].value)
-        light._style = copy(lights[a.light]._style)
-        ledger.append([
-            view.item.key, view.task_title, view.item.title, a.unit, DERIVED.get(a.status, a.status), light,
-            a.due, a.effective_due, a.completed_on,  # openpyxl formats dates as yyyy-mm-dd by itself
-            a.overdue_days, a.progress, a.note, a.evidence,
-        ])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    """A summary sheet and the 台账 (one row per assignment): frozen header, filters, real dates, coloured lights."""
+    lights = {name: xlsx.Styled(label, xlsx.FILL_STYLE[LIGHT_COLORS[name].lstrip("#").upper()])
+              for name, label in LIGHT_LABELS.items()}
+    summary = [[xlsx.Styled(report.title, xlsx.BOLD)], ["截至", report.as_of], []]
+    summary += [[label, value] for _key, label, value, _color in figures(report)]
+    summary += [[], [xlsx.Styled(h, xlsx.HEADER) for h in ("单位", "承担", "已完成", "按时完成", "逾期", "逾期天数合计")]]
+    summary += [[u.unit, u.assigned, u.done, u.on_time, u.overdue, u.overdue_days] for u in report.units]
+    ledger: list[list[object]] = [[xlsx.Styled(h, xlsx.HEADER) for h in _LEDGER_HEADERS]]
+    ledger += [[view.item.key, view.task_title, view.item.title, a.unit, DERIVED.get(a.status, a.status), lights[a.light],
+                a.due, a.effective_due, a.completed_on, a.overdue_days, a.progress, a.note, a.evidence]
+               for view, a in report.ledger]
+    return xlsx.workbook([
+        xlsx.Sheet("汇总", summary, widths=(28,)),
+        xlsx.Sheet("台账", ledger, widths=_LEDGER_WIDTHS, freeze_header=True, filter_columns=len(_LEDGER_HEADERS)),
+    ])
 
 
 def render_weekly_message(
