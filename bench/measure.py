@@ -74,29 +74,28 @@ def load_database(generated: Generated, db: Path) -> float:
 
 
 def check_floor_sql(db: Path, calendar: WorkCalendar, policy: Policy) -> Callable[[], int]:
-    """The daily check's decision as one query: open principals whose latest due stage is not in the ledger."""
+    """The daily check's decision in raw SQL: per deadline, open principals whose latest due stage is not in the ledger."""
     engine = make_engine(f"sqlite:///{db}")
     with read_session(engine) as session:
         context = PlanContext.load(session, calendar)
     engine.dispose()
-    stages = []
+    groups: dict[tuple[str, int], list[int]] = {}
     for item in context.items:
         due = context.dues[item.key][0]
         found = latest_stage(due, AS_OF, calendar, policy) if due and item.deadline.get("kind") == "fixed" else None
         if found:
-            stages.append(f"({item.id}, '{due.isoformat()}', {found.rank})")
-    query = f"""
-        WITH due(item_id, due_on, rank) AS (VALUES {', '.join(stages)})
-        SELECT a.id, a.item_id, u.name, u.emails FROM assignment a
-        JOIN due d ON d.item_id = a.item_id JOIN unit u ON u.id = a.unit_id
+            groups.setdefault((due.isoformat(), found.rank), []).append(item.id)  # type: ignore[arg-type]
+    query = """
+        SELECT a.id, a.item_id, u.name, u.emails FROM assignment a JOIN unit u ON u.id = a.unit_id
         WHERE a.role = 'principal' AND a.retired = 0 AND a.state IN ('not_started', 'in_progress')
-          AND a.extended_due IS NULL
-          AND NOT EXISTS (SELECT 1 FROM notice n WHERE n.assignment_id = a.id AND n.due_on = d.due_on AND n.rank >= d.rank)
+          AND a.extended_due IS NULL AND a.item_id IN ({ids})
+          AND NOT EXISTS (SELECT 1 FROM notice n WHERE n.assignment_id = a.id AND n.due_on = ? AND n.rank >= ?)
     """
+    statements = [(query.format(ids=",".join(map(str, ids))), (due, rank)) for (due, rank), ids in groups.items()]
 
     def run() -> int:
         with sqlite3.connect(db) as conn:
-            return len(conn.execute(query).fetchall())
+            return sum(len(conn.execute(sql, args).fetchall()) for sql, args in statements)
 
     return run
 

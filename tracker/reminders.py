@@ -157,38 +157,41 @@ def _extended_ledger(session: Session) -> dict[tuple[int, dt.date], int]:
     return {(assignment_id, due_on): rank for assignment_id, due_on, rank in rows}
 
 
-@dataclass(frozen=True)
 class _Escalation:
-    """Who hears about overdue work: built once per check, not once per late assignment."""
+    """Who hears about overdue work: worked out once per item (and parent unit), not once per late assignment."""
 
-    by_name: dict[str, Unit]
-    offices: list[Unit]
-    policy: Policy
-
-    @classmethod
-    def build(cls, directory: Directory, policy: Policy) -> _Escalation:
+    def __init__(self, directory: Directory, policy: Policy) -> None:
         units = list(directory.units.values())
-        return cls({u.name: u for u in units}, [u for u in units if u.kind == "office"], policy)
+        self.by_name = {u.name: u for u in units}
+        self.offices = {u.id: u for u in units if u.kind == "office"}
+        self.policy = policy
+        self._cache: dict[tuple[str, int | None], list[tuple[Unit, str]]] = {}
 
     def county_offices(self, leads: list[Unit], guiding: list[Unit]) -> list[Unit]:
         """The county office; where several counties share a database, the one of the row's county."""
         if len(self.offices) <= 1:
-            return self.offices
+            return list(self.offices.values())
         ids = {u.via_id for u in leads} | {u.id for u in [*leads, *guiding]}
-        return [u for u in self.offices if u.id in ids]
+        return [self.offices[i] for i in sorted(i for i in ids if i in self.offices)]  # type: ignore[type-var]
 
     def targets(self, view: ItemView, assignee: Unit) -> list[tuple[Unit, str]]:
+        key = (view.item.key, assignee.parent_id)
+        if key not in self._cache:
+            self._cache[key] = self._targets(view, assignee.parent_id)
+        return [(u, role) for u, role in self._cache[key] if u.id != assignee.id]
+
+    def _targets(self, view: ItemView, parent_id: int | None) -> list[tuple[Unit, str]]:
         leads = [self.by_name[n] for n in view.lead]
         guiding = [self.by_name[n] for n in view.guiding]
         found: list[tuple[Unit, str]] = []
         if "lead" in self.policy.escalate_to:
-            parent = [u for u in leads if u.id == assignee.parent_id]
+            parent = [u for u in leads if u.id == parent_id]
             found += [(u, "lead") for u in (parent or leads)]
         if "guiding" in self.policy.escalate_to:
             found += [(u, "guiding") for u in guiding]
         if "county_office" in self.policy.escalate_to:
             found += [(u, "county_office") for u in self.county_offices(leads, guiding)]
-        return [(u, role) for u, role in found if u.id != assignee.id]
+        return found
 
 
 def plan_check(
@@ -236,19 +239,26 @@ def _digests(
     session: Session, views: list[ItemView], today: dt.date, policy: Policy, stage: Callable[[dt.date], Stage | None]
 ) -> CheckPlan:
     directory = Directory.load(session)
-    escalation = _Escalation.build(directory, policy)
+    escalation = _Escalation(directory, policy)
     digests: dict[int, Digest] = {}
     notices: list[PlannedNotice] = []
     unreachable: set[str] = set()
 
+    routes: dict[int, Unit | None] = {}
+
     def add(unit: Unit, entry: DigestEntry) -> str | None:
-        target = delivery_unit(unit, directory)
+        unit_id: int = unit.id  # type: ignore[assignment]
+        if unit_id not in routes:
+            routes[unit_id] = delivery_unit(unit, directory)
+        target = routes[unit_id]
         if target is None:
             unreachable.add(unit.name)
             return None
-        digest = digests.setdefault(target.id, Digest(target.name, list(target.emails), today))  # type: ignore[arg-type]
-        entry.on_behalf = target.id != unit.id
-        digest.entries.append(entry)
+        target_id: int = target.id  # type: ignore[assignment]
+        if target_id not in digests:
+            digests[target_id] = Digest(target.name, list(target.emails), today)
+        entry.on_behalf = target_id != unit_id
+        digests[target_id].entries.append(entry)
         return target.name
 
     for view in views:
