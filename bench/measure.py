@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import resource
 import sqlite3
 import statistics
 import subprocess
@@ -198,11 +197,15 @@ def delivery(db: Path, calendar: WorkCalendar, policy: Policy, port: int) -> tup
 
 
 def peak_memory_of_check(db: Path) -> float:
-    """Peak resident memory (MB) of a fresh process that runs the daily check decision once."""
-    code = ("import sys, resource; from pathlib import Path; from bench.measure import decide; "
+    """Peak resident memory (MB) of a fresh process that runs the daily check decision once.
+
+    Read from /proc (VmHWM): getrusage's ru_maxrss is carried across fork and exec on Linux, so a
+    child would report the parent's peak whenever that is larger.
+    """
+    code = ("import sys; from pathlib import Path; from bench.measure import decide; "
             "from tracker.calendar import WorkCalendar; from tracker.reminders import Policy; "
             "decide(Path(sys.argv[1]), WorkCalendar(), Policy())(); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))")
     out = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, check=True)
     return int(out.stdout.strip()) / 1024
 
