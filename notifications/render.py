@@ -75,6 +75,11 @@ def subject_parts(digest: Digest) -> list[str]:
     return parts
 
 
+def render_subject(digest: Digest, prefix: str) -> str:
+    return one_line(_env.get_template("digest_subject.txt").render(
+        {"prefix": prefix, "recipient": one_line(digest.recipient), "parts": subject_parts(digest)}))
+
+
 def render_digest(
     digest: Digest, *, sender: str, now: dt.datetime, county: str, prefix: str, warnings: list[str]
 ) -> RenderedMessage:
@@ -86,7 +91,7 @@ def render_digest(
         "own": [_EntryView(e) for e in digest.own], "escalations": escalations,
         "escalation_roles": "、".join(roles), "warnings": warnings, "prefix": prefix, "parts": subject_parts(digest),
     }
-    subject = one_line(_env.get_template("digest_subject.txt").render(context))
+    subject = render_subject(digest, prefix)
     context["subject"] = subject
     text = _env.get_template("digest.txt").render(context)
     html = _env.get_template("digest.html").render(context)

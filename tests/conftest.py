@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -94,6 +95,16 @@ def sqlite_only(cli: Cli) -> None:
 def seeded(cli: Cli) -> Cli:
     cli("init", "--start", "2020-08-01")
     return cli
+
+
+def wait_for(condition, timeout: float) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; tests that wait are bounded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 @pytest.fixture

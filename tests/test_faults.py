@@ -15,17 +15,8 @@ import time
 
 from sqlalchemy import create_engine, text
 
-from tests.conftest import use_smtp
+from tests.conftest import use_smtp, wait_for
 from tests.smtp_server import DroppingProxy, Recorder, SmtpServer, free_port
-
-
-def wait_for(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def outbox(cli):

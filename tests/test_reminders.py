@@ -10,7 +10,7 @@ from email import policy
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import use_smtp
+from tests.conftest import use_smtp, wait_for
 from tests.smtp_server import Recorder, SmtpServer, free_port
 from tracker.calendar import WorkCalendar
 from tracker.reminders import Policy, latest_stage, stages_until
@@ -236,15 +236,6 @@ def test_mail_test_and_folder_transport(seeded, smtp_server):
     assert failed.exit_code == 1 and "测试邮件发送失败" in failed.stderr
 
 
-def _wait_for(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_daemon_killed_mid_batch_loses_nothing(seeded):
     port = free_port()
     use_smtp(seeded, port, lease_seconds=1, retry_after_seconds=0, pump_every_seconds=1)
@@ -256,13 +247,13 @@ def test_daemon_killed_mid_batch_loses_nothing(seeded):
     command = [sys.executable, "-c", "from tracker.cli.app import main; main()", "run"]
     try:
         daemon = subprocess.Popen(command, env=env, cwd=seeded.home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert _wait_for(lambda: len(server.recorder.message_ids()) >= 5, 60)
+        assert wait_for(lambda: len(server.recorder.message_ids()) >= 5, 60)
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(timeout=10)
         arrived_before_restart = len(server.recorder.message_ids())
         assert arrived_before_restart < 29
         restarted = subprocess.Popen(command, env=env, cwd=seeded.home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert _wait_for(lambda: wanted <= set(server.recorder.message_ids()), 90)
+        assert wait_for(lambda: wanted <= set(server.recorder.message_ids()), 90)
         restarted.send_signal(signal.SIGTERM)
         log, _ = restarted.communicate(timeout=30)
         assert restarted.returncode == 0, log

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import tempfile
 import threading
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,7 @@ from rich.progress import Progress
 
 from notifications.delivery import DeliveryPolicy, deliver_pending
 from notifications.errors import DeliveryError
-from notifications.render import build_message
+from notifications.render import build_message, render_subject
 from notifications.transports import FolderTransport, SmtpSettings, Transport, make_transport, read_password
 from schedules.daemon import DaemonPlan, Jobs, run_daemon
 from schedules.jobs import CheckReport, CheckSettings, ReportSettings, daily_check, preview_check, weekly_report_job
@@ -152,11 +153,9 @@ def remind_command(
     workday = context.calendar.is_workday(day)
     digests = plan.digests if workday else []
     if as_json:
-        from notifications.render import subject_parts
         prefix = context.config.settings.mail.subject_prefix
         output.print_json([{
-            "recipient": d.recipient, "to": d.to,
-            "subject": f"【{prefix}】{d.recipient}：{'，'.join(subject_parts(d))}",
+            "recipient": d.recipient, "to": d.to, "subject": render_subject(d, prefix),
             "entries": [{"item": e.item, "unit": e.unit, "role": e.role, "stage": e.stage, "due": e.due.isoformat()}
                         for e in d.entries],
         } for d in digests])
@@ -243,7 +242,7 @@ def mail_test(
 
     async def send() -> str:
         try:
-            return await transport.send(delivery_policy(context).sender.split("<")[-1].rstrip(">").strip(), [to], message.raw, message.message_id)
+            return await transport.send(parseaddr(s.mail.sender)[1], [to], message.raw, message.message_id)
         finally:
             await transport.close()
 
