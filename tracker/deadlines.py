@@ -20,7 +20,6 @@ from tracker.errors import DeadlineParseError
 from tracker.names import normalize
 
 Kind = Literal["fixed", "after_event", "after_item", "ongoing", "recurring"]
-KINDS: tuple[Kind, ...] = ("fixed", "after_event", "after_item", "ongoing", "recurring")
 
 FORMS_HELP = (
     "可识别的写法例如：2020年9月底、2020年11月30日前、2021年上半年、2021年第三季度、年底前、"
@@ -53,10 +52,6 @@ class DeadlineRule:
         if values.get("due"):
             values["due"] = dt.date.fromisoformat(values["due"])
         return cls(**values)
-
-    @property
-    def is_relative(self) -> bool:
-        return self.kind in ("after_event", "after_item")
 
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}

@@ -20,7 +20,6 @@ from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule, due_after
 from tracker.models import CLOSED_STATES, Assignment, Event, Item, Plan, Unit, WorkTask
 
-LIGHTS = {"green": "绿灯", "yellow": "黄灯", "red": "红灯"}
 DERIVED = {
     "not_started": "未开始", "in_progress": "进行中", "done": "已完成", "na": "不适用", "overdue": "已逾期",
     "waiting": "待触发", "done_late": "逾期完成", "ongoing": "持续推进", "recurring": "定期",
