@@ -16,7 +16,7 @@ import time
 from sqlalchemy import create_engine, text
 
 from tests.conftest import use_smtp, wait_for
-from tests.smtp_server import DroppingProxy, Recorder, SmtpServer, free_port
+from tests.smtp_server import DroppingProxy, Recorder, SmtpServer
 
 
 def outbox(cli):

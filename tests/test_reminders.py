@@ -6,7 +6,6 @@ import subprocess
 import sys
 from email import policy
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import use_smtp, wait_for

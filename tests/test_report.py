@@ -4,7 +4,6 @@ import os
 import re
 import shutil
 import subprocess
-from email import message_from_bytes, policy
 
 import pytest
 from openpyxl import load_workbook
