@@ -63,7 +63,8 @@ def run_daemon(plan: DaemonPlan, jobs: Jobs, stop: threading.Event) -> None:
     def shutdown(signum: int, _frame: object) -> None:
         log.info("收到信号 %s，发送完当前邮件后退出。", signal.Signals(signum).name)
         stop.set()
-        scheduler.shutdown(wait=False)
+        if scheduler.running:  # a signal during the catch-up at start comes before the scheduler runs
+            scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)

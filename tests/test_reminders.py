@@ -263,3 +263,24 @@ def test_daemon_killed_mid_batch_loses_nothing(seeded):
     assert set(ids) == wanted and duplicates <= 1  # only the message in flight at the kill may arrive twice
     states = {m["message_id"]: m["state"] for m in seeded.json("outbox", "list")}
     assert all(states[i] == "sent" for i in wanted)
+
+
+def test_sigterm_during_the_catch_up_stops_after_the_message_in_flight(seeded):
+    port = free_port()
+    use_smtp(seeded, port, retry_after_seconds=0)
+    seeded.json("run", "--once", "--today", "2020-09-23")  # server down: 29 messages wait
+    server = SmtpServer(port=port, recorder=Recorder(delay=0.3)).start()
+    env = {**os.environ, "TRACKER_CONFIG": str(seeded.config)}
+    try:
+        daemon = subprocess.Popen([sys.executable, "-c", "from tracker.cli.app import main; main()", "run"], env=env,
+                                  cwd=seeded.home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert wait_for(lambda: len(server.recorder.message_ids()) >= 2, 60)
+        daemon.send_signal(signal.SIGTERM)
+        log, _ = daemon.communicate(timeout=30)
+    finally:
+        server.stop()
+    assert daemon.returncode == 0, log
+    arrived = server.recorder.message_ids()
+    states = {m["message_id"]: m["state"] for m in seeded.json("outbox", "list")}
+    assert 2 <= len(arrived) < 29 and all(states[i] == "sent" for i in arrived)
+    assert sorted(s for i, s in states.items() if i not in arrived) == ["pending"] * (29 - len(arrived))  # released, not lost
