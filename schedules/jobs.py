@@ -27,7 +27,7 @@ from tracker.models import ReportRun
 from tracker.outbox import store_check, store_message
 from tracker.queries import LightRules
 from tracker.reminders import CheckPlan, Policy, delivery_unit, plan_check
-from tracker.report import build_weekly_report
+from tracker.report import WeeklyReport, build_weekly_report
 
 log = logging.getLogger(__name__)
 
@@ -127,16 +127,21 @@ def weekly_report_job(
             if session.exec(select(ReportRun).where(ReportRun.week == week)).first():
                 return ReportOutcome(False, f"{week} 的周报已发送过。")
             report = build_weekly_report(session, today, calendar, settings.lights, title=settings.title, tz=settings.tz)
-            first = None
-            for recipient, to in report_recipients(session, settings.recipients):
-                rendered = render_weekly_message(report, recipient=recipient, to=to, sender=settings.sender, now=now)
-                row = store_message(session, rendered, run_date=today, now=now, kind="report")
-                first = first or row.id
-            session.add(ReportRun(week=week, as_of=today, message_id=first, created_at=now))
+            stored = store_weekly_messages(session, report, settings, now)
+            session.add(ReportRun(week=week, as_of=today, message_id=stored[0] if stored else None, created_at=now))
     except IntegrityError:
         return ReportOutcome(False, f"{week} 的周报已由另一个进程生成。")
     log.info("%s 周报已生成，等待发送。", week)
     return ReportOutcome(True, f"{week} 的周报已生成。")
+
+
+def store_weekly_messages(session: Session, report: WeeklyReport, settings: ReportSettings, now: dt.datetime) -> list[int]:
+    """Render the report for each configured recipient and put it in the outbox; returns the message ids."""
+    ids = []
+    for recipient, to in report_recipients(session, settings.recipients):
+        rendered = render_weekly_message(report, recipient=recipient, to=to, sender=settings.sender, now=now)
+        ids.append(store_message(session, rendered, run_date=report.as_of, now=now, kind="report").id)
+    return ids  # type: ignore[return-value]
 
 
 def report_recipients(session: Session, names: tuple[str, ...]) -> list[tuple[str, list[str]]]:

@@ -8,23 +8,18 @@ from typing import Annotated
 import typer
 
 from notifications.delivery import deliver_pending
-from notifications.weekly import render_html, render_text, render_weekly_message, render_xlsx
-from schedules.jobs import report_recipients
+from notifications.weekly import render_html, render_text, render_xlsx
+from schedules.jobs import store_weekly_messages
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context
-from tracker.cli.mail_commands import delivery_policy, transport_for
+from tracker.cli.mail_commands import delivery_policy, report_settings, transport_for
 from tracker.cli.options import Json
 from tracker.db import read_session, write_session
-from tracker.outbox import store_message
 from tracker.report import build_weekly_report
 
 report_app = typer.Typer(help="进度通报。", no_args_is_help=True)
 app.add_typer(report_app, name="report")
-
-
-def report_title(context: Context) -> str:
-    return f"{context.config.settings.general.county}政务工作任务进度通报"
 
 
 @report_app.command("weekly")
@@ -44,20 +39,17 @@ def weekly_command(
     day = context.today(as_of)
     engine = context.ready_engine()
     with read_session(engine) as session:
-        report = build_weekly_report(session, day, context.calendar, context.lights, title=report_title(context),
-                                     tz=context.config.tz)
+        settings = report_settings(context)
+        report = build_weekly_report(session, day, context.calendar, settings.lights, title=settings.title, tz=settings.tz)
     if out:
         out.write_text(render_html(report), "utf-8")
     if xlsx:
         xlsx.write_bytes(render_xlsx(report))
     delivered = None
     if send:
-        settings = context.config.settings
         now = context.now(as_of)
         with write_session(engine) as session:
-            for recipient, to in report_recipients(session, tuple(settings.report.recipients)):
-                message = render_weekly_message(report, recipient=recipient, to=to, sender=settings.mail.sender, now=now)
-                store_message(session, message, run_date=day, now=now, kind="report")
+            store_weekly_messages(session, report, settings, now)
         delivered = deliver_pending(engine, transport_for(context), delivery_policy(context), now=lambda: now)
     if as_json:
         output.print_json({**report.to_json(), **({"delivery": delivered.to_json()} if delivered else {})})
