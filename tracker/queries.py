@@ -203,14 +203,18 @@ class PlanContext:
     starts_on: dt.date | None
 
     @classmethod
-    def load(cls, session: Session, calendar: WorkCalendar, *, include_retired: bool = False) -> PlanContext:
+    def load(
+        cls, session: Session, calendar: WorkCalendar, *, include_retired: bool = False,
+        unit_names: dict[int, str] | None = None,
+    ) -> PlanContext:
+        """``unit_names`` when the caller already holds the directory, so that units are not read twice."""
         query = select(Item) if include_retired else select(Item).where(Item.retired == False)  # noqa: E712
         items = sorted(session.exec(query).all(), key=lambda i: i.position)
         plan = session.exec(select(Plan)).first()
         return cls(
             items=items, dues=item_dues(session, items, calendar),
             tasks={t.id: t.title for t in session.exec(select(WorkTask)).all()},  # type: ignore[misc]
-            unit_names=dict(session.exec(select(Unit.id, Unit.name)).all()),  # type: ignore[arg-type]
+            unit_names=unit_names if unit_names is not None else dict(session.exec(select(Unit.id, Unit.name)).all()),  # type: ignore[arg-type]
             starts_on=plan.starts_on if plan else None,
         )
 

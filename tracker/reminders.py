@@ -202,7 +202,8 @@ def plan_check(
     The database is asked only for open assignments whose latest due stage is not in the ledger yet:
     one query per distinct deadline, so a province's check reads what it sends, not the whole plan.
     """
-    context = PlanContext.load(session, calendar)
+    directory = Directory.load(session)
+    context = PlanContext.load(session, calendar, unit_names={i: u.name for i, u in directory.units.items()})
     stage_of: dict[dt.date, Stage | None] = {}
 
     def stage(due: dt.date) -> Stage | None:
@@ -232,13 +233,12 @@ def plan_check(
     people = assignment_rows(session, Assignment.role.in_(("lead", "guiding", "cooperating")),  # type: ignore[attr-defined]
                              Assignment.item_id.in_(involved)) if involved else []  # type: ignore[attr-defined]
     views = context.views(rows + people, today, lights, keep_empty=False)
-    return _digests(session, views, today, policy, stage)
+    return _digests(directory, views, today, policy, stage)
 
 
 def _digests(
-    session: Session, views: list[ItemView], today: dt.date, policy: Policy, stage: Callable[[dt.date], Stage | None]
+    directory: Directory, views: list[ItemView], today: dt.date, policy: Policy, stage: Callable[[dt.date], Stage | None]
 ) -> CheckPlan:
-    directory = Directory.load(session)
     escalation = _Escalation(directory, policy)
     digests: dict[int, Digest] = {}
     notices: list[PlannedNotice] = []
