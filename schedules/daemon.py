@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -43,9 +43,9 @@ def _daily(at: dt.time, tz: ZoneInfo) -> CronTrigger:
     return CronTrigger(day_of_week="mon-sun", hour=at.hour, minute=at.minute, timezone=tz)
 
 
-def build_scheduler(plan: DaemonPlan, jobs: Jobs) -> BlockingScheduler:
+def build_scheduler(plan: DaemonPlan, jobs: Jobs) -> BackgroundScheduler:
     """The scheduler with its jobs; the jobs themselves skip days that are not working days."""
-    scheduler = BlockingScheduler(
+    scheduler = BackgroundScheduler(
         timezone=plan.timezone,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
     )
@@ -57,25 +57,32 @@ def build_scheduler(plan: DaemonPlan, jobs: Jobs) -> BlockingScheduler:
 
 
 def run_daemon(plan: DaemonPlan, jobs: Jobs, stop: threading.Event) -> None:
-    """Run until SIGTERM/SIGINT; ``stop`` is set first so that the pump ends after its current message."""
-    scheduler = build_scheduler(plan, jobs)
+    """Run until SIGTERM/SIGINT.
 
-    def shutdown(signum: int, _frame: object) -> None:
+    The signal handler only sets ``stop``; the main thread waits for it and then shuts the scheduler
+    down, waiting for the job that runs (the pump ends after its current message). So a signal at any
+    moment, during the catch-up at start included, ends the process cleanly.
+    """
+
+    def on_signal(signum: int, _frame: object) -> None:
         log.info("收到信号 %s，发送完当前邮件后退出。", signal.Signals(signum).name)
         stop.set()
-        if scheduler.running:  # a signal during the catch-up at start comes before the scheduler runs
-            scheduler.shutdown(wait=False)
 
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     now = dt.datetime.now(plan.timezone)
-    if now.time() >= plan.check_at:
+    if now.time() >= plan.check_at and not stop.is_set():
         jobs.check()
-    if now.time() >= plan.report_at:
+    if now.time() >= plan.report_at and not stop.is_set():
         jobs.report()
-    jobs.pump()
+    if not stop.is_set():
+        jobs.pump()
     if stop.is_set():
         return
+    scheduler = build_scheduler(plan, jobs)
+    scheduler.start()
     log.info("调度已启动：每天 %s 检查（非工作日跳过），每周第一个工作日 %s 生成通报，每 %d 秒发送一次待发邮件。",
              plan.check_at.strftime("%H:%M"), plan.report_at.strftime("%H:%M"), plan.pump_every_seconds)
-    scheduler.start()
+    while not stop.wait(1):
+        pass
+    scheduler.shutdown(wait=True)
