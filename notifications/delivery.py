@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from notifications.errors import DeliveryError
 from notifications.transports import Transport
@@ -63,31 +63,32 @@ async def _pump(
     envelope_from = parseaddr(policy.sender)[1]
     halted = False
     try:
-        while not (halted or stop()):
-            with write_session(engine) as session:
-                batch = claim_batch(session, now=now(), lease=policy.lease, limit=BATCH)
-            if not batch:
-                break
-            unsent = [message.id for message in batch]
-            try:
-                for message in batch:
-                    if stop():
-                        break
-                    unsent.remove(message.id)
-                    if not await _send_one(engine, transport, policy, envelope_from, message, now, report):
-                        halted = True  # the server is unwell: leave the rest queued for the next pass
-                        break
-            finally:
-                if unsent:
-                    with write_session(engine) as session:
-                        release(session, unsent)
+        with write_connection(engine) as recorder:
+            while not (halted or stop()):
+                with recorder.begin():
+                    batch = claim_batch(recorder, now=now(), lease=policy.lease, limit=BATCH)
+                if not batch:
+                    break
+                unsent = [message.id for message in batch]
+                try:
+                    for message in batch:
+                        if stop():
+                            break
+                        unsent.remove(message.id)
+                        if not await _send_one(engine, recorder, transport, policy, envelope_from, message, now, report):
+                            halted = True  # the server is unwell: leave the rest queued for the next pass
+                            break
+                finally:
+                    if unsent:
+                        with recorder.begin():
+                            release(recorder, unsent)
     finally:
         await transport.close()
     return report
 
 
 async def _send_one(
-    engine: Engine, transport: Transport, policy: DeliveryPolicy, envelope_from: str, message: Claimed,
+    engine: Engine, recorder: Connection, transport: Transport, policy: DeliveryPolicy, envelope_from: str, message: Claimed,
     now: Callable[[], dt.datetime], report: DeliveryReport,
 ) -> bool:
     """Send one claimed message and record the outcome; False after a temporary failure."""
@@ -106,8 +107,8 @@ async def _send_one(
         log.warning("邮件 %s 发给 %s 失败（%s）：%s", message.id, message.recipient,
                     "不再重试" if state == "failed" else "稍后重试", exc)
         return exc.permanent
-    with write_connection(engine) as connection:
-        record_sent(connection, message.id, now=now(), note=note)
+    with recorder.begin():
+        record_sent(recorder, message.id, now=now(), note=note)
     report.sent += 1
     log.info("邮件 %s 已发给 %s（%d 个地址，%.2f 秒）%s", message.id, message.recipient, len(message.to),
              time.monotonic() - started, note)

@@ -21,12 +21,12 @@ from notifications.render import render_digest
 from notifications.weekly import render_weekly_message
 from tracker.calendar import WorkCalendar
 from tracker.db import read_session, write_session
-from tracker.directory import Directory
+from tracker.directory import Directory, delivery_unit
 from tracker.errors import TrackerError
 from tracker.models import ReportRun
 from tracker.outbox import store_check, store_message
 from tracker.queries import LightRules
-from tracker.reminders import CheckPlan, Policy, delivery_unit, plan_check
+from tracker.reminders import CheckPlan, Policy, plan_check
 from tracker.report import WeeklyReport, build_weekly_report
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def report_recipients(session: Session, names: tuple[str, ...]) -> list[tuple[st
     directory = Directory.load(session)
     found = []
     for name in names:
-        unit = delivery_unit(directory.unit(name), directory)
+        unit = delivery_unit(directory.unit(name), directory.units)  # type: ignore[arg-type]
         if unit is None:
             raise TrackerError(f"周报收件单位“{name}”没有邮箱，也没有代收单位。请用 tracker units set {name} --email 地址 补充。")
         found.append((unit.name, list(unit.emails)))

@@ -36,15 +36,18 @@ def test_an_old_database_is_upgraded_in_place_with_its_data(cli):
                           "(1, '县政府办公室', 'office', '[\"xzfb@wuding.example\"]', '[]', '李四', '')"))
         conn.execute(text("INSERT INTO outboxmessage (id, run_date, recipient, to_addrs, subject, message_id, raw, entries, "
                           "state, attempts, last_error, created_at) VALUES (1, '2020-09-23', '县政府办公室', "
-                          "'[\"xzfb@wuding.example\"]', '旧邮件', '<old@wuding.example>', 'raw', '[]', 'sent', 1, '', "
+                          "'[\"xzfb@wuding.example\"]', '旧邮件', '<old@wuding.example>', 'raw', '[{\"item\": \"1\"}]', 'sent', 1, '', "
                           "'2020-09-23 00:30:00')"))
     assert "reportrun" not in inspect(engine).get_table_names()
     result = cli.json("db", "upgrade")
-    assert result == {"from": "0001", "to": "0002", "changed": True}
+    assert result == {"from": "0001", "to": "0003", "changed": True}
     assert "reportrun" in inspect(engine).get_table_names()
     listing = cli.json("outbox", "list")
     assert [(m["subject"], m["kind"], m["state"]) for m in listing] == [("旧邮件", "reminder", "sent")]
     assert cli.json("units", "show", "县政府办公室")["contact"] == "李四"
+    assert cli.json("export")["outbox"][0]["entries"] == [{"item": "1"}]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT raw FROM outboxbody WHERE id = 1")).scalar() == "raw"
     assert cli.json("db", "upgrade")["changed"] is False
     refused = cli("init", ok=False)
     assert refused.exit_code == 1 and "--force" in refused.stderr

@@ -166,6 +166,6 @@ def test_two_daemons_and_a_status_writer_deliver_each_stage_once(seeded, tmp_pat
 def seeded_entries(cli, message_id):
     engine = create_engine(cli.absolute_url)
     with engine.connect() as conn:
-        raw = conn.execute(text("SELECT entries FROM outboxmessage WHERE id = :i"), {"i": message_id}).scalar()
+        raw = conn.execute(text("SELECT entries FROM outboxbody WHERE id = :i"), {"i": message_id}).scalar()
     engine.dispose()
     return raw if isinstance(raw, list) else json.loads(raw)

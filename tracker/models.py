@@ -161,7 +161,11 @@ class Notice(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    """A rendered message, stored before delivery; its state says how delivery went."""
+    """A rendered message, stored before delivery; its state says how delivery went.
+
+    The content is in ``OutboxBody``: claiming and recording rewrite this row once or twice per
+    message, and SQLite rewrites a whole row, kilobytes of message included, on every update.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = "reminder"
@@ -170,8 +174,6 @@ class OutboxMessage(SQLModel, table=True):
     to_addrs: list[str] = _json_list()
     subject: str
     message_id: str = Field(unique=True)
-    raw: str
-    entries: list[dict[str, Any]] = _json_list()
     state: str = Field(default="pending", index=True)
     attempts: int = 0
     next_attempt_at: dt.datetime | None = None
@@ -179,6 +181,14 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str = ""
     created_at: dt.datetime
     sent_at: dt.datetime | None = None
+
+
+class OutboxBody(SQLModel, table=True):
+    """What an outbox message says: the MIME text as sent, and the digest entries it was built from. Never updated."""
+
+    id: int = Field(primary_key=True, foreign_key="outboxmessage.id")
+    raw: str
+    entries: list[dict[str, Any]] = _json_list()
 
 
 class ReportRun(SQLModel, table=True):

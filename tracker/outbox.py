@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, or_, text, update
+from sqlalchemy import Connection, Integer, bindparam, or_, text, update
 from sqlmodel import Session, select
 
 from tracker.errors import StatusError
-from tracker.models import Notice, OutboxMessage
+from tracker.models import Notice, OutboxBody, OutboxMessage
 from tracker.reminders import CheckPlan
 
 STATES = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败"}
@@ -51,20 +52,37 @@ def store_check(
 def store_message(session: Session, message: RenderedMessage, *, run_date: dt.date, now: dt.datetime, kind: str) -> OutboxMessage:
     row = OutboxMessage(
         kind=kind, run_date=run_date, recipient=message.recipient, to_addrs=message.to, subject=message.subject,
-        message_id=message.message_id, raw=message.raw, entries=message.entries, state="pending", created_at=now,
+        message_id=message.message_id, state="pending", created_at=now,
     )
     session.add(row)
     session.flush()
+    session.add(OutboxBody(id=row.id, raw=message.raw, entries=message.entries))  # type: ignore[arg-type]
     return row
 
 
-def _claimable(now: dt.datetime, lease: dt.timedelta) -> ColumnElement[bool]:
-    """Pending and due (or queued for the next pass), or claimed by a process whose lease has run out."""
-    return or_(
-        (OutboxMessage.state == "pending")
-        & or_(OutboxMessage.next_attempt_at == None, OutboxMessage.next_attempt_at <= now),  # noqa: E711
-        (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at <= now - lease),
+def _claim_statements() -> tuple[Any, ...]:
+    """The claim as two conditional updates (expired leases, then pending mail), built once with bound
+    parameters: building SQLAlchemy statements anew costs more than running them."""
+    at = OutboxMessage.__table__.c.claimed_at.type  # type: ignore[attr-defined]
+    now, expired_before, n = bindparam("now", type_=at), bindparam("expired_before", type_=at), bindparam("n", type_=Integer)
+    claimable = (
+        (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at <= expired_before),  # type: ignore[operator]
+        (OutboxMessage.state == "pending") & or_(OutboxMessage.next_attempt_at == None, OutboxMessage.next_attempt_at <= now),  # noqa: E711
     )
+    return tuple(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(  # type: ignore[attr-defined]
+            select(OutboxMessage.id).where(condition).order_by(OutboxMessage.id).limit(n).scalar_subquery()), condition)
+        .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage.id, OutboxMessage.to_addrs, OutboxMessage.message_id, OutboxMessage.recipient)
+        for condition in claimable
+    )
+
+
+_CLAIMS = _claim_statements()
+_BODIES = select(OutboxBody.id, OutboxBody.raw)
+_BODIES_BETWEEN = _BODIES.where(OutboxBody.id.between(bindparam("lo"), bindparam("hi")))
+_BODIES_IN = _BODIES.where(OutboxBody.id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -78,25 +96,31 @@ class Claimed:
     recipient: str
 
 
-def claim_batch(session: Session, *, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Claimed]:
-    """Take up to ``limit`` messages for sending, oldest first; rows another process took meanwhile are skipped."""
-    oldest = select(OutboxMessage.id).where(_claimable(now, lease)).order_by(OutboxMessage.id).limit(limit)
-    taken = session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(oldest.scalar_subquery()), _claimable(now, lease))  # type: ignore[attr-defined]
-        .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.id)
-    ).scalars().all()
+def claim_batch(session: Session | Connection, *, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Claimed]:
+    """Take up to ``limit`` messages for sending, oldest first; rows another process took meanwhile are skipped.
+
+    Expired leases and pending messages are claimed by separate statements, so that each walks the
+    state index in id order and stops after ``limit`` rows (one condition with an OR over both
+    states scans every pending message at every claim: quadratic over a province's day of mail).
+    The conditional update is the claim: a row another process took no longer matches. A batch's
+    ids are usually close together, so their content is read as one id range.
+    """
+    taken: list[Any] = []
+    for claim in _CLAIMS:
+        if len(taken) < limit:
+            taken += session.execute(claim, {"now": now, "expired_before": now - lease, "n": limit - len(taken)}).all()
     if not taken:
         return []
-    rows = session.execute(
-        select(OutboxMessage.id, OutboxMessage.to_addrs, OutboxMessage.raw, OutboxMessage.message_id, OutboxMessage.recipient)
-        .where(OutboxMessage.id.in_(taken)).order_by(OutboxMessage.id)  # type: ignore[attr-defined]
-    ).all()
-    return [Claimed(r.id, list(r.to_addrs), r.raw, r.message_id, r.recipient) for r in rows]
+    ids = [row.id for row in taken]
+    if max(ids) - min(ids) < 2 * limit:
+        bodies = session.execute(_BODIES_BETWEEN, {"lo": min(ids), "hi": max(ids)})
+    else:
+        bodies = session.execute(_BODIES_IN, {"ids": ids})
+    raw = dict(bodies.all())  # type: ignore[arg-type]
+    return [Claimed(r.id, list(r.to_addrs), raw[r.id], r.message_id, r.recipient) for r in sorted(taken, key=lambda r: r.id)]
 
 
-def release(session: Session, ids: Sequence[int]) -> None:
+def release(session: Session | Connection, ids: Sequence[int]) -> None:
     """Give back claimed messages that were not attempted (the process is stopping, or the server is down)."""
     session.execute(
         update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.state == "sending")  # type: ignore[attr-defined]

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
-
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import exists, func
 from sqlmodel import Session, select
 
 from tracker.calendar import WorkCalendar
-from tracker.directory import Directory
-from tracker.models import Assignment, Notice, Unit
-from tracker.queries import OPEN_STATES, AssignmentView, ItemView, LightRules, PlanContext, assignment_rows
-
+from tracker.deadlines import DeadlineRule
+from tracker.directory import UnitRow, delivery_unit, unit_rows
+from tracker.models import Assignment, Notice
+from tracker.queries import OPEN_STATES, LightRules, PlanContext, assignment_rows, derive
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def latest_stage(due: dt.date, today: dt.date, calendar: WorkCalendar, policy: P
     return max(stages, key=lambda s: s.rank) if stages else None
 
 
-@dataclass
+@dataclass(slots=True)
 class DigestEntry:
     item: str
     title: str
@@ -117,8 +117,9 @@ class Digest:
         return [e for e in self.entries if e.escalation]
 
 
-@dataclass(frozen=True)
-class PlannedNotice:
+class PlannedNotice(NamedTuple):
+    """A ledger row to write; a tuple, because the first check of a province plans tens of thousands."""
+
     assignment_id: int
     due_on: dt.date
     stage: str
@@ -136,19 +137,6 @@ class CheckPlan:
     unreachable: list[str]
 
 
-def delivery_unit(unit: Unit, directory: Directory) -> Unit | None:
-    """The unit whose addresses receive ``unit``'s mail: itself, its 'via' unit, or its nearest parent with one."""
-    seen: set[int | None] = set()
-    current: Unit | None = unit
-    while current is not None and current.id not in seen:
-        if current.emails:
-            return current
-        seen.add(current.id)
-        nxt = current.via_id or current.parent_id
-        current = directory.units.get(nxt) if nxt else None
-    return None
-
-
 def _extended_ledger(session: Session) -> dict[tuple[int, dt.date], int]:
     """The highest stage already notified for each (assignment, deadline) of the assignments that were extended."""
     query = (select(Notice.assignment_id, Notice.due_on, func.max(Notice.rank))
@@ -160,30 +148,35 @@ def _extended_ledger(session: Session) -> dict[tuple[int, dt.date], int]:
 class _Escalation:
     """Who hears about overdue work: worked out once per item (and parent unit), not once per late assignment."""
 
-    def __init__(self, directory: Directory, policy: Policy) -> None:
-        units = list(directory.units.values())
-        self.by_name = {u.name: u for u in units}
-        self.offices = {u.id: u for u in units if u.kind == "office"}
+    def __init__(self, units: dict[int, UnitRow], people: list[Any], policy: Policy) -> None:
+        self.offices = {u.id: u for u in units.values() if u.kind == "office"}
+        self.leads: dict[int, list[UnitRow]] = defaultdict(list)
+        self.guiding: dict[int, list[UnitRow]] = defaultdict(list)
+        for row in people:
+            (self.leads if row.role == "lead" else self.guiding)[row.item_id].append(units[row.unit_id])
         self.policy = policy
-        self._cache: dict[tuple[str, int | None], list[tuple[Unit, str]]] = {}
+        self._cache: dict[tuple[int, int | None], list[tuple[UnitRow, str]]] = {}
 
-    def county_offices(self, leads: list[Unit], guiding: list[Unit]) -> list[Unit]:
+    def county_offices(self, leads: list[UnitRow], guiding: list[UnitRow]) -> list[UnitRow]:
         """The county office; where several counties share a database, the one of the row's county."""
         if len(self.offices) <= 1:
             return list(self.offices.values())
         ids = {u.via_id for u in leads} | {u.id for u in [*leads, *guiding]}
         return [self.offices[i] for i in sorted(i for i in ids if i in self.offices)]  # type: ignore[type-var]
 
-    def targets(self, view: ItemView, assignee: Unit) -> list[tuple[Unit, str]]:
-        key = (view.item.key, assignee.parent_id)
-        if key not in self._cache:
-            self._cache[key] = self._targets(view, assignee.parent_id)
-        return [(u, role) for u, role in self._cache[key] if u.id != assignee.id]
+    def targets(self, item_id: int, assignee: UnitRow) -> list[tuple[UnitRow, str]]:
+        """The units told about ``assignee``'s late work on the item, never the assignee itself."""
+        key = (item_id, assignee.parent_id)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._targets(item_id, assignee.parent_id)
+        if any(u is assignee for u, _ in found):
+            return [(u, role) for u, role in found if u is not assignee]
+        return found
 
-    def _targets(self, view: ItemView, parent_id: int | None) -> list[tuple[Unit, str]]:
-        leads = [self.by_name[n] for n in view.lead]
-        guiding = [self.by_name[n] for n in view.guiding]
-        found: list[tuple[Unit, str]] = []
+    def _targets(self, item_id: int, parent_id: int | None) -> list[tuple[UnitRow, str]]:
+        leads, guiding = self.leads.get(item_id, []), self.guiding.get(item_id, [])
+        found: list[tuple[UnitRow, str]] = []
         if "lead" in self.policy.escalate_to:
             parent = [u for u in leads if u.id == parent_id]
             found += [(u, "lead") for u in (parent or leads)]
@@ -201,9 +194,10 @@ def plan_check(
 
     The database is asked only for open assignments whose latest due stage is not in the ledger yet:
     one query per distinct deadline, so a province's check reads what it sends, not the whole plan.
+    Rows, units and items stay plain rows: at province scale, objects per row cost more than the SQL.
     """
-    directory = Directory.load(session)
-    context = PlanContext.load(session, calendar, unit_names={i: u.name for i, u in directory.units.items()})
+    units = unit_rows(session)
+    context = PlanContext.load(session, calendar, unit_names={i: u.name for i, u in units.items()})
     stage_of: dict[dt.date, Stage | None] = {}
 
     def stage(due: dt.date) -> Stage | None:
@@ -232,59 +226,72 @@ def plan_check(
     involved = sorted({row.item_id for row in rows})
     people = assignment_rows(session, Assignment.role.in_(("lead", "guiding", "cooperating")),  # type: ignore[attr-defined]
                              Assignment.item_id.in_(involved)) if involved else []  # type: ignore[attr-defined]
-    views = context.views(rows + people, today, lights, keep_empty=False)
-    return _digests(directory, views, today, policy, stage)
+    return _plan(context, units, rows, people, today, policy, lights, stage)
 
 
-def _digests(
-    directory: Directory, views: list[ItemView], today: dt.date, policy: Policy, stage: Callable[[dt.date], Stage | None]
+def _plan(
+    context: PlanContext, units: dict[int, UnitRow], rows: list[Any], people: list[Any], today: dt.date, policy: Policy,
+    lights: LightRules, stage: Callable[[dt.date], Stage | None],
 ) -> CheckPlan:
-    escalation = _Escalation(directory, policy)
-    digests: dict[int, Digest] = {}
+    """The digests and ledger rows for the candidate ``rows``, in plan order; ``people`` are the items' lead and guiding rows."""
+    digests = _Digests(units, today)
+    escalation = _Escalation(units, people, policy)
+    by_item: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_item[row.item_id].append(row)
     notices: list[PlannedNotice] = []
-    unreachable: set[str] = set()
-
-    routes: dict[int, Unit | None] = {}
-
-    def add(unit: Unit, entry: DigestEntry) -> str | None:
-        unit_id: int = unit.id  # type: ignore[assignment]
-        if unit_id not in routes:
-            routes[unit_id] = delivery_unit(unit, directory)
-        target = routes[unit_id]
-        if target is None:
-            unreachable.add(unit.name)
-            return None
-        target_id: int = target.id  # type: ignore[assignment]
-        if target_id not in digests:
-            digests[target_id] = Digest(target.name, list(target.emails), today)
-        entry.on_behalf = target_id != unit_id
-        digests[target_id].entries.append(entry)
-        return target.name
-
-    for view in views:
-        for a in view.principals:
-            if a.effective_due is None:
-                continue
-            found = stage(a.effective_due)
+    for item in context.items:
+        if item.id not in by_item:
+            continue
+        rule, due = DeadlineRule.from_json(item.deadline), context.dues[item.key][0]
+        for row in sorted(by_item[item.id], key=itemgetter(0)):  # type: ignore[index]
+            effective, _status, light, _days = derive(row, rule, due, today, context.starts_on, lights)
+            found = stage(effective) if effective else None
             if found is None:
                 continue
-            assignee = directory.units[a.unit_id]
-            recipient = add(assignee, _entry(view, a, found, "principal", escalation=False, today=today))
-            notices.append(PlannedNotice(a.id, a.effective_due, found.name, found.rank, recipient or ""))
+            assignee = units[row.unit_id]
+            days_left = (effective - today).days  # type: ignore[operator]
+            entry = DigestEntry(item.key, item.title, assignee.name, "principal", found.name, effective, days_left, light,
+                                False, False, row.note)  # type: ignore[arg-type]
+            recipient = digests.add(assignee, entry)
+            notices.append(PlannedNotice(row.id, effective, found.name, found.rank, recipient or ""))  # type: ignore[arg-type]
             if found.rank > 0:
-                for unit, role in escalation.targets(view, assignee):
-                    add(unit, _entry(view, a, found, role, escalation=True, today=today))
-    ordered = sorted(digests.values(), key=lambda d: d.recipient)
-    for digest in ordered:
-        digest.entries = _dedupe(digest.entries)
-    return CheckPlan(today, ordered, notices, sorted(unreachable))
+                for unit, role in escalation.targets(item.id, assignee):  # type: ignore[arg-type]
+                    digests.add(unit, DigestEntry(item.key, item.title, assignee.name, role, found.name, effective,  # type: ignore[arg-type]
+                                                  days_left, light, True, False, row.note))
+    return CheckPlan(today, digests.ordered(), notices, sorted(digests.unreachable))
 
 
-def _entry(view: ItemView, a: AssignmentView, stage: Stage, role: str, *, escalation: bool, today: dt.date) -> DigestEntry:
-    due = a.effective_due
-    assert due is not None
-    return DigestEntry(item=view.item.key, title=view.item.title, unit=a.unit, role=role, stage=stage.name, due=due,
-                       days_left=(due - today).days, light=a.light, escalation=escalation, note=a.note)
+class _Digests:
+    """One digest per unit that receives mail; a unit without addresses has its entries routed to the unit that reads for it."""
+
+    def __init__(self, units: dict[int, UnitRow], today: dt.date) -> None:
+        self.units = units
+        self.today = today
+        self.digests: dict[int, Digest] = {}
+        self.routes: dict[int, UnitRow | None] = {}
+        self.unreachable: set[str] = set()
+
+    def add(self, unit: UnitRow, entry: DigestEntry) -> str | None:
+        """File ``entry`` for ``unit``; returns the name of the unit whose digest got it, or None."""
+        if unit.id not in self.routes:
+            self.routes[unit.id] = delivery_unit(unit, self.units)  # type: ignore[assignment]
+        target = self.routes[unit.id]
+        if target is None:
+            self.unreachable.add(unit.name)
+            return None
+        digest = self.digests.get(target.id)
+        if digest is None:
+            digest = self.digests[target.id] = Digest(target.name, list(target.emails), self.today)
+        entry.on_behalf = target.id != unit.id
+        digest.entries.append(entry)
+        return target.name
+
+    def ordered(self) -> list[Digest]:
+        ordered = sorted(self.digests.values(), key=lambda d: d.recipient)
+        for digest in ordered:
+            digest.entries = _dedupe(digest.entries)
+        return ordered
 
 
 def _dedupe(entries: list[DigestEntry]) -> list[DigestEntry]:

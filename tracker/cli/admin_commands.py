@@ -22,7 +22,7 @@ from tracker.cli.options import Json
 from tracker.db import backup_database, current_revision, head_revision, is_initialised, make_engine, read_session, upgrade_database
 from tracker.directory import bundled_directory_path, read_directory_file
 from tracker.errors import TrackerError
-from tracker.models import OutboxMessage
+from tracker.models import OutboxBody, OutboxMessage
 
 db_app = typer.Typer(help="数据库维护：升级、备份。", no_args_is_help=True)
 config_app = typer.Typer(help="配置检查。", no_args_is_help=True)
@@ -58,8 +58,14 @@ def db_backup(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="备
     output.say(f"已备份到 {file}（仅本用户可读）。")
 
 
-def _rows(session: Any, model: type[SQLModel], drop: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    return [{k: v for k, v in row.model_dump(mode="json").items() if k not in drop} for row in session.exec(select(model)).all()]
+def _rows(session: Any, model: type[SQLModel]) -> list[dict[str, Any]]:
+    return [row.model_dump(mode="json") for row in session.exec(select(model)).all()]
+
+
+def _outbox(session: Any) -> list[dict[str, Any]]:
+    """Messages with the entries they were built from (their MIME text is left out: it is in the backup)."""
+    entries = dict(session.exec(select(OutboxBody.id, OutboxBody.entries)).all())
+    return [{**row, "entries": entries.get(row["id"], [])} for row in _rows(session, OutboxMessage)]
 
 
 @app.command("export")
@@ -77,7 +83,7 @@ def export_command(ctx: typer.Context, as_json: Json = True) -> None:
             "tasks": _rows(session, models.WorkTask), "items": _rows(session, models.Item),
             "assignments": _rows(session, models.Assignment), "events": _rows(session, models.Event),
             "journal": _rows(session, models.JournalEntry), "notices": _rows(session, models.Notice),
-            "outbox": _rows(session, OutboxMessage, drop=("raw",)), "reports": _rows(session, models.ReportRun),
+            "outbox": _outbox(session), "reports": _rows(session, models.ReportRun),
         }
     output.print_json(data)
 
