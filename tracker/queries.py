@@ -62,7 +62,7 @@ class AssignmentView:
 
 @dataclass
 class ItemView:
-    item: Item  # or a read-only row with Item's columns (PlanContext reads rows: a province has thousands of items)
+    item: Item  # a read-only row with the columns views need (PlanContext reads rows: a province has thousands of items)
     task_title: str
     rule: DeadlineRule
     due: dt.date | None
@@ -193,6 +193,12 @@ def assignment_rows(session: Session, *where: Any) -> list[Any]:
     return list(session.connection().execute(query).all())
 
 
+_ITEM_COLUMNS = (  # what views read; the source cells (``lead_text`` and so on) are for re-imports only
+    Item.id, Item.key, Item.task_id, Item.parent_key, Item.domain, Item.title, Item.deadline_text, Item.deadline,
+    Item.event_key, Item.depends_on, Item.position, Item.retired,
+)
+
+
 @dataclass
 class PlanContext:
     """What every view of the plan needs besides the assignments: items, dues, names."""
@@ -209,7 +215,7 @@ class PlanContext:
         unit_names: dict[int, str] | None = None,
     ) -> PlanContext:
         """``unit_names`` when the caller already holds the directory, so that units are not read twice."""
-        query = select(*Item.__table__.columns)  # type: ignore[attr-defined]
+        query = select(*_ITEM_COLUMNS)
         if not include_retired:
             query = query.where(Item.retired == False)  # noqa: E712
         items: list[Item] = sorted(session.connection().execute(query).all(), key=lambda i: i.position)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import exists, func
 from sqlmodel import Session, select
 
+from tracker.bulk import collector_paused
 from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule
 from tracker.directory import UnitRow, delivery_unit, unit_rows
@@ -196,6 +197,11 @@ def plan_check(
     one query per distinct deadline, so a province's check reads what it sends, not the whole plan.
     Rows, units and items stay plain rows: at province scale, objects per row cost more than the SQL.
     """
+    with collector_paused():
+        return _check(session, today, calendar, policy, lights)
+
+
+def _check(session: Session, today: dt.date, calendar: WorkCalendar, policy: Policy, lights: LightRules) -> CheckPlan:
     units = unit_rows(session)
     context = PlanContext.load(session, calendar, unit_names={i: u.name for i, u in units.items()})
     stage_of: dict[dt.date, Stage | None] = {}
@@ -240,24 +246,25 @@ def _plan(
     for row in rows:
         by_item[row.item_id].append(row)
     notices: list[PlannedNotice] = []
+    starts_on = context.starts_on
     for item in context.items:
         if item.id not in by_item:
             continue
-        rule, due = DeadlineRule.from_json(item.deadline), context.dues[item.key][0]
+        key, title, rule, due = item.key, item.title, DeadlineRule.from_json(item.deadline), context.dues[item.key][0]
         for row in sorted(by_item[item.id], key=itemgetter(0)):  # type: ignore[index]
-            effective, _status, light, _days = derive(row, rule, due, today, context.starts_on, lights)
+            effective, _status, light, _days = derive(row, rule, due, today, starts_on, lights)
             found = stage(effective) if effective else None
             if found is None:
                 continue
             assignee = units[row.unit_id]
             days_left = (effective - today).days  # type: ignore[operator]
-            entry = DigestEntry(item.key, item.title, assignee.name, "principal", found.name, effective, days_left, light,
-                                False, False, row.note)  # type: ignore[arg-type]
+            entry = DigestEntry(key, title, assignee.name, "principal", found.name, effective, days_left, light,  # type: ignore[arg-type]
+                                False, False, row.note)
             recipient = digests.add(assignee, entry)
             notices.append(PlannedNotice(row.id, effective, found.name, found.rank, recipient or ""))  # type: ignore[arg-type]
             if found.rank > 0:
                 for unit, role in escalation.targets(item.id, assignee):  # type: ignore[arg-type]
-                    digests.add(unit, DigestEntry(item.key, item.title, assignee.name, role, found.name, effective,  # type: ignore[arg-type]
+                    digests.add(unit, DigestEntry(key, title, assignee.name, role, found.name, effective,  # type: ignore[arg-type]
                                                   days_left, light, True, False, row.note))
     return CheckPlan(today, digests.ordered(), notices, sorted(digests.unreachable))
 
