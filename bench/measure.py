@@ -122,7 +122,7 @@ def listing(db: Path, calendar: WorkCalendar) -> Callable[[], int]:
     def run() -> int:
         with read_session(engine) as session:
             flt = ItemFilter(overdue=True)
-            views = filter_views(load_views(session, AS_OF, calendar, LightRules(), open_only=flt.open_only), flt, AS_OF)
+            views = filter_views(load_views(session, AS_OF, calendar, LightRules(), only=flt), flt, AS_OF)
         return len(json.dumps([v.to_json() for v in views], ensure_ascii=False))
 
     return run

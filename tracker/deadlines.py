@@ -11,7 +11,7 @@ import calendar as _stdcal
 import datetime as dt
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 from dateutil.relativedelta import relativedelta
@@ -42,9 +42,9 @@ class DeadlineRule:
     every: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["due"] = self.due.isoformat() if self.due else None
-        return {"kind": data.pop("kind"), "due": data.pop("due"), **data}
+        """Field by field rather than ``asdict``, whose deep copies dominate a long listing."""
+        return {"kind": self.kind, "due": self.due.isoformat() if self.due else None,
+                **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("kind", "due")}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeadlineRule:

@@ -11,11 +11,13 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
+from tracker.bulk import collector_paused
 from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule, due_after
 from tracker.models import CLOSED_STATES, Assignment, Event, Item, Plan, Unit, WorkTask
@@ -261,12 +263,41 @@ OPEN_STATES = ("not_started", "in_progress")
 
 def load_views(
     session: Session, today: dt.date, calendar: WorkCalendar, lights: LightRules, *, include_retired: bool = False,
-    open_only: bool = False,
+    only: ItemFilter | None = None,
 ) -> list[ItemView]:
-    """Every item with its assignments and derived state, in plan order; with ``open_only``, closed work is not read."""
+    """Every item with its assignments and derived state, in plan order.
+
+    With ``only``, principal assignments that the filter cannot pass are not read: closed work when
+    it wants open work, and work due outside its date range (one query per deadline, as in the
+    daily check), so that listing a province's overdue work reads what it lists.
+    """
     context = PlanContext.load(session, calendar, include_retired=include_retired)
-    where = [or_(Assignment.role != "principal", Assignment.state.in_(OPEN_STATES))] if open_only else []  # type: ignore[attr-defined]
-    return context.views(assignment_rows(session, *where), today, lights)
+    with collector_paused():
+        if only is None or not only.open_only:
+            rows = assignment_rows(session)
+        elif (due_range := only.due_range(today)) is None:
+            rows = assignment_rows(session, or_(Assignment.role != "principal", Assignment.state.in_(OPEN_STATES)))  # type: ignore[attr-defined]
+        else:
+            rows = sorted(_open_rows_due(session, context, *due_range), key=itemgetter(0))
+        return context.views(rows, today, lights)
+
+
+def _open_rows_due(session: Session, context: PlanContext, first: dt.date | None, last: dt.date) -> list[Any]:
+    """Open principal rows whose effective deadline falls in [first, last], with every lead and guiding row."""
+    by_due: dict[dt.date, list[int]] = defaultdict(list)
+    for item in context.items:
+        due = context.dues[item.key][0]
+        if due is not None and (first is None or first <= due) and due <= last:
+            by_due[due].append(item.id)  # type: ignore[arg-type]
+    open_principal = (Assignment.role == "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
+    rows = assignment_rows(session, Assignment.role != "principal")
+    for item_ids in by_due.values():
+        rows += assignment_rows(session, *open_principal, Assignment.extended_due == None,  # noqa: E711
+                                Assignment.item_id.in_(item_ids))  # type: ignore[attr-defined]
+    extended = [Assignment.extended_due != None, Assignment.extended_due <= last]  # noqa: E711
+    if first is not None:
+        extended.append(Assignment.extended_due >= first)  # type: ignore[operator]
+    return rows + assignment_rows(session, *open_principal, *extended)
 
 
 @dataclass(frozen=True)
@@ -282,6 +313,14 @@ class ItemFilter:
         """True when nothing done or not applicable can pass, so the database need not return it."""
         return self.overdue or self.due_within is not None or bool(
             self.states and self.states <= {"not_started", "in_progress", "overdue", "waiting"})
+
+    def due_range(self, today: dt.date) -> tuple[dt.date | None, dt.date] | None:
+        """The effective deadlines that can pass (first may be open), or None when any can."""
+        last = [today - dt.timedelta(days=1)] if self.overdue else []
+        first = None
+        if self.due_within is not None:
+            first, last = today, [*last, today + dt.timedelta(days=self.due_within)]
+        return (first, min(last)) if last else None
 
 
 def filter_views(views: list[ItemView], flt: ItemFilter, today: dt.date) -> list[ItemView]:

@@ -182,13 +182,13 @@ def items_list(
     context: Context = ctx.obj
     day = context.today(today)
     with read_session(context.ready_engine()) as session:
-        directory = Directory.load(session)
         unit_ids = None
         if unit:
+            directory = Directory.load(session)
             unit_ids = frozenset(u.id for u in directory.expand(directory.resolve_cell("、".join(unit))) if u.id)
         flt = ItemFilter(unit_ids=unit_ids, overdue=overdue, due_within=due_within,
                          states=frozenset(_state_names(state or [])), lights=frozenset(_light_names(light or [])))
-        views = filter_views(load_views(session, day, context.calendar, context.lights, open_only=flt.open_only), flt, day)
+        views = filter_views(load_views(session, day, context.calendar, context.lights, only=flt), flt, day)
     if as_json:
         output.print_json([v.to_json() for v in views])
         return
