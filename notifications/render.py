@@ -8,24 +8,34 @@ name with CR/LF cannot add a header.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
-
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from typing import TYPE_CHECKING
 
 from notifications.errors import TransportConfigError
 from tracker.outbox import RenderedMessage
 from tracker.reminders import Digest, DigestEntry, group_by_item
 
-_env = Environment(
-    loader=PackageLoader("notifications", "templates"),
-    autoescape=select_autoescape(["html"]),
-    undefined=StrictUndefined,
-    keep_trailing_newline=False,
-)
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+
+@functools.cache
+def templates() -> Environment:
+    """The Jinja2 environment, made (and Jinja2 imported) when the first message is rendered: the CLI's
+    read-only commands start without it."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("notifications", "templates"), autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined, keep_trailing_newline=False,
+    )
+
+
 LIGHT_COLORS = {"green": "#2e7d32", "yellow": "#b8860b", "red": "#c62828"}
 LIGHT_LABELS = {"green": "绿灯", "yellow": "黄灯", "red": "红灯"}
 ROLE_LABELS = {"lead": "主管责任单位", "guiding": "指导责任单位", "county_office": "县政府办公室"}
@@ -76,7 +86,7 @@ def subject_parts(digest: Digest) -> list[str]:
 
 
 def render_subject(digest: Digest, prefix: str) -> str:
-    return one_line(_env.get_template("digest_subject.txt").render(
+    return one_line(templates().get_template("digest_subject.txt").render(
         {"prefix": prefix, "recipient": one_line(digest.recipient), "parts": subject_parts(digest)}))
 
 
@@ -93,8 +103,8 @@ def render_digest(
     }
     subject = render_subject(digest, prefix)
     context["subject"] = subject
-    text = _env.get_template("digest.txt").render(context)
-    html = _env.get_template("digest.html").render(context)
+    text = templates().get_template("digest.txt").render(context)
+    html = templates().get_template("digest.html").render(context)
     return build_message(
         recipient=digest.recipient, to=digest.to, subject=subject, text=text, html=html, sender=sender, now=now,
         entries=[e.to_json() for e in digest.entries],

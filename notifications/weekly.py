@@ -7,7 +7,7 @@ import datetime as dt
 from markupsafe import Markup, escape
 
 from notifications import xlsx
-from notifications.render import LIGHT_COLORS, LIGHT_LABELS, _env, build_message
+from notifications.render import LIGHT_COLORS, LIGHT_LABELS, build_message, templates
 from tracker.outbox import RenderedMessage
 from tracker.queries import DERIVED
 from tracker.report import WeeklyReport
@@ -48,11 +48,11 @@ def _context(report: WeeklyReport) -> dict[str, object]:
 
 
 def render_html(report: WeeklyReport) -> str:
-    return _env.get_template("weekly.html").render(_context(report))
+    return templates().get_template("weekly.html").render(_context(report))
 
 
 def render_text(report: WeeklyReport) -> str:
-    return _env.get_template("weekly.txt").render({**_context(report), "light": lambda name: LIGHT_LABELS.get(name, name)})
+    return templates().get_template("weekly.txt").render({**_context(report), "light": lambda name: LIGHT_LABELS.get(name, name)})
 
 
 _LEDGER_HEADERS = ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期", "逾期天数", "进度(%)", "备注", "佐证"]

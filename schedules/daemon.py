@@ -17,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # APScheduler is imported when a scheduler is built: the CLI's other commands start without it
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +42,16 @@ class Jobs:
 
 
 def _daily(at: dt.time, tz: ZoneInfo) -> CronTrigger:
+    from apscheduler.triggers.cron import CronTrigger
+
     return CronTrigger(day_of_week="mon-sun", hour=at.hour, minute=at.minute, timezone=tz)
 
 
 def build_scheduler(plan: DaemonPlan, jobs: Jobs) -> BackgroundScheduler:
     """The scheduler with its jobs; the jobs themselves skip days that are not working days."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
     scheduler = BackgroundScheduler(
         timezone=plan.timezone,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},

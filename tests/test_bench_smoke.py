@@ -26,3 +26,33 @@ def test_generator_and_one_small_benchmark(tmp_path):
     assert listing(db, calendar)() > 0 and listing_floor_sql(db)() > 0
     assert weekly(db, calendar)() > 0
     assert AS_OF == dt.date(2021, 3, 15)
+
+
+def test_check_and_listing_read_in_chunks_decide_the_same(tmp_path, monkeypatch):
+    """Long item lists are asked in chunks (the database limits parameters per statement); chunking changes nothing."""
+    from tracker import queries
+    from tracker.db import read_session
+    from tracker.queries import ItemFilter, LightRules, filter_views, load_views
+    from tracker.reminders import plan_check
+
+    db = tmp_path / "bench.db"
+    load_database(generate(tmp_path / "plans", 2), db)
+    apply_state_mix(make_engine(f"sqlite:///{db}"), AS_OF)
+    engine, calendar, flt = make_engine(f"sqlite:///{db}"), WorkCalendar(), ItemFilter(overdue=True)
+
+    def decided():
+        with read_session(engine) as session:
+            plan = plan_check(session, AS_OF, calendar, Policy(), LightRules())
+            views = filter_views(load_views(session, AS_OF, calendar, LightRules(), only=flt), flt, AS_OF)
+        digests = [(d.recipient, [(e.item, e.unit, e.role, e.stage) for e in d.entries]) for d in plan.digests]
+        return plan.notices, digests, {(v.item.key, a.unit) for v in views for a in v.principals}
+
+    whole = decided()
+    monkeypatch.setattr(queries, "_CHUNK", 7)
+    assert decided() == whole
+    with sqlite3.connect(db) as conn:  # the overdue listing is exactly what one SQL query over the fixed deadlines finds
+        overdue = set(conn.execute(
+            "SELECT i.key, u.name FROM assignment a JOIN item i ON i.id = a.item_id JOIN unit u ON u.id = a.unit_id "
+            "WHERE a.role = 'principal' AND a.retired = 0 AND a.state IN ('not_started', 'in_progress') "
+            "AND COALESCE(a.extended_due, json_extract(i.deadline, '$.due')) < ?", (AS_OF.isoformat(),)).fetchall())
+    assert whole[2] == overdue and overdue

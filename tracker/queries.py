@@ -71,11 +71,7 @@ class ItemView:
     waiting_for: str | None
     lead: list[str]
     guiding: list[str]
-    assignments: list[AssignmentView] = field(default_factory=list)
-
-    @property
-    def principals(self) -> list[AssignmentView]:
-        return [a for a in self.assignments if a.role == "principal"]
+    principals: list[AssignmentView] = field(default_factory=list)  # the units doing the work; lead and guiding are names
 
     @property
     def light(self) -> str:
@@ -201,6 +197,18 @@ _ITEM_COLUMNS = (  # what views read; the source cells (``lead_text`` and so on)
 )
 
 
+_CHUNK = 10_000  # items per statement: well under SQLite's 32,766 bound parameters
+
+
+def item_rows(session: Session, item_ids: list[int], *where: Any) -> list[Any]:
+    """``assignment_rows`` of the given items, asked in chunks so that a province's list never exceeds the
+    database's limit on parameters; each chunk is in id order."""
+    rows: list[Any] = []
+    for start in range(0, len(item_ids), _CHUNK):
+        rows += assignment_rows(session, Assignment.item_id.in_(item_ids[start:start + _CHUNK]), *where)  # type: ignore[attr-defined]
+    return rows
+
+
 @dataclass
 class PlanContext:
     """What every view of the plan needs besides the assignments: items, dues, names."""
@@ -229,16 +237,15 @@ class PlanContext:
             starts_on=plan.starts_on if plan else None,
         )
 
-    def views(self, rows: list[Any], today: dt.date, lights: LightRules, *, keep_empty: bool = True) -> list[ItemView]:
-        """Item views holding ``rows``, with each assignment's derived state as of ``today``."""
+    def views(self, rows: list[Any], today: dt.date, lights: LightRules) -> list[ItemView]:
+        """Item views holding ``rows``, each principal with its derived state as of ``today``; lead and guiding
+        rows give the views their names only."""
         by_item: dict[int, list[Any]] = defaultdict(list)
         for row in rows:
             by_item[row.item_id].append(row)
         views = []
         for item in self.items:
             mine = by_item.get(item.id, [])  # type: ignore[arg-type]
-            if not mine and not keep_empty:
-                continue
             rule = DeadlineRule.from_json(item.deadline)
             due, waiting = self.dues[item.key]
             view = ItemView(
@@ -247,8 +254,10 @@ class PlanContext:
                 guiding=[self.unit_names[r.unit_id] for r in mine if r.role in ("guiding", "cooperating")],
             )
             for row in mine:
+                if row.role != "principal":
+                    continue
                 effective, status, light, overdue = derive(row, rule, due, today, self.starts_on, lights)
-                view.assignments.append(AssignmentView(
+                view.principals.append(AssignmentView(
                     id=row.id, item_key=item.key, unit=self.unit_names[row.unit_id], unit_id=row.unit_id, role=row.role,
                     state=row.state, progress=row.progress, completed_on=row.completed_on, due=due,
                     effective_due=effective, extended=row.extended_due is not None, status=status, light=light,
@@ -283,21 +292,21 @@ def load_views(
 
 
 def _open_rows_due(session: Session, context: PlanContext, first: dt.date | None, last: dt.date) -> list[Any]:
-    """Open principal rows whose effective deadline falls in [first, last], with every lead and guiding row."""
+    """Open principal rows whose effective deadline falls in [first, last], with the lead and guiding rows of their items."""
     by_due: dict[dt.date, list[int]] = defaultdict(list)
     for item in context.items:
         due = context.dues[item.key][0]
         if due is not None and (first is None or first <= due) and due <= last:
             by_due[due].append(item.id)  # type: ignore[arg-type]
     open_principal = (Assignment.role == "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
-    rows = assignment_rows(session, Assignment.role != "principal")
+    rows: list[Any] = []
     for item_ids in by_due.values():
-        rows += assignment_rows(session, *open_principal, Assignment.extended_due == None,  # noqa: E711
-                                Assignment.item_id.in_(item_ids))  # type: ignore[attr-defined]
+        rows += item_rows(session, item_ids, *open_principal, Assignment.extended_due == None)  # noqa: E711
     extended = [Assignment.extended_due != None, Assignment.extended_due <= last]  # noqa: E711
     if first is not None:
         extended.append(Assignment.extended_due >= first)  # type: ignore[operator]
-    return rows + assignment_rows(session, *open_principal, *extended)
+    rows += assignment_rows(session, *open_principal, *extended)
+    return rows + item_rows(session, sorted({row.item_id for row in rows}), Assignment.role != "principal")
 
 
 @dataclass(frozen=True)
@@ -327,8 +336,6 @@ def filter_views(views: list[ItemView], flt: ItemFilter, today: dt.date) -> list
     """Keep the principal assignments that pass every filter, and the items that still have one."""
 
     def keep(a: AssignmentView) -> bool:
-        if a.role != "principal":
-            return True
         if flt.unit_ids is not None and a.unit_id not in flt.unit_ids:
             return False
         if flt.overdue and a.status != "overdue":
@@ -345,8 +352,8 @@ def filter_views(views: list[ItemView], flt: ItemFilter, today: dt.date) -> list
     narrowing = flt != ItemFilter()
     result = []
     for view in views:
-        kept = [a for a in view.assignments if keep(a)]
-        if narrowing and not any(a.role == "principal" for a in kept):
+        kept = [a for a in view.principals if keep(a)]
+        if narrowing and not kept:
             continue
         result.append(ItemView(view.item, view.task_title, view.rule, view.due, view.waiting_for, view.lead, view.guiding, kept))
     return result

@@ -24,7 +24,7 @@ from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule
 from tracker.directory import UnitRow, delivery_unit, unit_rows
 from tracker.models import Assignment, Notice
-from tracker.queries import OPEN_STATES, LightRules, PlanContext, assignment_rows, derive
+from tracker.queries import OPEN_STATES, LightRules, PlanContext, assignment_rows, derive, item_rows
 
 
 @dataclass(frozen=True)
@@ -222,16 +222,14 @@ def _check(session: Session, today: dt.date, calendar: WorkCalendar, policy: Pol
         notified = select(Notice.id).where(
             Notice.assignment_id == Assignment.id, Notice.due_on == due, Notice.rank >= stage(due).rank  # type: ignore[union-attr]
         )
-        rows += assignment_rows(session, *open_principal, Assignment.extended_due == None,  # noqa: E711
-                                Assignment.item_id.in_(item_ids), ~exists(notified))  # type: ignore[attr-defined]
+        rows += item_rows(session, item_ids, *open_principal, Assignment.extended_due == None, ~exists(notified))  # noqa: E711
     ledger = _extended_ledger(session)
     for row in assignment_rows(session, *open_principal, Assignment.extended_due != None):  # noqa: E711
         found = stage(row.extended_due)
         if found and ledger.get((row.id, row.extended_due), -10**6) < found.rank:
             rows.append(row)
     involved = sorted({row.item_id for row in rows})
-    people = assignment_rows(session, Assignment.role.in_(("lead", "guiding", "cooperating")),  # type: ignore[attr-defined]
-                             Assignment.item_id.in_(involved)) if involved else []  # type: ignore[attr-defined]
+    people = item_rows(session, involved, Assignment.role.in_(("lead", "guiding", "cooperating")))  # type: ignore[attr-defined]
     return _plan(context, units, rows, people, today, policy, lights, stage)
 
 
