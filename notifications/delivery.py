@@ -61,14 +61,13 @@ async def _pump(
 ) -> DeliveryReport:
     report = DeliveryReport()
     envelope_from = parseaddr(policy.sender)[1]
-    halted = False
+    halted, more = False, True
     try:
         with write_connection(engine) as recorder:
-            while not (halted or stop()):
+            while more and not (halted or stop()):
                 with recorder.begin():
                     batch = claim_batch(recorder, now=now(), lease=policy.lease, limit=BATCH)
-                if not batch:
-                    break
+                more = len(batch) == BATCH  # a short batch took everything that was due
                 unsent = [message.id for message in batch]
                 try:
                     for message in batch:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import Select, bindparam, or_
 from sqlmodel import Session, select
 
 from tracker.bulk import collector_paused
@@ -184,11 +184,16 @@ _COLUMNS = (
 )
 
 
+def assignment_query(*where: Any) -> Select[Any]:
+    """The select behind ``assignment_rows``; built once with bound parameters where it runs in a loop, because
+    building a statement costs more than running it on a county's data."""
+    return select(*_COLUMNS).where(Assignment.retired == False, *where).order_by(Assignment.id)  # noqa: E712
+
+
 def assignment_rows(session: Session, *where: Any) -> list[Any]:
     """Active assignments as plain rows, in id order: a province has hundreds of thousands, so neither ORM objects
     nor the ORM's result machinery (Core execution reads the same rows in about half the time)."""
-    query = select(*_COLUMNS).where(Assignment.retired == False, *where).order_by(Assignment.id)  # noqa: E712
-    return list(session.connection().execute(query).all())
+    return list(session.connection().execute(assignment_query(*where)).all())
 
 
 _ITEM_COLUMNS = (  # what views read; the source cells (``lead_text`` and so on) are for re-imports only
@@ -197,16 +202,23 @@ _ITEM_COLUMNS = (  # what views read; the source cells (``lead_text`` and so on)
 )
 
 
+ITEMS = bindparam("items", expanding=True)  # the item ids of a prebuilt ``assignment_query``, for ``rows_of_items``
 _CHUNK = 10_000  # items per statement: well under SQLite's 32,766 bound parameters
 
 
-def item_rows(session: Session, item_ids: list[int], *where: Any) -> list[Any]:
-    """``assignment_rows`` of the given items, asked in chunks so that a province's list never exceeds the
-    database's limit on parameters; each chunk is in id order."""
+def rows_of_items(session: Session, query: Select[Any], item_ids: list[int], **params: Any) -> list[Any]:
+    """Run ``query`` (which filters on ``ITEMS``) for the given items in chunks, so that a province's list never
+    exceeds the database's limit on parameters; each chunk is in id order."""
+    connection = session.connection()
     rows: list[Any] = []
     for start in range(0, len(item_ids), _CHUNK):
-        rows += assignment_rows(session, Assignment.item_id.in_(item_ids[start:start + _CHUNK]), *where)  # type: ignore[attr-defined]
+        rows += connection.execute(query, {**params, "items": item_ids[start:start + _CHUNK]}).all()
     return rows
+
+
+def item_rows(session: Session, item_ids: list[int], *where: Any) -> list[Any]:
+    """``assignment_rows`` of the given items."""
+    return rows_of_items(session, assignment_query(Assignment.item_id.in_(ITEMS), *where), item_ids)  # type: ignore[attr-defined]
 
 
 @dataclass

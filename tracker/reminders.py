@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import exists, func
+from sqlalchemy import bindparam, exists, func
 from sqlmodel import Session, select
 
 from tracker.bulk import collector_paused
@@ -24,7 +24,9 @@ from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule
 from tracker.directory import UnitRow, delivery_unit, unit_rows
 from tracker.models import Assignment, Notice
-from tracker.queries import OPEN_STATES, LightRules, PlanContext, assignment_rows, derive, item_rows
+from tracker.queries import (
+    ITEMS, OPEN_STATES, LightRules, PlanContext, assignment_query, assignment_rows, derive, item_rows, rows_of_items,
+)
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,14 @@ def plan_check(
         return _check(session, today, calendar, policy, lights)
 
 
+_OPEN_PRINCIPAL = (Assignment.role == "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
+_UNNOTIFIED = assignment_query(  # open principals of some items, not yet told about stage ``rank`` of deadline ``due``
+    *_OPEN_PRINCIPAL, Assignment.extended_due == None, Assignment.item_id.in_(ITEMS),  # type: ignore[attr-defined]  # noqa: E711
+    ~exists(select(Notice.id).where(Notice.assignment_id == Assignment.id, Notice.due_on == bindparam("due"),
+                                    Notice.rank >= bindparam("rank"))),
+)
+
+
 def _check(session: Session, today: dt.date, calendar: WorkCalendar, policy: Policy, lights: LightRules) -> CheckPlan:
     units = unit_rows(session)
     context = PlanContext.load(session, calendar, unit_names={i: u.name for i, u in units.items()})
@@ -216,15 +226,11 @@ def _check(session: Session, today: dt.date, calendar: WorkCalendar, policy: Pol
         due = context.dues[item.key][0]
         if due is not None and item.deadline.get("kind") not in ("ongoing", "recurring") and stage(due):
             by_due[due].append(item.id)  # type: ignore[arg-type]
-    open_principal = (Assignment.role == "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
     rows: list[Any] = []
     for due, item_ids in by_due.items():
-        notified = select(Notice.id).where(
-            Notice.assignment_id == Assignment.id, Notice.due_on == due, Notice.rank >= stage(due).rank  # type: ignore[union-attr]
-        )
-        rows += item_rows(session, item_ids, *open_principal, Assignment.extended_due == None, ~exists(notified))  # noqa: E711
+        rows += rows_of_items(session, _UNNOTIFIED, item_ids, due=due, rank=stage(due).rank)  # type: ignore[union-attr]
     ledger = _extended_ledger(session)
-    for row in assignment_rows(session, *open_principal, Assignment.extended_due != None):  # noqa: E711
+    for row in assignment_rows(session, *_OPEN_PRINCIPAL, Assignment.extended_due != None):  # noqa: E711
         found = stage(row.extended_due)
         if found and ledger.get((row.id, row.extended_due), -10**6) < found.rank:
             rows.append(row)
