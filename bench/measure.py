@@ -52,6 +52,19 @@ def median_time(action: Callable[[], Any], runs: int) -> float:
     return statistics.median(times)
 
 
+def side_by_side(product: Callable[[], Any], floor: Callable[[], Any], runs: int, *, seconds: float = 2.0) -> tuple[float, float]:
+    """Median times of a product path and its floor, run alternately (after one untimed run of each), so that the
+    machine's drift falls on both; at least ``runs`` pairs, more for quick figures until each side had ``seconds``."""
+    product(), floor()
+    times: tuple[list[float], list[float]] = ([], [])
+    while len(times[0]) < runs or (min(sum(times[0]), sum(times[1])) < seconds and len(times[0]) < 200):
+        for action, spent in zip((product, floor), times):
+            started = time.perf_counter()
+            action()
+            spent.append(time.perf_counter() - started)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 def load_database(generated: Generated, db: Path) -> float:
     """Create a database and import the plan through the product's importer; returns the seconds the import took."""
     if db.exists():
@@ -170,8 +183,8 @@ def smtp_sink(port: int) -> Iterator[None]:
 def delivery(db: Path, calendar: WorkCalendar, policy: Policy, port: int, runs: int) -> tuple[int, float, float, float]:
     """(messages, seconds to compose and store, seconds to deliver, floor seconds) for the day's digests.
 
-    Composing runs once (it writes the ledger); delivery and its floor run ``runs`` times, alternating,
-    the outbox put back to pending before each delivery, and each figure is the median.
+    Composing runs once (it writes the ledger); delivery runs ``runs`` times with the floor before and
+    after each, the outbox put back to pending before each delivery, and each figure is the median.
     """
     engine = make_engine(f"sqlite:///{db}")
     settings = CheckSettings(policy=policy, lights=LightRules(), sender=SENDER, county="基准测试", subject_prefix="基准测试")
@@ -199,10 +212,10 @@ def delivery(db: Path, calendar: WorkCalendar, policy: Policy, port: int, runs: 
         return elapsed
 
     asyncio.run(floor(prebuilt[:20]))  # the server's first messages are slower: neither side should pay for them
-    floors, sends = [], []
-    for _ in range(runs):
-        floors.append(median_time(lambda: asyncio.run(floor(prebuilt)), 1))
+    floors, sends = [median_time(lambda: asyncio.run(floor(prebuilt)), 1)], []
+    for _ in range(runs):  # floor, product, floor, ...: the floor runs before and after every delivery
         sends.append(deliver())
+        floors.append(median_time(lambda: asyncio.run(floor(prebuilt)), 1))
     engine.dispose()
     return report.messages, composed, statistics.median(sends), statistics.median(floors)
 
@@ -226,12 +239,10 @@ def measure_scale(name: str, generated: Generated, folder: Path, runs: int, port
     db = folder / f"{name}.db"
     import_seconds = statistics.median(load_database(generated, db) for _ in range(max(1, runs if generated.counties < 100 else 1)))
     mix = apply_state_mix(make_engine(f"sqlite:///{db}"), AS_OF)
-    check = median_time(decide(db, calendar, policy), runs)
-    check_floor = median_time(check_floor_sql(db, calendar, policy), runs)
+    check, check_floor = side_by_side(decide(db, calendar, policy), check_floor_sql(db, calendar, policy), runs)
     notices = decide(db, calendar, policy)()
     floor_rows = check_floor_sql(db, calendar, policy)()
-    listed = median_time(listing(db, calendar), runs)
-    listed_floor = median_time(listing_floor_sql(db), runs)
+    listed, listed_floor = side_by_side(listing(db, calendar), listing_floor_sql(db), runs)
     report = median_time(weekly(db, calendar), max(1, runs if generated.counties < 100 else 1))
     memory = peak_memory_of_check(db)
     with smtp_sink(port):
