@@ -94,15 +94,14 @@ def render_digest(
     digest: Digest, *, sender: str, now: dt.datetime, county: str, prefix: str, warnings: list[str]
 ) -> RenderedMessage:
     """One digest as a multipart/alternative message (plain text and HTML), with its own Message-ID."""
-    escalations = sorted(group_by_item(digest.escalations).items())
-    roles = sorted({ROLE_LABELS.get(e.role, e.role) for e in digest.escalations})
+    late = digest.escalations
+    subject = render_subject(digest, prefix)
     context = {
         "recipient": one_line(digest.recipient), "today": digest.run_date.isoformat(), "county": county,
-        "own": [_EntryView(e) for e in digest.own], "escalations": escalations,
-        "escalation_roles": "、".join(roles), "warnings": warnings, "prefix": prefix, "parts": subject_parts(digest),
+        "own": [_EntryView(e) for e in digest.own], "escalations": sorted(group_by_item(late).items()),
+        "escalation_roles": "、".join(sorted({ROLE_LABELS.get(e.role, e.role) for e in late})), "warnings": warnings,
+        "subject": subject,
     }
-    subject = render_subject(digest, prefix)
-    context["subject"] = subject
     text = templates().get_template("digest.txt").render(context)
     html = templates().get_template("digest.html").render(context)
     return build_message(
