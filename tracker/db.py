@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -20,6 +20,9 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from tracker import models  # noqa: F401  (registers the tables)
 from tracker.errors import DatabaseStateError
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -65,11 +68,15 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+def _writer(engine: Engine) -> Engine:
+    """The engine whose transactions start with ``BEGIN IMMEDIATE`` on SQLite (see the module docstring)."""
+    return engine.execution_options(sqlite_begin="IMMEDIATE") if engine.dialect.name == "sqlite" else engine
+
+
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """One write transaction: committed when the block ends, rolled back on any error."""
-    bound = engine.execution_options(sqlite_begin="IMMEDIATE") if engine.dialect.name == "sqlite" else engine
-    with Session(bound, expire_on_commit=False) as session:
+    with Session(_writer(engine), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
@@ -82,8 +89,7 @@ def write_session(engine: Engine) -> Iterator[Session]:
 def write_connection(engine: Engine) -> Iterator[Connection]:
     """A connection held for a hot loop of one-statement writes: each ``with connection.begin():`` is one short
     write transaction (``BEGIN IMMEDIATE`` on SQLite), without asking the pool every time."""
-    bound = engine.execution_options(sqlite_begin="IMMEDIATE") if engine.dialect.name == "sqlite" else engine
-    with bound.connect() as connection:
+    with _writer(engine).connect() as connection:
         yield connection
 
 
@@ -98,7 +104,7 @@ def require_initialised(engine: Engine) -> None:
         )
 
 
-def _alembic(connection: Connection) -> Any:
+def _alembic(connection: Connection) -> AlembicConfig:
     """Alembic is imported only here: every other command starts without it (it costs a fifth of start-up)."""
     from alembic.config import Config as AlembicConfig
 
