@@ -15,9 +15,8 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
-
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:  # APScheduler is imported when a scheduler is built: the CLI's other commands start without it
     from apscheduler.schedulers.background import BackgroundScheduler
