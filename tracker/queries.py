@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -249,6 +249,16 @@ class PlanContext:
             starts_on=plan.starts_on if plan else None,
         )
 
+    def items_by_due(self, wanted: Callable[[dt.date], object]) -> dict[dt.date, list[int]]:
+        """Ids of the items with a due date that ``wanted`` accepts, grouped by that date: callers ask the database
+        once per deadline for just those items."""
+        by_due: dict[dt.date, list[int]] = defaultdict(list)
+        for item in self.items:
+            due = self.dues[item.key][0]
+            if due is not None and wanted(due):
+                by_due[due].append(item.id)  # type: ignore[arg-type]
+        return by_due
+
     def views(self, rows: list[Any], today: dt.date, lights: LightRules) -> list[ItemView]:
         """Item views holding ``rows``, each principal with its derived state as of ``today``; lead and guiding
         rows give the views their names only."""
@@ -280,6 +290,7 @@ class PlanContext:
 
 
 OPEN_STATES = ("not_started", "in_progress")
+OPEN_PRINCIPAL = (Assignment.role == "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
 
 
 def load_views(
@@ -305,19 +316,14 @@ def load_views(
 
 def _open_rows_due(session: Session, context: PlanContext, first: dt.date | None, last: dt.date) -> list[Any]:
     """Open principal rows whose effective deadline falls in [first, last], with the lead and guiding rows of their items."""
-    by_due: dict[dt.date, list[int]] = defaultdict(list)
-    for item in context.items:
-        due = context.dues[item.key][0]
-        if due is not None and (first is None or first <= due) and due <= last:
-            by_due[due].append(item.id)  # type: ignore[arg-type]
-    open_principal = (Assignment.role == "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
+    by_due = context.items_by_due(lambda due: (first is None or first <= due) and due <= last)
     rows: list[Any] = []
     for item_ids in by_due.values():
-        rows += item_rows(session, item_ids, *open_principal, Assignment.extended_due == None)  # noqa: E711
+        rows += item_rows(session, item_ids, *OPEN_PRINCIPAL, Assignment.extended_due == None)  # noqa: E711
     extended = [Assignment.extended_due != None, Assignment.extended_due <= last]  # noqa: E711
     if first is not None:
         extended.append(Assignment.extended_due >= first)  # type: ignore[operator]
-    rows += assignment_rows(session, *open_principal, *extended)
+    rows += assignment_rows(session, *OPEN_PRINCIPAL, *extended)
     return rows + item_rows(session, sorted({row.item_id for row in rows}), Assignment.role != "principal")
 
 

@@ -25,7 +25,7 @@ from tracker.deadlines import DeadlineRule
 from tracker.directory import UnitRow, delivery_unit, unit_rows
 from tracker.models import Assignment, Notice
 from tracker.queries import (
-    ITEMS, OPEN_STATES, LightRules, PlanContext, assignment_query, assignment_rows, derive, item_rows, rows_of_items,
+    ITEMS, OPEN_PRINCIPAL, LightRules, PlanContext, assignment_query, assignment_rows, derive, item_rows, rows_of_items,
 )
 
 
@@ -203,9 +203,8 @@ def plan_check(
         return _check(session, today, calendar, policy, lights)
 
 
-_OPEN_PRINCIPAL = (Assignment.role == "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
 _UNNOTIFIED = assignment_query(  # open principals of some items, not yet told about stage ``rank`` of deadline ``due``
-    *_OPEN_PRINCIPAL, Assignment.extended_due == None, Assignment.item_id.in_(ITEMS),  # type: ignore[attr-defined]  # noqa: E711
+    *OPEN_PRINCIPAL, Assignment.extended_due == None, Assignment.item_id.in_(ITEMS),  # type: ignore[attr-defined]  # noqa: E711
     ~exists(select(Notice.id).where(Notice.assignment_id == Assignment.id, Notice.due_on == bindparam("due"),
                                     Notice.rank >= bindparam("rank"))),
 )
@@ -221,16 +220,11 @@ def _check(session: Session, today: dt.date, calendar: WorkCalendar, policy: Pol
             stage_of[due] = latest_stage(due, today, calendar, policy)
         return stage_of[due]
 
-    by_due: dict[dt.date, list[int]] = defaultdict(list)
-    for item in context.items:
-        due = context.dues[item.key][0]
-        if due is not None and item.deadline.get("kind") not in ("ongoing", "recurring") and stage(due):
-            by_due[due].append(item.id)  # type: ignore[arg-type]
     rows: list[Any] = []
-    for due, item_ids in by_due.items():
+    for due, item_ids in context.items_by_due(stage).items():
         rows += rows_of_items(session, _UNNOTIFIED, item_ids, due=due, rank=stage(due).rank)  # type: ignore[union-attr]
     ledger = _extended_ledger(session)
-    for row in assignment_rows(session, *_OPEN_PRINCIPAL, Assignment.extended_due != None):  # noqa: E711
+    for row in assignment_rows(session, *OPEN_PRINCIPAL, Assignment.extended_due != None):  # noqa: E711
         found = stage(row.extended_due)
         if found and ledger.get((row.id, row.extended_due), -10**6) < found.rank:
             rows.append(row)
