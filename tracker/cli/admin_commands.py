@@ -26,8 +26,8 @@ from tracker.models import OutboxBody, OutboxMessage
 
 db_app = typer.Typer(help="数据库维护：升级、备份。", no_args_is_help=True)
 config_app = typer.Typer(help="配置检查。", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db", rich_help_panel="维护")
+app.add_typer(config_app, name="config", rich_help_panel="设置")
 
 
 @db_app.command("upgrade")
@@ -68,7 +68,7 @@ def _outbox(session: Any) -> list[dict[str, Any]]:
     return [{**row, "entries": entries.get(row["id"], [])} for row in _rows(session, OutboxMessage)]
 
 
-@app.command("export")
+@app.command("export", rich_help_panel="维护")
 def export_command(ctx: typer.Context, as_json: Json = True) -> None:
     """导出单位、事项、任务分工、变更历史和发件箱，供存档（JSON）。
 

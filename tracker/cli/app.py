@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
+from typer._click import exceptions as click_errors
+from typer.exceptions import Abort
 from typer.core import TyperGroup
 
-from tracker.cli import output
+from tracker.cli import chinese, output
 from tracker.cli.context import Context
 from tracker.errors import TrackerError
 
+chinese.install()
+
 
 class _Root(TyperGroup):
-    """Every TrackerError becomes one Chinese line on stderr and exit code 1; nothing is half-written."""
+    """Every refusal, the product's or the parser's, becomes one Chinese line on stderr and exit code 1;
+    nothing is half-written."""
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -21,6 +28,28 @@ class _Root(TyperGroup):
         except TrackerError as exc:
             output.errors.print("错误：" + str(exc), markup=False)
             raise SystemExit(1) from exc
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = chinese.hoist_global_options(sys.argv[1:] if args is None else list(args))
+        try:
+            result = super().main(args=argv, prog_name=prog_name or "tracker", complete_var=complete_var,
+                                  standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as exc:
+            sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
+            result = 0
+        except click_errors.UsageError as exc:
+            output.errors.print("错误：" + chinese.usage_error(exc, argv), markup=False)
+            result = 1
+        except Abort:
+            output.errors.print("已取消。", markup=False)
+            result = 1
+        except click_errors.ClickException as exc:
+            output.errors.print("错误：" + exc.format_message(), markup=False)
+            result = 1
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 app = typer.Typer(
@@ -32,7 +61,7 @@ app = typer.Typer(
 @app.callback()
 def root(
     ctx: typer.Context,
-    config: Annotated[str | None, typer.Option("--config", help="配置文件路径（默认：$TRACKER_CONFIG 或 ./config.toml）")] = None,
+    config: Annotated[str | None, typer.Option("--config", help="配置文件路径（默认：$TRACKER_CONFIG 或 ./config.toml）；可写在子命令之后")] = None,
 ) -> None:
     ctx.obj = Context(config_path=config)
 

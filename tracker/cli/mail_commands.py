@@ -32,8 +32,8 @@ from tracker.reminders import Policy, stage_label
 log = logging.getLogger(__name__)
 mail_app = typer.Typer(help="邮件设置检查。", no_args_is_help=True)
 outbox_app = typer.Typer(help="发件箱：查看和重发。", no_args_is_help=True)
-app.add_typer(mail_app, name="mail")
-app.add_typer(outbox_app, name="outbox")
+app.add_typer(mail_app, name="mail", rich_help_panel="设置")
+app.add_typer(outbox_app, name="outbox", rich_help_panel="提醒")
 
 
 def check_settings(context: Context) -> CheckSettings:
@@ -85,7 +85,7 @@ def _print_check(report: CheckReport) -> None:
         output.warn(warning)
 
 
-@app.command("run")
+@app.command("run", rich_help_panel="提醒")
 def run_command(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="只做一次检查和发送，然后退出")] = False,
@@ -134,7 +134,7 @@ def run_command(
     run_daemon(plan, Jobs(check=check, report=report, pump=pump), stop)
 
 
-@app.command("remind")
+@app.command("remind", rich_help_panel="提醒")
 def remind_command(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示将要发送的提醒，不写数据库、不发送")] = False,
@@ -173,7 +173,7 @@ def remind_command(
         output.warn(warning)
 
 
-@app.command("simulate")
+@app.command("simulate", rich_help_panel="提醒")
 def simulate_command(
     ctx: typer.Context,
     start: Annotated[str, typer.Option("--from", help="开始日期 YYYY-MM-DD")],

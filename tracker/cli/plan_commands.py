@@ -26,8 +26,8 @@ from tracker.status import find_item
 
 items_app = typer.Typer(help="查看事项。", no_args_is_help=True)
 deadline_app = typer.Typer(help="完成时间（期限）工具。", no_args_is_help=True)
-app.add_typer(items_app, name="items")
-app.add_typer(deadline_app, name="deadline")
+app.add_typer(items_app, name="items", rich_help_panel="计划")
+app.add_typer(deadline_app, name="deadline", rich_help_panel="计划")
 
 BUNDLED_PLAN = Path(__file__).resolve().parent.parent / "data" / "wuding_plan.txt"
 
@@ -85,7 +85,7 @@ def _print_preview(plan: PlannedPlan) -> None:
                   COLUMN_LABELS["deadline"]], rows)
 
 
-@app.command("init")
+@app.command("init", rich_help_panel="设置")
 def init_command(
     ctx: typer.Context,
     plan: Annotated[Path | None, typer.Option("--plan", help="计划表文件（默认：内置的武定县附件1）")] = None,
@@ -132,7 +132,7 @@ def init_command(
     output.say("下一步：tracker items list 查看事项；tracker units list 核对单位邮箱。")
 
 
-@app.command("import")
+@app.command("import", rich_help_panel="计划")
 def import_command(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="计划表文件（Word 表格另存的纯文本）")],
@@ -226,7 +226,7 @@ def _print_items(views: list[ItemView], day: object) -> None:
     output.say(f"共 {len(views)} 个事项。用 tracker show 编号 查看详情。")
 
 
-@app.command("show")
+@app.command("show", rich_help_panel="计划")
 def show_command(
     ctx: typer.Context,
     item: Annotated[str, typer.Argument(help="事项编号，如 12 或 1.义务教育")],

@@ -19,7 +19,7 @@ from tracker.db import read_session, write_session
 from tracker.report import build_weekly_report
 
 report_app = typer.Typer(help="进度通报。", no_args_is_help=True)
-app.add_typer(report_app, name="report")
+app.add_typer(report_app, name="report", rich_help_panel="报告")
 
 
 @report_app.command("weekly")

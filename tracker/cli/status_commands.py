@@ -20,13 +20,13 @@ from tracker.status import STATE_NAMES, StatusChange, extend, find_item, history
 
 event_app = typer.Typer(help="外部事件：登记发生日期。", no_args_is_help=True)
 events_app = typer.Typer(help="外部事件：查看。", no_args_is_help=True)
-app.add_typer(event_app, name="event")
-app.add_typer(events_app, name="events")
+app.add_typer(event_app, name="event", rich_help_panel="计划")
+app.add_typer(events_app, name="events", rich_help_panel="计划")
 
 Units = Annotated[list[str], typer.Option("--unit", help="单位或单位组（可重复，如 各乡镇）")]
 
 
-@app.command("status")
+@app.command("status", rich_help_panel="状态")
 def status_command(
     ctx: typer.Context,
     item: Annotated[str, typer.Argument(help="事项编号，如 12 或 1.义务教育")],
@@ -67,7 +67,7 @@ def status_command(
     output.say(f"共更新 {sum(r.changed for r in records)} 个单位。")
 
 
-@app.command("history")
+@app.command("history", rich_help_panel="状态")
 def history_command(
     ctx: typer.Context,
     item: Annotated[str, typer.Argument(help="事项编号")],
@@ -108,7 +108,7 @@ def history_command(
         output.say("暂无变更记录。")
 
 
-@app.command("extend")
+@app.command("extend", rich_help_panel="状态")
 def extend_command(
     ctx: typer.Context,
     item: Annotated[str, typer.Argument(help="事项编号")],

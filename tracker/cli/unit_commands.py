@@ -18,7 +18,7 @@ from tracker.plan_sync import sync_assignments
 from sqlmodel import select
 
 units_app = typer.Typer(help="单位名录。", no_args_is_help=True)
-app.add_typer(units_app, name="units")
+app.add_typer(units_app, name="units", rich_help_panel="设置")
 
 
 def _unit_json(unit: Unit, directory: Directory) -> dict[str, object]:
