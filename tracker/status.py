@@ -19,9 +19,6 @@ from tracker.models import STATES, Assignment, Event, Item, JournalEntry, Unit, 
 from tracker.names import normalize, suggest
 from tracker.queries import item_dues
 
-STATE_NAMES = {"not-started": "not_started", "in-progress": "in_progress", "done": "done", "n/a": "na"}
-
-
 @dataclass(frozen=True)
 class StatusChange:
     state: str | None = None
@@ -227,11 +224,23 @@ def record_event(session: Session, name: str, on: dt.date, *, by: str, today: dt
             "to": on.isoformat(), "changed": True}
 
 
-def history(session: Session, item: Item, unit: Unit | None) -> list[JournalEntry]:
-    """The journal of an item (and its domain rows), optionally for one unit, oldest first."""
-    query = select(JournalEntry).where(
+def history(session: Session, item: Item, unit: Unit | None) -> list[tuple[JournalEntry, str | None]]:
+    """The journal of an item (and its domain rows), optionally for one unit, oldest first, with what moved
+    its deadline from outside: the recording of the event it waits for (``"event"``) and completions or
+    reopenings of the item it depends on (``"dependency"``). Each entry comes with that cause, or None."""
+    own = select(JournalEntry).where(
         (JournalEntry.item_key == item.key) | (JournalEntry.item_key.startswith(item.key + "."))  # type: ignore[union-attr]
     )
     if unit is not None:
-        query = query.where(JournalEntry.unit_name == unit.name)
-    return list(session.exec(query.order_by(JournalEntry.at, JournalEntry.id)).all())  # type: ignore[arg-type]
+        own = own.where(JournalEntry.unit_name == unit.name)
+    found: list[tuple[JournalEntry, str | None]] = [(e, None) for e in session.exec(own).all()]
+    if item.event_key:
+        events = session.exec(select(JournalEntry).where(JournalEntry.action == "event")).all()
+        found += [(e, "event") for e in events if e.details.get("event") == item.event_key]
+    if item.depends_on:
+        dependency = select(JournalEntry).where(
+            JournalEntry.action == "status",
+            (JournalEntry.item_key == item.depends_on) | (JournalEntry.item_key.startswith(item.depends_on + ".")),  # type: ignore[union-attr]
+        )
+        found += [(e, "dependency") for e in session.exec(dependency).all() if "done" in (e.from_state, e.to_state)]
+    return sorted(found, key=lambda pair: (pair[0].at, pair[0].id or 0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
@@ -23,6 +24,7 @@ from tracker.db import backup_database, current_revision, head_revision, is_init
 from tracker.directory import bundled_directory_path, read_directory_file
 from tracker.errors import TrackerError
 from tracker.models import OutboxBody, OutboxMessage
+from tracker.times import local_iso
 
 db_app = typer.Typer(help="数据库维护：升级、备份。", no_args_is_help=True)
 config_app = typer.Typer(help="配置检查。", no_args_is_help=True)
@@ -58,32 +60,46 @@ def db_backup(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="备
     output.say(f"已备份到 {file}（仅本用户可读）。")
 
 
-def _rows(session: Any, model: type[SQLModel]) -> list[dict[str, Any]]:
-    return [row.model_dump(mode="json") for row in session.exec(select(model)).all()]
+def _value(value: Any, tz: dt.tzinfo) -> Any:
+    if isinstance(value, dt.datetime):
+        return local_iso(value, tz)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
-def _outbox(session: Any) -> list[dict[str, Any]]:
+def _rows(session: Any, model: type[SQLModel], tz: dt.tzinfo) -> list[dict[str, Any]]:
+    """Every row as a dict; moments in the configured zone with their offset, like everything else shown."""
+    return [{k: _value(v, tz) for k, v in row.model_dump().items()} for row in session.exec(select(model)).all()]
+
+
+def _outbox(session: Any, tz: dt.tzinfo) -> list[dict[str, Any]]:
     """Messages with the entries they were built from (their MIME text is left out: it is in the backup)."""
     entries = dict(session.exec(select(OutboxBody.id, OutboxBody.entries)).all())
-    return [{**row, "entries": entries.get(row["id"], [])} for row in _rows(session, OutboxMessage)]
+    return [{**row, "entries": entries.get(row["id"], [])} for row in _rows(session, OutboxMessage, tz)]
 
 
 @app.command("export", rich_help_panel="维护")
-def export_command(ctx: typer.Context, as_json: Json = True) -> None:
-    """导出单位、事项、任务分工、变更历史和发件箱，供存档（JSON）。
+def export_command(
+    ctx: typer.Context,
+    _json: Annotated[bool, typer.Option("--json", hidden=True, help="保留给旧脚本：导出本来就是 JSON")] = True,
+) -> None:
+    """导出单位、事项、任务分工、变更历史和发件箱，供存档。格式为 JSON（时间带时区）。
 
-    例：tracker export --json > 存档.json
+    例：tracker export > 存档.json
     """
     context: Context = ctx.obj
     from tracker import models
 
+    tz = context.config.tz
     with read_session(context.ready_engine()) as session:
         data = {
-            "units": _rows(session, models.Unit), "groups": _rows(session, models.UnitGroup), "plan": _rows(session, models.Plan),
-            "tasks": _rows(session, models.WorkTask), "items": _rows(session, models.Item),
-            "assignments": _rows(session, models.Assignment), "events": _rows(session, models.Event),
-            "journal": _rows(session, models.JournalEntry), "notices": _rows(session, models.Notice),
-            "outbox": _outbox(session), "reports": _rows(session, models.ReportRun),
+            "units": _rows(session, models.Unit, tz), "groups": _rows(session, models.UnitGroup, tz),
+            "plan": _rows(session, models.Plan, tz), "tasks": _rows(session, models.WorkTask, tz),
+            "items": _rows(session, models.Item, tz), "assignments": _rows(session, models.Assignment, tz),
+            "events": _rows(session, models.Event, tz), "journal": _rows(session, models.JournalEntry, tz),
+            "notices": _rows(session, models.Notice, tz), "outbox": _outbox(session, tz),
+            "reports": _rows(session, models.ReportRun, tz),
         }
     output.print_json(data)
 

@@ -27,6 +27,7 @@ from tracker.cli.options import Json, Today
 from tracker.db import copy_database, make_engine, read_session, write_session
 from tracker.errors import TrackerError
 from tracker.outbox import STATES, list_messages, retry
+from tracker.times import local_iso, local_text
 from tracker.reminders import Policy, stage_label
 
 log = logging.getLogger(__name__)
@@ -269,17 +270,17 @@ def outbox_list(
         raise TrackerError(f"--state 的值“{bad[0]}”无效。可用：{'、'.join(STATES)}。")
     with read_session(context.ready_engine()) as session:
         rows = list_messages(session, state or [])
+    tz = context.config.tz
     if as_json:
         output.print_json([{
             "id": m.id, "kind": m.kind, "run_date": m.run_date.isoformat(), "recipient": m.recipient, "to": m.to_addrs,
             "subject": m.subject, "message_id": m.message_id, "state": m.state, "attempts": m.attempts,
-            "last_error": m.last_error, "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+            "last_error": m.last_error, "sent_at": local_iso(m.sent_at, tz), "created_at": local_iso(m.created_at, tz),
         } for m in rows])
         return
-    tz = context.config.tz
     output.table("发件箱", ["编号", "日期", "收件单位", "状态", "尝试", "发送时间", "错误"],
                  [[str(m.id), m.run_date.isoformat(), m.recipient, STATES[m.state], str(m.attempts),
-                   m.sent_at.astimezone(tz).strftime("%m-%d %H:%M") if m.sent_at else "", output.short(m.last_error, 40)]
+                   local_text(m.sent_at, tz), output.short(m.last_error, 40)]
                   for m in rows])
 
 

@@ -13,11 +13,10 @@ from sqlalchemy.engine import make_url
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
-from tracker.cli.options import By, Json, PlanYear, Today
+from tracker.cli.options import FILTER_STATES, LIGHTS, By, Json, PlanYear, Today, choose
 from tracker.db import create_database, create_scratch_schema, is_initialised, make_engine, read_session, write_session
 from tracker.deadlines import parse_deadline
 from tracker.directory import Directory, bundled_directory_path, read_directory_file
-from tracker.errors import TrackerError
 from tracker.importer import COLUMN_LABELS, PlannedPlan, read_plan
 from tracker.models import ROLES
 from tracker.plan_sync import PlanDiff, apply_plan, initialise
@@ -170,8 +169,8 @@ def items_list(
     unit: Annotated[list[str] | None, typer.Option("--unit", help="只看某单位或单位组（可重复）")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="只看已逾期的")] = False,
     due_within: Annotated[int | None, typer.Option("--due-within", help="只看 N 天内到期的", min=0)] = None,
-    state: Annotated[list[str] | None, typer.Option("--state", help="按状态筛选：not-started、in-progress、done、n/a、overdue、waiting、done-late")] = None,
-    light: Annotated[list[str] | None, typer.Option("--light", help="按灯色筛选：green、yellow、red")] = None,
+    state: Annotated[list[str] | None, typer.Option("--state", help="按状态筛选：not-started、in-progress、done、n/a、overdue、waiting、done-late，或中文：未开始、进行中、已完成、不适用、已逾期、待触发、逾期完成")] = None,
+    light: Annotated[list[str] | None, typer.Option("--light", help="按灯色筛选：green、yellow、red，或 绿、黄、红")] = None,
     today: Today = None,
     as_json: Json = False,
 ) -> None:
@@ -187,7 +186,8 @@ def items_list(
             directory = Directory.load(session)
             unit_ids = frozenset(u.id for u in directory.expand(directory.resolve_cell("、".join(unit))) if u.id)
         flt = ItemFilter(unit_ids=unit_ids, overdue=overdue, due_within=due_within,
-                         states=frozenset(_state_names(state or [])), lights=frozenset(_light_names(light or [])))
+                         states=frozenset(choose(v, "--state", FILTER_STATES) for v in state or []),
+                         lights=frozenset(choose(v, "--light", LIGHTS) for v in light or []))
         views = filter_views(load_views(session, day, context.calendar, context.lights, only=flt), flt, day)
     if as_json:
         output.print_json([v.to_json() for v in views])
@@ -195,22 +195,6 @@ def items_list(
     _print_items(views, day)
     for warning in context.calendar.warnings:
         output.warn(warning)
-
-
-def _state_names(values: list[str]) -> list[str]:
-    names = {"not-started": "not_started", "in-progress": "in_progress", "done": "done", "n/a": "na", "na": "na",
-             "overdue": "overdue", "waiting": "waiting", "done-late": "done_late", "ongoing": "ongoing"}
-    bad = [v for v in values if v not in names]
-    if bad:
-        raise TrackerError(f"--state 的值“{bad[0]}”无效。可用：{'、'.join(names)}。")
-    return [names[v] for v in values]
-
-
-def _light_names(values: list[str]) -> list[str]:
-    bad = [v for v in values if v not in ("green", "yellow", "red")]
-    if bad:
-        raise TrackerError(f"--light 的值“{bad[0]}”无效。可用：green、yellow、red。")
-    return values
 
 
 def _print_items(views: list[ItemView], day: object) -> None:

@@ -10,13 +10,13 @@ from sqlmodel import select
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor, parse_date
-from tracker.cli.options import By, Json, Today
+from tracker.cli.options import SET_STATES, By, Json, Today, choose
 from tracker.db import read_session, write_session
 from tracker.directory import Directory
-from tracker.errors import StatusError
 from tracker.models import STATES, Event, Item
 from tracker.queries import item_dues
-from tracker.status import STATE_NAMES, StatusChange, extend, find_item, history, record_event, update_status
+from tracker.times import local_iso, local_text
+from tracker.status import StatusChange, extend, find_item, history, record_event, update_status
 
 event_app = typer.Typer(help="外部事件：登记发生日期。", no_args_is_help=True)
 events_app = typer.Typer(help="外部事件：查看。", no_args_is_help=True)
@@ -31,7 +31,7 @@ def status_command(
     ctx: typer.Context,
     item: Annotated[str, typer.Argument(help="事项编号，如 12 或 1.义务教育")],
     unit: Units,
-    set_state: Annotated[str | None, typer.Option("--set", help="状态：not-started、in-progress、done、n/a")] = None,
+    set_state: Annotated[str | None, typer.Option("--set", help="状态：not-started、in-progress、done、n/a，或中文：未开始、进行中、已完成、不适用")] = None,
     progress: Annotated[int | None, typer.Option("--progress", help="进度百分比 0–100")] = None,
     note: Annotated[str, typer.Option("--note", help="说明（设为 n/a 时必填，写明原因）")] = "",
     on: Annotated[str | None, typer.Option("--on", help="完成日期 YYYY-MM-DD（默认今天）")] = None,
@@ -46,11 +46,9 @@ def status_command(
     例：tracker status 1.义务教育 --unit 县教育体育局 --set done --on 2020-09-20 --evidence 武教发〔2020〕12号
     """
     context: Context = ctx.obj
-    if set_state is not None and set_state not in STATE_NAMES:
-        raise StatusError(f"--set 的值“{set_state}”无效。可用：not-started、in-progress、done、n/a。")
     day = context.today(today)
     change = StatusChange(
-        state=STATE_NAMES[set_state] if set_state else None, progress=progress, note=note,
+        state=choose(set_state, "--set", SET_STATES) if set_state else None, progress=progress, note=note,
         on=parse_date(on, "--on") if on else None, by=actor(by), evidence=evidence, force=force,
     )
     with write_session(context.ready_engine()) as session:
@@ -83,25 +81,32 @@ def history_command(
         found = find_item(session, item)
         unit_row = Directory.load(session).unit(unit) if unit else None
         entries = history(session, found, unit_row)
+    tz = context.config.tz
     if as_json:
         output.print_json([{
-            "at": e.at.isoformat(), "by": e.actor, "action": e.action, "item": e.item_key, "unit": e.unit_name,
+            "at": local_iso(e.at, tz), "by": e.actor, "action": e.action, "item": e.item_key, "unit": e.unit_name,
             "from": e.from_state, "to": e.to_state, "from_progress": e.from_progress, "to_progress": e.to_progress,
-            "note": e.note, "evidence": e.evidence, "details": e.details,
-        } for e in entries])
+            "note": e.note, "evidence": e.evidence, "details": e.details, "via": via,
+        } for e, via in entries])
         return
     actions = {"status": "状态", "extend": "延期", "retire": "移出计划", "restore": "恢复", "event": "事件"}
-    tz = context.config.tz
     rows = []
-    for e in entries:
-        if e.action == "extend":
+    for e, via in entries:
+        if via == "event":
+            change = f"事件 {e.details.get('event')}（{e.note}）发生于 {e.details.get('to')}" + (
+                f"（原登记 {e.details['from']}）" if e.details.get("from") else "") + "，期限随之确定"
+        elif via == "dependency":
+            done = e.to_state == "done"
+            change = f"所依赖的事项 {e.item_key}：{e.unit_name}" + (f"完成（{e.details.get('completed_on')}）" if done else "重新打开")
+        elif e.action == "extend":
             change = f"期限 {e.details.get('from_due')} → {e.details.get('to_due')}"
         else:
             change = f"{STATES.get(e.from_state or '', '')} {e.from_progress if e.from_progress is not None else ''}"
             change += f" → {STATES.get(e.to_state or '', '')} {e.to_progress if e.to_progress is not None else ''}"
             if e.details.get("completed_on"):
                 change += f"（完成 {e.details['completed_on']}）"
-        rows.append([e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M"), e.actor, actions.get(e.action, e.action),
+        kind = {"event": "外部事件", "dependency": "依赖事项"}.get(via or "", actions.get(e.action, e.action))
+        rows.append([local_text(e.at, tz), e.actor, kind,
                      e.item_key or "", e.unit_name or "", change, output.short(e.note, 24), e.evidence])
     output.table(f"事项 {found.key} 的变更记录", ["时间", "操作人", "类型", "事项", "单位", "变化", "说明", "佐证"], rows)
     if not rows:

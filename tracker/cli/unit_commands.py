@@ -9,7 +9,7 @@ import typer
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
-from tracker.cli.options import By, Json
+from tracker.cli.options import UNIT_KIND_CHOICES, By, Json, choose
 from tracker.db import read_session, write_session
 from tracker.directory import Directory, check_new_name, validate_email
 from tracker.errors import DirectoryError
@@ -32,7 +32,7 @@ def _unit_json(unit: Unit, directory: Directory) -> dict[str, object]:
 @units_app.command("list")
 def units_list(
     ctx: typer.Context,
-    kind: Annotated[str | None, typer.Option("--kind", help="只看某类：" + "、".join(UNIT_KINDS))] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="只看某类：" + "、".join(f"{k}（{v}）" for k, v in UNIT_KINDS.items()))] = None,
     as_json: Json = False,
 ) -> None:
     """列出全部单位及其邮箱。
@@ -40,7 +40,7 @@ def units_list(
     例：tracker units list --kind township
     """
     context: Context = ctx.obj
-    _check_kind(kind)
+    kind = choose(kind, "--kind", UNIT_KIND_CHOICES) if kind is not None else None
     with read_session(context.ready_engine()) as session:
         directory = Directory.load(session)
         units = [u for u in directory.expand(directory.units.values()) if kind is None or u.kind == kind]
@@ -61,11 +61,6 @@ def units_list(
 def _reached_via(unit: Unit, directory: Directory) -> str:
     target = unit.via_id or unit.parent_id
     return f"（无，由{directory.units[target].name}代收）" if target else "（无邮箱）"
-
-
-def _check_kind(kind: str | None) -> None:
-    if kind is not None and kind not in UNIT_KINDS:
-        raise DirectoryError(f"未知的单位类别“{kind}”。可用：{'、'.join(f'{k}（{v}）' for k, v in UNIT_KINDS.items())}。")
 
 
 @units_app.command("show")
@@ -102,7 +97,7 @@ def units_show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="单
 def units_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="单位全称")],
-    kind: Annotated[str, typer.Option("--kind", help="类别：" + "、".join(UNIT_KINDS))] = "village",
+    kind: Annotated[str, typer.Option("--kind", help="类别：" + "、".join(f"{k}（{v}）" for k, v in UNIT_KINDS.items()))] = "village",
     parent: Annotated[str | None, typer.Option("--parent", help="上级单位（村委会填所属乡镇）")] = None,
     email: Annotated[list[str] | None, typer.Option("--email", help="邮箱（可重复）")] = None,
     alias: Annotated[list[str] | None, typer.Option("--alias", help="别名（可重复）")] = None,
@@ -116,7 +111,7 @@ def units_add(
     例：tracker units add 狮山镇某某村民委员会 --kind village --parent 狮山镇人民政府
     """
     context: Context = ctx.obj
-    _check_kind(kind)
+    kind = choose(kind, "--kind", UNIT_KIND_CHOICES)
     clean = name.strip()
     if not clean or any(ch in clean for ch in "\r\n\t<>\"@"):
         raise DirectoryError(f"单位名称“{clean!r}”无效：不能为空，也不能含换行、制表符或 < > \" @。")
