@@ -100,7 +100,7 @@ def render_digest(
         "recipient": one_line(digest.recipient), "today": digest.run_date.isoformat(), "county": county,
         "own": [_EntryView(e) for e in digest.own], "escalations": sorted(group_by_item(late).items()),
         "escalation_roles": "、".join(sorted({ROLE_LABELS.get(e.role, e.role) for e in late})), "warnings": warnings,
-        "subject": subject,
+        "subject": subject, "contact": digest.contact,
     }
     text = templates().get_template("digest.txt").render(context)
     html = templates().get_template("digest.html").render(context)

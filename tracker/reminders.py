@@ -23,7 +23,7 @@ from tracker.bulk import collector_paused
 from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule
 from tracker.directory import UnitRow, delivery_unit, unit_rows
-from tracker.models import Assignment, Notice
+from tracker.models import Assignment, Notice, Unit
 from tracker.queries import (
     ITEMS, OPEN_PRINCIPAL, LightRules, PlanContext, assignment_query, assignment_rows, derive, item_rows, rows_of_items,
 )
@@ -45,10 +45,12 @@ class Stage:
 
 
 def stage_label(name: str) -> str:
+    """The name of a stage of the policy ("提前30天提醒"), which stays true whatever day it is sent on; what a
+    recipient reads about the deadline itself comes from ``timing_words``."""
     if name == "due":
-        return "今日到期"
+        return "到期日提醒"
     kind, _, number = name.partition("-")
-    return f"{number}天后到期" if kind == "before" else f"已逾期（第{number}次通知）"
+    return f"提前{number}天提醒" if kind == "before" else f"逾期第{number}次催办"
 
 
 def stages_until(due: dt.date, today: dt.date, calendar: WorkCalendar, policy: Policy) -> list[Stage]:
@@ -81,27 +83,50 @@ def latest_stage(due: dt.date, today: dt.date, calendar: WorkCalendar, policy: P
     return max(stages, key=lambda s: s.rank) if stages else None
 
 
+def timing_words(due: dt.date, days_left: int) -> str:
+    """What is true on the day the reminder is read, whichever stage it was sent for: a stage moved to an
+    earlier working day, or sent late after downtime, must not say "30天后到期" with 22 days left."""
+    if days_left > 0:
+        return f"期限 {due}，还剩 {days_left} 天"
+    if days_left == 0:
+        return f"期限 {due}，今日到期"
+    return f"期限 {due}，已逾期 {-days_left} 天"
+
+
 @dataclass(slots=True)
 class DigestEntry:
     item: str
     title: str
     unit: str
     role: str
-    stage: str
+    stage: str  # the ledger's stage name; the words a person reads come from the dates (``timing``)
     due: dt.date
     days_left: int
     light: str
     escalation: bool = False
     on_behalf: bool = False
     note: str = ""
+    task: str = ""
+    domain: str | None = None
+    progress: int = 0
 
     @property
     def stage_label(self) -> str:
         return stage_label(self.stage)
 
+    @property
+    def heading(self) -> str:
+        """What the work is: a domain row of item (1) is named by its task and domain, not by the domain twice."""
+        return f"{self.task}——{self.domain}领域" if self.domain and self.task else self.title
+
+    @property
+    def timing(self) -> str:
+        return timing_words(self.due, self.days_left)
+
     def to_json(self) -> dict[str, object]:
         return {"item": self.item, "unit": self.unit, "role": self.role, "stage": self.stage, "due": self.due.isoformat(),
-                "days_left": self.days_left, "light": self.light, "escalation": self.escalation}
+                "days_left": self.days_left, "light": self.light, "escalation": self.escalation, "task": self.task,
+                "heading": self.heading, "timing": self.timing, "progress": self.progress, "note": self.note}
 
 
 @dataclass
@@ -110,6 +135,7 @@ class Digest:
     to: list[str]
     run_date: dt.date
     entries: list[DigestEntry] = field(default_factory=list)
+    contact: str = ""  # whom to ask: the county office's contact person, phone and address
 
     @property
     def own(self) -> list[DigestEntry]:
@@ -138,6 +164,7 @@ class CheckPlan:
     digests: list[Digest]
     notices: list[PlannedNotice]
     unreachable: list[str]
+    contact: str = ""
 
 
 def _extended_ledger(session: Session) -> dict[tuple[int, dt.date], int]:
@@ -230,7 +257,24 @@ def _check(session: Session, today: dt.date, calendar: WorkCalendar, policy: Pol
             rows.append(row)
     involved = sorted({row.item_id for row in rows})
     people = item_rows(session, involved, Assignment.role.in_(("lead", "guiding", "cooperating")))  # type: ignore[attr-defined]
-    return _plan(context, units, rows, people, today, policy, lights, stage)
+    plan = _plan(context, units, rows, people, today, policy, lights, stage)
+    plan.contact = office_contact(session)
+    for digest in plan.digests:
+        digest.contact = plan.contact
+    return plan
+
+
+def office_contact(session: Session) -> str:
+    """The county office as a recipient should reach it: contact person, phone and address from the directory."""
+    office = session.exec(select(Unit).where(Unit.kind == "office").order_by(Unit.id)).first()
+    if office is None:
+        return ""
+    parts = [office.name, office.contact.strip()]
+    if office.phone.strip():
+        parts.append(f"电话 {office.phone.strip()}")
+    if office.emails:
+        parts.append(f"邮箱 {office.emails[0]}")
+    return " ".join(p for p in parts if p)
 
 
 def _plan(
@@ -249,6 +293,7 @@ def _plan(
         if item.id not in by_item:
             continue
         key, title, rule, due = item.key, item.title, DeadlineRule.from_json(item.deadline), context.dues[item.key][0]
+        task = context.tasks.get(item.task_id, "")
         for row in sorted(by_item[item.id], key=itemgetter(0)):  # type: ignore[index]
             effective, _status, light, _days = derive(row, rule, due, today, starts_on, lights)
             found = stage(effective) if effective else None
@@ -257,13 +302,13 @@ def _plan(
             assignee = units[row.unit_id]
             days_left = (effective - today).days  # type: ignore[operator]
             entry = DigestEntry(key, title, assignee.name, "principal", found.name, effective, days_left, light,  # type: ignore[arg-type]
-                                False, False, row.note)
+                                note=row.note, task=task, domain=item.domain, progress=row.progress)
             recipient = digests.add(assignee, entry)
             notices.append(PlannedNotice(row.id, effective, found.name, found.rank, recipient or ""))  # type: ignore[arg-type]
             if found.rank > 0:
                 for unit, role in escalation.targets(item.id, assignee):  # type: ignore[arg-type]
                     digests.add(unit, DigestEntry(key, title, assignee.name, role, found.name, effective,  # type: ignore[arg-type]
-                                                  days_left, light, True, False, row.note))
+                                                  days_left, light, True, False, row.note, task, item.domain, row.progress))
     return CheckPlan(today, digests.ordered(), notices, sorted(digests.unreachable))
 
 
