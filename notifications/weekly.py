@@ -42,17 +42,19 @@ def subject(report: WeeklyReport) -> str:
     return f"【工作进度通报】截至{report.as_of}：完成{t.done}/{t.assignments}，逾期{t.overdue}"
 
 
-def _context(report: WeeklyReport) -> dict[str, object]:
+def _context(report: WeeklyReport, attached: bool) -> dict[str, object]:
     return {"r": report, "figures": figures(report), "light": _light_html, "change_labels": CHANGE_LABELS,
-            "subject": subject(report)}
+            "subject": subject(report), "attached": attached}
 
 
-def render_html(report: WeeklyReport) -> str:
-    return templates().get_template("weekly.html").render(_context(report))
+def render_html(report: WeeklyReport, *, attached: bool = False) -> str:
+    """The report page; ``attached`` when it goes out with the workbook, so that only then it points at it."""
+    return templates().get_template("weekly.html").render(_context(report, attached))
 
 
-def render_text(report: WeeklyReport) -> str:
-    return templates().get_template("weekly.txt").render({**_context(report), "light": lambda name: LIGHT_LABELS.get(name, name)})
+def render_text(report: WeeklyReport, *, attached: bool = False) -> str:
+    return templates().get_template("weekly.txt").render(
+        {**_context(report, attached), "light": lambda name: LIGHT_LABELS.get(name, name)})
 
 
 _LEDGER_HEADERS = ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期", "逾期天数", "进度(%)", "备注", "佐证"]
@@ -64,7 +66,7 @@ def render_xlsx(report: WeeklyReport) -> bytes:
     lights = {name: xlsx.Styled(label, xlsx.FILL_STYLE[LIGHT_COLORS[name].lstrip("#").upper()])
               for name, label in LIGHT_LABELS.items()}
     summary = [[xlsx.Styled(report.title, xlsx.BOLD)], ["截至", report.as_of], []]
-    summary += [[label, value] for _key, label, value, _color in figures(report)]
+    summary += [[label, _number(report, key)] for key, label, _value, _color in figures(report)]
     summary += [[], [xlsx.Styled(h, xlsx.HEADER) for h in ("单位", "承担", "已完成", "按时完成", "逾期", "逾期天数合计")]]
     summary += [[u.unit, u.assigned, u.done, u.on_time, u.overdue, u.overdue_days] for u in report.units]
     ledger: list[list[object]] = [[xlsx.Styled(h, xlsx.HEADER) for h in _LEDGER_HEADERS]]
@@ -77,13 +79,22 @@ def render_xlsx(report: WeeklyReport) -> bytes:
     ])
 
 
+def _number(report: WeeklyReport, key: str) -> object:
+    """A figure as Excel should hold it: a count as a number, the rate as a fraction in percent format."""
+    if key == "on_time_rate":
+        rate = report.totals.on_time_rate
+        return "—" if rate is None else xlsx.Styled(rate / 100, xlsx.PERCENT)
+    return getattr(report.totals, key)
+
+
 def render_weekly_message(
     report: WeeklyReport, *, recipient: str, to: list[str], sender: str, now: dt.datetime
 ) -> RenderedMessage:
     """The report as an e-mail: HTML with a plain-text part, and the workbook attached."""
     filename = f"工作进度台账_{report.as_of.isoformat()}.xlsx"
     return build_message(
-        recipient=recipient, to=to, subject=subject(report), text=render_text(report), html=render_html(report),
+        recipient=recipient, to=to, subject=subject(report), text=render_text(report, attached=True),
+        html=render_html(report, attached=True),
         sender=sender, now=now, entries=[{"report": "weekly", "as_of": report.as_of.isoformat()}],
         attachments=[(filename, render_xlsx(report), XLSX_MIME)],
     )

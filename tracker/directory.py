@@ -67,8 +67,9 @@ def bundled_directory_path() -> Path:
 def validate_email(address: str, unit: str) -> str:
     """Refuse anything that is not one plain address: CR/LF or a second address could add headers."""
     if not _EMAIL.match(address):
+        shown = address.encode("unicode_escape").decode("ascii") if any(ord(c) < 32 for c in address) else address
         raise DirectoryError(
-            f"单位“{unit}”的邮箱“{address!r}”格式不正确。请写成 name@example.org 这样的单个地址。"
+            f"单位“{unit}”的邮箱“{shown}”格式不正确。请写成 name@example.org 这样的单个地址。"
         )
     return address
 
@@ -134,6 +135,20 @@ class Directory:
     def known_names(self) -> list[str]:
         return [u.name for u in self.units.values()] + [g.name for g in self.groups.values()]
 
+    def suggestions(self, name: str, *, units_only: bool = False) -> list[str]:
+        """The known names closest to ``name``, compared with every name and alias: "高侨镇" (one wrong
+        character) is close to the alias 高桥镇, so 高桥镇人民政府 is suggested, as a shortened name is."""
+        by_spelling: dict[str, str] = {}
+        for unit in self.units.values():
+            for spelling in [unit.name, *unit.aliases]:
+                by_spelling.setdefault(spelling, unit.name)
+        if not units_only:
+            for group in self.groups.values():
+                for spelling in [group.name, *group.aliases]:
+                    by_spelling.setdefault(spelling, group.name)
+        found = suggest(name, by_spelling)
+        return list(dict.fromkeys(by_spelling[f] for f in found))
+
     def lookup(self, name: str) -> Unit | UnitGroup | None:
         found = self._names.get(normalize(name))
         if found is None:
@@ -148,7 +163,7 @@ class Directory:
             return found
         if isinstance(found, UnitGroup):
             raise UnknownNameError("单位", name, hint=f"“{found.name}”是单位组，这里需要一个具体单位。")
-        raise UnknownNameError("单位", name, suggest(name, [u.name for u in self.units.values()]))
+        raise UnknownNameError("单位", name, self.suggestions(name, units_only=True))
 
     def resolve_cell(self, text: str) -> list[Unit | UnitGroup]:
         """The units and groups a role cell names, in order; raises UnknownNameError on the first unknown part."""
@@ -178,7 +193,7 @@ class Directory:
                     rest = rest[end:]
                     break
             else:
-                raise UnknownNameError("单位", part, suggest(part, self.known_names()))
+                raise UnknownNameError("单位", part, self.suggestions(part))
         return result
 
     def members(self, group: UnitGroup) -> list[Unit]:

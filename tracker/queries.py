@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_
+from sqlalchemy import Select, bindparam, case, func, or_
 from sqlmodel import Session, select
 
 from tracker.bulk import collector_paused
@@ -72,11 +72,24 @@ class ItemView:
     lead: list[str]
     guiding: list[str]
     principals: list[AssignmentView] = field(default_factory=list)  # the units doing the work; lead and guiding are names
+    # the whole item's light and counts, kept when a filter narrows ``principals`` to some units: a filter selects
+    # what is listed, it does not change how the item stands
+    overall_light: str | None = None
+    counts: tuple[int, int] | None = None  # (closed, total) principal assignments
 
     @property
     def light(self) -> str:
+        if self.overall_light is not None:
+            return self.overall_light
         lights = {a.light for a in self.principals}
         return next((light for light in ("red", "yellow") if light in lights), "green")
+
+    @property
+    def closed_and_total(self) -> tuple[int, int]:
+        """(done or not applicable, all) of the item's principal assignments, whatever a filter kept."""
+        if self.counts is not None:
+            return self.counts
+        return sum(1 for a in self.principals if a.status in CLOSED_STATUSES), len(self.principals)
 
     def to_json(self) -> dict[str, Any]:
         item = self.item
@@ -84,9 +97,13 @@ class ItemView:
             "key": item.key, "task": self.task_title, "title": item.title, "domain": item.domain,
             "parent": item.parent_key, "deadline_text": item.deadline_text, "deadline": self.rule.to_json(),
             "due": _iso(self.due), "waiting_for": self.waiting_for, "light": self.light,
+            "units_closed": self.closed_and_total[0], "units_total": self.closed_and_total[1],
             "lead": self.lead, "guiding": self.guiding,
             "assignments": [a.to_json() for a in self.principals],
         }
+
+
+CLOSED_STATUSES = frozenset({"done", "done_late", "na"})
 
 
 def _iso(day: dt.date | None) -> str | None:
@@ -350,8 +367,20 @@ class ItemFilter:
         return (first, min(last)) if last else None
 
 
-def filter_views(views: list[ItemView], flt: ItemFilter, today: dt.date) -> list[ItemView]:
-    """Keep the principal assignments that pass every filter, and the items that still have one."""
+def principal_counts(session: Session) -> dict[int, tuple[int, int]]:
+    """(closed, total) principal assignments per item, counted by the database: a listing that read only open
+    work still shows how far each item is."""
+    closed = func.sum(case((Assignment.state.in_(CLOSED_STATES), 1), else_=0))  # type: ignore[attr-defined]
+    query = (select(Assignment.item_id, closed, func.count()).where(Assignment.role == "principal", Assignment.retired == False)  # noqa: E712
+             .group_by(Assignment.item_id))
+    return {item_id: (int(done or 0), int(total)) for item_id, done, total in session.connection().execute(query)}
+
+
+def filter_views(
+    views: list[ItemView], flt: ItemFilter, today: dt.date, counts: dict[int, tuple[int, int]] | None = None
+) -> list[ItemView]:
+    """Keep the principal assignments that pass every filter, and the items that still have one; each item keeps
+    its own light and (from ``counts``, when the views hold only part of the work) its counts."""
 
     def keep(a: AssignmentView) -> bool:
         if flt.unit_ids is not None and a.unit_id not in flt.unit_ids:
@@ -373,5 +402,7 @@ def filter_views(views: list[ItemView], flt: ItemFilter, today: dt.date) -> list
         kept = [a for a in view.principals if keep(a)]
         if narrowing and not kept:
             continue
-        result.append(ItemView(view.item, view.task_title, view.rule, view.due, view.waiting_for, view.lead, view.guiding, kept))
+        whole = counts.get(view.item.id, (0, 0)) if counts is not None else view.closed_and_total  # type: ignore[arg-type]
+        result.append(ItemView(view.item, view.task_title, view.rule, view.due, view.waiting_for, view.lead, view.guiding,
+                               kept, overall_light=view.light, counts=whole))
     return result

@@ -71,7 +71,7 @@ def principal_rows(session: Session, item: Item, directory: Directory, unit_name
     for name in unit_names:
         ref = directory.lookup(name)
         if ref is None:
-            raise UnknownNameError("单位", name, suggest(name, directory.known_names()))
+            raise UnknownNameError("单位", name, directory.suggestions(name))
         members = directory.members(ref) if isinstance(ref, UnitGroup) else [ref]
         matched = [u for u in members if u.id in rows]
         if not matched:

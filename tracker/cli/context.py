@@ -46,15 +46,16 @@ class Context:
         s = self.config.settings.lights
         return LightRules(yellow_within_days=s.yellow_within_days, behind_by_percent=s.behind_by_percent)
 
-    def today(self, given: str | None) -> dt.date:
-        return parse_date(given, "--today") if given else dt.datetime.now(self.config.tz).date()
+    def today(self, given: str | None, option: str = "--today") -> dt.date:
+        """``given`` (the value of ``option``, named in the error when it is not a date) or today in the zone."""
+        return parse_date(given, option) if given else dt.datetime.now(self.config.tz).date()
 
-    def now(self, given_today: str | None) -> dt.datetime:
+    def now(self, given_today: str | None, option: str = "--today") -> dt.datetime:
         """The current moment; with --today, that day at the current time of day, so runs replay consistently."""
         current = dt.datetime.now(self.config.tz)
         if not given_today:
             return current
-        return dt.datetime.combine(parse_date(given_today, "--today"), current.time(), tzinfo=self.config.tz)
+        return dt.datetime.combine(parse_date(given_today, option), current.time(), tzinfo=self.config.tz)
 
 
 def parse_date(value: str, option: str) -> dt.date:

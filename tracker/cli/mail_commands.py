@@ -99,7 +99,7 @@ def run_command(
     例：tracker run --once --today 2020-09-27
     """
     context: Context = ctx.obj
-    logging.basicConfig(level=logging.WARNING if once else logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    output.setup_logging(context.config.tz, logging.WARNING if once else logging.INFO)
     engine = context.ready_engine()
     settings, policy, transport = check_settings(context), delivery_policy(context), transport_for(context)
     if once:

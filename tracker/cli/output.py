@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -49,3 +51,31 @@ def say(message: str) -> None:
 
 def warn(message: str) -> None:
     errors.print(Text("警告：" + message, style="yellow"))
+
+
+_LEVELS = {"DEBUG": "调试", "INFO": "信息", "WARNING": "警告", "ERROR": "错误", "CRITICAL": "严重"}
+
+
+class _LocalFormatter(logging.Formatter):
+    """Log lines for the office: the time in the configured zone with its offset, the level in Chinese."""
+
+    def __init__(self, tz: dt.tzinfo) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
+        self.tz = tz
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging's name)
+        return dt.datetime.fromtimestamp(record.created, self.tz).isoformat(timespec="seconds")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.levelname = _LEVELS.get(record.levelname, record.levelname)
+        return super().format(record)
+
+
+def setup_logging(tz: dt.tzinfo, level: int) -> None:
+    """Our lines at ``level``; APScheduler's own (English) lines only when something is wrong."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LocalFormatter(tz))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

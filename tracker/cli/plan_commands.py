@@ -20,7 +20,7 @@ from tracker.directory import Directory, bundled_directory_path, read_directory_
 from tracker.importer import COLUMN_LABELS, PlannedPlan, read_plan
 from tracker.models import ROLES
 from tracker.plan_sync import PlanDiff, apply_plan, initialise
-from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, load_views
+from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, load_views, principal_counts
 from tracker.status import find_item
 
 items_app = typer.Typer(help="查看事项。", no_args_is_help=True)
@@ -110,7 +110,7 @@ def init_command(
                                if settings.general.unit_directory else bundled_directory_path())
     directory_file = read_directory_file(directory_path)
     plan_path = plan or BUNDLED_PLAN
-    starts_on, now, who = context.today(start), context.now(start), actor(by)
+    starts_on, now, who = context.today(start, "--start"), context.now(start, "--start"), actor(by)
     scratch = make_engine("sqlite://")
     create_scratch_schema(scratch)
     with write_session(scratch) as session:  # everything is checked before the real database is touched
@@ -188,7 +188,8 @@ def items_list(
         flt = ItemFilter(unit_ids=unit_ids, overdue=overdue, due_within=due_within,
                          states=frozenset(choose(v, "--state", FILTER_STATES) for v in state or []),
                          lights=frozenset(choose(v, "--light", LIGHTS) for v in light or []))
-        views = filter_views(load_views(session, day, context.calendar, context.lights, only=flt), flt, day)
+        counts = principal_counts(session) if flt.open_only else None
+        views = filter_views(load_views(session, day, context.calendar, context.lights, only=flt), flt, day, counts)
     if as_json:
         output.print_json([v.to_json() for v in views])
         return
@@ -201,11 +202,11 @@ def _print_items(views: list[ItemView], day: object) -> None:
     rows = []
     for view in views:
         principals = view.principals
-        done = sum(1 for a in principals if a.status in ("done", "done_late", "na"))
+        done, total = view.closed_and_total
         overdue = sum(1 for a in principals if a.status == "overdue")
         due = view.due.isoformat() if view.due else (view.waiting_for or view.item.deadline_text)
-        rows.append([view.item.key, output.short(view.item.title, 24), output.light(view.light) if principals else "",
-                     due, f"{done}/{len(principals)}" if principals else "—", str(overdue) if overdue else ""])
+        rows.append([view.item.key, output.short(view.item.title, 24), output.light(view.light) if total else "",
+                     due, f"{done}/{total}" if total else "—", str(overdue) if overdue else ""])
     output.table(f"事项一览（截至 {day}）", ["编号", "事项", "灯", "到期", "完成/单位数", "逾期"], rows)
     output.say(f"共 {len(views)} 个事项。用 tracker show 编号 查看详情。")
 

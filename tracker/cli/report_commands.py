@@ -15,6 +15,7 @@ from tracker.cli.app import app
 from tracker.cli.context import Context
 from tracker.cli.mail_commands import delivery_policy, report_settings, transport_for
 from tracker.cli.options import Json
+from tracker.errors import TrackerError
 from tracker.db import read_session, write_session
 from tracker.report import build_weekly_report
 
@@ -25,7 +26,8 @@ app.add_typer(report_app, name="report", rich_help_panel="报告")
 @report_app.command("weekly")
 def weekly_command(
     ctx: typer.Context,
-    as_of: Annotated[str | None, typer.Option("--as-of", "--today", help="统计截至哪一天（YYYY-MM-DD，默认今天）")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="统计截至哪一天（YYYY-MM-DD，默认今天）")] = None,
+    today: Annotated[str | None, typer.Option("--today", help="同 --as-of")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="把通报写成 HTML 文件")] = None,
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="把台账写成 Excel 文件")] = None,
     send: Annotated[bool, typer.Option("--send", help="立即通过邮件发给配置的收件单位（附 Excel 台账）")] = False,
@@ -36,7 +38,10 @@ def weekly_command(
     例：tracker report weekly --as-of 2020-10-12 --out 通报.html --xlsx 台账.xlsx
     """
     context: Context = ctx.obj
-    day = context.today(as_of)
+    if as_of and today:
+        raise TrackerError("--as-of 和 --today 只能写一个（两者含义相同）。")
+    option, given = ("--as-of", as_of) if as_of else ("--today", today)
+    day = context.today(given, option)
     engine = context.ready_engine()
     with read_session(engine) as session:
         settings = report_settings(context)
@@ -47,7 +52,7 @@ def weekly_command(
         xlsx.write_bytes(render_xlsx(report))
     delivered = None
     if send:
-        now = context.now(as_of)
+        now = context.now(given, option)
         with write_session(engine) as session:
             store_weekly_messages(session, report, settings, now)
         delivered = deliver_pending(engine, transport_for(context), delivery_policy(context), now=lambda: now)
