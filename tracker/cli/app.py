@@ -33,7 +33,7 @@ class _Root(TyperGroup):
              standalone_mode: bool = True, **extra: Any) -> Any:
         argv = chinese.hoist_global_options(sys.argv[1:] if args is None else list(args))
         try:
-            result = super().main(args=argv, prog_name=prog_name or "tracker", complete_var=complete_var,
+            result = super().main(args=argv, prog_name="tracker", complete_var=complete_var,
                                   standalone_mode=False, **extra)
         except click_errors.NoArgsIsHelpError as exc:
             sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx else "")

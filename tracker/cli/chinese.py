@@ -216,7 +216,7 @@ def usage_error(error: click_errors.UsageError, args: Sequence[str]) -> str:
         return f"没有“{unknown.group(1)}”这个命令。{guess}可用的命令：{'、'.join(names)}。"
     if message.startswith("Missing command"):
         return f"缺少命令。可用的命令：{'、'.join(_command_names(ctx))}。{hint}"
-    extra = re.match(r"Got unexpected extra arguments? \((.*)\)", message)
+    extra = re.match(r"Got unexpected extra argument(?:\(s\)|s)? \((.*)\)", message)
     if extra:
         return f"多余的参数：{extra.group(1)}。{hint}"
     return f"命令行有误。{hint}"
