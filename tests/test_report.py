@@ -73,7 +73,7 @@ def test_workbook_cell_by_cell(seeded, tmp_path):
     assert summary["A1"].value == "武定县政务工作任务进度通报"
     assert summary["B2"].value == dt.datetime(2020, 10, 12)
     assert [summary.cell(row=r, column=1).value for r in range(4, 11)] == ["任务分工", "已完成", "按时完成率", "进行中", "已逾期", "待触发", "持续推进"]
-    assert summary["B5"].value == "12" and summary["B8"].value == "204"
+    assert summary["B5"].value == 12 and summary["B8"].value == 204
     ledger = book["台账"]
     assert [c.value for c in ledger[1]][:9] == ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期"]
     assert ledger.freeze_panes == "A2"

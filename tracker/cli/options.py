@@ -15,13 +15,14 @@ By = Annotated[str | None, typer.Option("--by", help="操作人或报告人姓�
 PlanYear = Annotated[int | None, typer.Option("--plan-year", help="计划年度（用于“年底前”等没写年份的期限）")]
 
 
-def choose(value: str, option: str, choices: dict[str, str]) -> str:
+def choose(value: str, option: str, choices: dict[str, str], what: str = "") -> str:
     """The code an option's value stands for: the English code or the Chinese word a clerk reads in listings
     (``--set 已完成``, ``--light 红``); anything else is refused with the accepted values."""
     found = choices.get(value.strip())
     if found is None:
         accepted = "、".join(dict.fromkeys(choices))
-        raise TrackerError(f"{option} 的值“{value}”无效。可用：{accepted}。")
+        problem = f"未知的{what}“{value}”（{option}）" if what else f"{option} 的值“{value}”无效"
+        raise TrackerError(f"{problem}。可用：{accepted}。")
     return found
 
 

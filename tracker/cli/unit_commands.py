@@ -40,7 +40,7 @@ def units_list(
     例：tracker units list --kind township
     """
     context: Context = ctx.obj
-    kind = choose(kind, "--kind", UNIT_KIND_CHOICES) if kind is not None else None
+    kind = choose(kind, "--kind", UNIT_KIND_CHOICES, "单位类别") if kind is not None else None
     with read_session(context.ready_engine()) as session:
         directory = Directory.load(session)
         units = [u for u in directory.expand(directory.units.values()) if kind is None or u.kind == kind]
@@ -111,7 +111,7 @@ def units_add(
     例：tracker units add 狮山镇某某村民委员会 --kind village --parent 狮山镇人民政府
     """
     context: Context = ctx.obj
-    kind = choose(kind, "--kind", UNIT_KIND_CHOICES)
+    kind = choose(kind, "--kind", UNIT_KIND_CHOICES, "单位类别")
     clean = name.strip()
     if not clean or any(ch in clean for ch in "\r\n\t<>\"@"):
         raise DirectoryError(f"单位名称“{clean!r}”无效：不能为空，也不能含换行、制表符或 < > \" @。")
