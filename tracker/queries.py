@@ -264,13 +264,26 @@ class PlanContext:
                 by_due[due].append(item.id)  # type: ignore[arg-type]
         return by_due
 
-    def begun(self, rule: DeadlineRule, occurrence: str, today: dt.date) -> bool:
-        """Whether the period of an occurrence has begun by ``today``."""
+    def period_start(self, rule: DeadlineRule, occurrence: str) -> dt.date:
+        """The first day of an occurrence's period (worked out once per label)."""
         key = (rule.every or "", occurrence)
         starts = self._period_starts.get(key)
         if starts is None:
             starts = self._period_starts[key] = period_start(rule.every or "", occurrence)
-        return starts <= today
+        return starts
+
+    def begun(self, rule: DeadlineRule, occurrence: str, today: dt.date) -> bool:
+        """Whether the period of an occurrence has begun by ``today``."""
+        return self.period_start(rule, occurrence) <= today
+
+    def derive(self, row: Any, rule: DeadlineRule, due: dt.date | None, today: dt.date, lights: LightRules) -> tuple[
+            dt.date | None, str, str, int]:
+        """``derive`` for a row of an item whose due date is ``due``: an occurrence has its own due date, and its
+        planned progress runs from the start of its period, not from the plan's start."""
+        if not row.occurrence:
+            return derive(row, rule, due, today, self.starts_on, lights)
+        starts = self.period_start(rule, row.occurrence)
+        return derive(row, rule, row.occurrence_due, today, max(starts, self.starts_on or starts), lights)
 
     def views(self, rows: list[Any], today: dt.date, lights: LightRules) -> list[ItemView]:
         """Item views holding ``rows``, each principal with its derived state as of ``today``; lead and guiding
@@ -291,12 +304,10 @@ class PlanContext:
             for row in mine:
                 if row.role != "principal":
                     continue
-                row_due = due
-                if row.occurrence:
-                    if not self.begun(rule, row.occurrence, today):
-                        continue  # a later period's occurrence is not listed, counted or reported before it begins
-                    row_due = row.occurrence_due
-                effective, status, light, overdue = derive(row, rule, row_due, today, self.starts_on, lights)
+                if row.occurrence and not self.begun(rule, row.occurrence, today):
+                    continue  # a later period's occurrence is not listed, counted or reported before it begins
+                row_due = row.occurrence_due if row.occurrence else due
+                effective, status, light, overdue = self.derive(row, rule, due, today, lights)
                 view.principals.append(AssignmentView(
                     id=row.id, item_key=item.key, unit=self.unit_names[row.unit_id], unit_id=row.unit_id, role=row.role,
                     state=row.state, progress=row.progress, completed_on=row.completed_on, due=row_due,

@@ -26,7 +26,7 @@ from tracker.directory import UnitRow, delivery_unit, unit_rows
 from tracker.models import Assignment, Notice
 from tracker.occurrences import fitting_lead_days, next_due
 from tracker.queries import (
-    ITEMS, OPEN_PRINCIPAL, LightRules, PlanContext, assignment_query, assignment_rows, derive, item_rows, rows_of_items,
+    ITEMS, OPEN_PRINCIPAL, LightRules, PlanContext, assignment_query, assignment_rows, item_rows, rows_of_items,
 )
 
 
@@ -89,6 +89,8 @@ def latest_stage(
     """The stage to notify on ``today``: the highest-ranked one already due, or None."""
     if today < calendar.previous_workday(due - dt.timedelta(days=max(policy.before_days, default=0))):
         return None
+    if stop_on is not None and today >= stop_on:
+        return None  # the next occurrence is due: a late one is not brought up again, it stays red in lists and reports
     stages = stages_until(due, today, calendar, policy, stop_on)
     return max(stages, key=lambda s: s.rank) if stages else None
 
@@ -302,13 +304,12 @@ def _plan(
     for row in rows:
         by_item[row.item_id].append(row)
     notices: list[PlannedNotice] = []
-    starts_on = context.starts_on
     for item in context.items:
         if item.id not in by_item:
             continue
         key, title, rule, due = item.key, item.title, DeadlineRule.from_json(item.deadline), context.dues[item.key][0]
         for row in sorted(by_item[item.id], key=itemgetter(0)):  # type: ignore[index]
-            effective, _status, light, _days = derive(row, rule, row.occurrence_due or due, today, starts_on, lights)
+            effective, _status, light, _days = context.derive(row, rule, due, today, lights)
             found = stage(effective, rule, row.occurrence) if effective else None
             if found is None:
                 continue
