@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from tracker.bulk import collector_paused
 from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule, due_after
+from tracker.errors import StatusError
 from tracker.models import CLOSED_STATES, Assignment, Event, Item, Plan, Unit, WorkTask
 from tracker.occurrences import occurrence_for_period, occurrence_of, period_start
 
@@ -405,13 +406,20 @@ def filter_views(views: list[ItemView], flt: ItemFilter, today: dt.date) -> list
 
     narrowing = flt != ItemFilter()
     result = []
+    refused: list[StatusError] = []
     for view in views:
         kept = [a for a in view.principals if keep(a)]
         if (flt.occurrence or flt.period) and view.rule.kind == "recurring" and view.rule.every:
-            wanted = (occurrence_of(view.rule, flt.occurrence, lambda day, _n: day).label if flt.occurrence
-                      else occurrence_for_period(view.rule, flt.period or ""))
+            try:
+                wanted = (occurrence_of(view.rule, flt.occurrence, lambda day, _n: day).label if flt.occurrence
+                          else occurrence_for_period(view.rule, flt.period or ""))
+            except StatusError as exc:  # 2020-Q4 names no occurrence of a monthly item; it may name a quarterly one's
+                refused.append(exc)
+                wanted = None
             kept = [a for a in kept if a.occurrence == wanted]
         if narrowing and not kept:
             continue
         result.append(ItemView(view.item, view.task_title, view.rule, view.due, view.waiting_for, view.lead, view.guiding, kept))
+    if refused and len(refused) == sum(1 for v in views if v.rule.kind == "recurring" and v.rule.every):
+        raise refused[0]  # no recurring item has such an occurrence: a typing error, not an empty list
     return result

@@ -267,8 +267,9 @@ def show_command(
         found = find_item(session, item)
         resolve_occurrence(found, occurrence, period) if occurrence or period else None
         views = load_views(session, day, context.calendar, context.lights)
-    views = filter_views(views, ItemFilter(occurrence=occurrence, period=period), day) if occurrence or period else views
     view = next(v for v in views if v.item.key == found.key)
+    if occurrence or period:
+        [view] = filter_views([view], ItemFilter(occurrence=occurrence, period=period), day) or [view]
     children = [v for v in views if v.item.parent_key == found.key]
     if as_json:
         output.print_json({**view.to_json(), "domains": [c.item.key for c in children]})
