@@ -6,12 +6,10 @@ import datetime as dt
 import pytest
 
 from tests.conftest import SEED_ANNEX1
-from tracker.db import create_database, make_engine, write_session
-from tracker.directory import Directory, bundled_directory_path, read_directory_file, store_directory
+from tests.test_import import scratch_directory  # noqa: F401  (a fixture)
 from tracker.errors import PlanImportError
 from tracker.expansion import ItemSpec, expand_item
 from tracker.importer import parse_plan
-from tracker.models import Plan
 
 TOWNSHIPS = {"狮山镇人民政府", "高桥镇人民政府", "猫街镇人民政府", "插甸镇人民政府", "白路镇人民政府", "万德镇人民政府",
              "己衣镇人民政府", "田心乡人民政府", "发窝乡人民政府", "环州乡人民政府", "东坡傣族乡人民政府"}
@@ -23,14 +21,9 @@ def dump(title: str, *rows: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def directory():
-    engine = make_engine("sqlite://")
-    create_database(engine)
-    with write_session(engine) as session:
-        session.add(Plan())
-        store_directory(session, read_directory_file(bundled_directory_path()))
-    with write_session(engine) as session:
-        yield Directory.load(session)
+def directory(scratch_directory):
+    """The bundled Wuding directory in a scratch database (the importer tests' fixture)."""
+    return scratch_directory
 
 
 def principals(plan, directory, key):
