@@ -70,7 +70,7 @@ def render_xlsx(report: WeeklyReport) -> bytes:
     summary += [[], [xlsx.Styled(h, xlsx.HEADER) for h in ("单位", "承担", "已完成", "按时完成", "逾期", "逾期天数合计")]]
     summary += [[u.unit, u.assigned, u.done, u.on_time, u.overdue, u.overdue_days] for u in report.units]
     ledger: list[list[object]] = [[xlsx.Styled(h, xlsx.HEADER) for h in _LEDGER_HEADERS]]
-    ledger += [[view.item.key, view.task_title, view.item.title, a.unit, DERIVED.get(a.status, a.status), lights[a.light],
+    ledger += [[view.item.key + (f"（{a.occurrence}期）" if a.occurrence else ""), view.task_title, view.item.title, a.unit, DERIVED.get(a.status, a.status), lights[a.light],
                 a.due, a.effective_due, a.completed_on, a.overdue_days, a.progress, a.note, a.evidence]
                for view, a in report.ledger]
     return xlsx.workbook([

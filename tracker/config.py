@@ -36,6 +36,7 @@ class GeneralSettings(_Section):
     timezone: str = "Asia/Shanghai"
     unit_directory: str = ""
     county: str = "武定县"
+    recurring_until: dt.date | None = None  # last day recurring duties get occurrences; default: end of plan year + 2
 
     @field_validator("timezone")
     @classmethod

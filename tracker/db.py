@@ -118,10 +118,22 @@ def upgrade_database(engine: Engine, revision: str = "head") -> tuple[str | None
     """Apply the migrations up to ``revision``; returns the revision before and after."""
     from alembic import command
 
-    with engine.begin() as connection:
-        before = current_revision(connection)
-        command.upgrade(_alembic(connection), revision)
-        return before, current_revision(connection)
+    with engine.connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:  # SQLite's way to rebuild a table that others point at: keys off, then checked before commit
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                before = current_revision(connection)
+                command.upgrade(_alembic(connection), revision)
+                after = current_revision(connection)
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall() if sqlite else []
+                if broken:
+                    raise DatabaseStateError(f"升级表结构后发现 {len(broken)} 处外键不一致，已撤销升级。")
+        finally:
+            if sqlite:
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
+        return before, after
 
 
 def current_revision(connection: Connection) -> str | None:

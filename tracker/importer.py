@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tracker.deadlines import DeadlineRule, parse_deadline
+from tracker.deadlines import DeadlineRule, chinese_number, parse_deadline
 from tracker.directory import Directory
 from tracker.errors import DeadlineParseError, PlanImportError, UnknownNameError
 from tracker.models import UNIT_KINDS, UnitGroup
@@ -71,10 +71,23 @@ class PlannedPlan:
     warnings: list[str] = field(default_factory=list)
 
 
+def _column_of(text: str) -> str | None:
+    """The column a header cell names: its exact words, or else the longest column word it contains
+    ("完成时限（2020年）", "责任单位（牵头）"); None when it names none, or two equally well."""
+    flat = normalize(text)
+    if flat in _SYNONYMS:
+        return _SYNONYMS[flat]
+    found = sorted(((len(word), column) for word, column in _SYNONYMS.items() if word in flat), reverse=True)
+    if not found or (len(found) > 1 and found[1][0] == found[0][0] and found[1][1] != found[0][1]):
+        return None
+    return found[0][1]
+
+
 def _columns(header: Row, path: str) -> list[str | None]:
     found: list[str | None] = []
     for cell in header.cells:
-        found.append(_SYNONYMS.get(normalize(cell.text)))
+        column = _column_of(cell.text)
+        found.append(column if column not in found else None)  # a second cell of the same name is not read
     named = {c for c in found if c}
     if "deadline" not in named or not named & {"lead", "principal"} or not named & {"task", "item"}:
         have = "、".join(c.text for c in header.cells) or "（空）"
@@ -86,20 +99,15 @@ def _columns(header: Row, path: str) -> list[str | None]:
     return found
 
 
-def _cells_by_column(row: Row, columns: list[str | None], path: str) -> dict[str, tuple[str, int]]:
-    cells = row.cells
-    width = len(columns)
-    if len(cells) == width + 1 and "item" in columns:
-        at = columns.index("item") + 1
-        columns = [*columns[:at], "domain", *columns[at:]]
-    elif len(cells) != width:
-        preview = " | ".join(c.text.replace("\n", "") for c in cells[:4])
-        raise PlanImportError(
-            f"这一行有 {len(cells)} 个单元格，表头有 {width} 列（“{preview} …”）。"
-            "请检查是否缺少或多出了以 TAB 开头的单元格行。",
-            path=path, line=row.line,
-        )
-    return {col: (cell.text, cell.line) for col, cell in zip(columns, cells) if col}
+def _cells_by_column(row: Row, columns: list[str | None]) -> dict[str, tuple[str, int]]:
+    """The row's cells by column (``columns`` is the layout chosen for rows of this width); an unlabelled item
+    number column is put in front of the item text, where the seed's tables write it: "（1）编制目录"."""
+    cells = {col: (cell.text, cell.line) for col, cell in zip(columns, row.cells) if col}
+    number = cells.pop("item_number", None)
+    if number is not None and _flat(number[0]):
+        text, line = cells.get("item", ("", number[1]))
+        cells["item"] = (f"（{_bare_number(_flat(number[0]))}）{text}", line)
+    return cells
 
 
 def _plan_year(table: Table, explicit: int | None) -> int | None:
@@ -145,6 +153,8 @@ def parse_plan(
     if not table.rows:
         raise PlanImportError("表格只有表头，没有任何事项。", path=path, line=table.header.line)
     year = _plan_year(table, plan_year)
+    layouts = align_rows(table, columns, directory, year, path)
+    numbers_items = _numbers_items(table, layouts)
     warnings: list[str] = []
     above: dict[str, str] = {}
     tasks: dict[str, str] = {}
@@ -153,12 +163,16 @@ def parse_plan(
     task_key = ""
     counter = 0
     for row in table.rows:
-        cells = _cells_by_column(row, columns, path)
+        cells = _cells_by_column(row, layouts[len(row.cells)])
         values = {col: _flat(text) for col, (text, _line) in cells.items()}
+        row_number = values.get("number", "") if numbers_items else ""
         inherited: list[str] = []
-        new_task = bool(values.get("number") or values.get("task"))
+        if numbers_items:  # 序号 numbers the items; a task is a (merged) 工作任务 cell
+            new_task = bool(values.get("task")) and values.get("task") != tasks.get(task_key)
+        else:
+            new_task = bool(values.get("number") or values.get("task"))
         for col in ("number", "task", "item", *ROLE_COLUMNS, "deadline"):
-            if col not in values:
+            if col not in values or (col == "number" and numbers_items):
                 continue
             if values[col]:
                 above[col] = values[col]
@@ -168,12 +182,14 @@ def parse_plan(
                 values[col] = above[col]
                 inherited.append(col)
         if new_task:
-            task_key = values.get("number") or str(len(tasks) + 1)
+            task_key = str(len(tasks) + 1) if numbers_items else (values.get("number") or str(len(tasks) + 1))
             tasks[task_key] = values.get("task") or tasks.get(task_key, "")
         elif not task_key:
             raise PlanImportError("第一行事项没有序号或工作任务，无法确定它属于哪项任务。", path=path, line=row.line)
         item_text = values.get("item") or values.get("task", "")
         number, title = _split_item(item_text)
+        if row_number and (bare := _bare_number(row_number)):
+            number = bare
         counter += 1
         if number is None:
             number = task_key if "item" not in columns and task_key not in keys else f"{task_key}-{counter}"
@@ -214,6 +230,116 @@ def parse_plan(
         source=path, title=title, checksum=checksum, encoding=encoding, plan_year=year, tasks=tasks, items=items,
         has_principal_column=has_principal, warnings=warnings,
     )
+
+
+_BARE_NUMBER = re.compile(r"^[(（]?\s*(\d+|[一二三四五六七八九十]+)\s*[)）]?[.、．]?$")
+
+
+def _bare_number(text: str) -> str | None:
+    """The number a cell holds when it holds nothing else ("（3）", "3.", "三、"), as Arabic digits; else None."""
+    match = _BARE_NUMBER.match(normalize(text))
+    if not match:
+        return None
+    value = match.group(1)
+    return value if value.isdigit() else str(chinese_number(value))
+
+
+def _numbers_items(table: Table, layouts: dict[int, list[str | None]]) -> bool:
+    """True when 序号 numbers the items, not the tasks: some row has a number beside a blank (merged) 工作任务 cell,
+    as in tables whose 工作任务 column stands left of 序号 and is merged down over its items."""
+    for row in table.rows:
+        cells = _cells_by_column(row, layouts[len(row.cells)])
+        if "task" not in cells or "number" not in cells:
+            return False
+        if _flat(cells["number"][0]) and not _flat(cells["task"][0]):
+            return True
+    return False
+
+
+def align_rows(
+    table: Table, columns: list[str | None], directory: Directory, year: int | None, path: str
+) -> dict[int, list[str | None]]:
+    """The columns of the rows of each width. Rows as wide as the header take its columns. A row one cell wider has
+    a column the header does not label: the seed's domain column after the item, or an unlabelled number column
+    under a heading that spans two (a "具体要求" heading over the item numbers and the item texts). The layout is
+    taken only when exactly one of these reads every such row without doubt (unit cells name known units, deadline
+    cells are deadlines, number cells are numbers); otherwise the table is refused, naming the header and the row."""
+    layouts: dict[int, list[str | None]] = {len(columns): columns}
+    for row in table.rows:
+        width = len(row.cells)
+        if width in layouts:
+            continue
+        rows = [r for r in table.rows if len(r.cells) == width]
+        candidates = _candidates(columns, width)
+        fitting: list[list[str | None]] = []
+        # an unknown unit or a bad deadline is reported as such, on its own line, not as a layout problem: when no
+        # layout reads every cell, one that reads all but the units (or all but the deadlines) is taken if unique
+        for checks in ({"units", "deadline"}, {"deadline"}, {"units"}):
+            fitting = [c for c in candidates if all(_reads(r, c, directory, year, checks) for r in rows)]
+            if fitting:
+                break
+        if len(fitting) != 1:
+            raise _misaligned(table, columns, row, len(fitting), path)
+        layouts[width] = fitting[0]
+    return layouts
+
+
+def _candidates(columns: list[str | None], width: int) -> list[list[str | None]]:
+    if width != len(columns) + 1:
+        return []
+    found: list[list[str | None]] = []
+    if "item" in columns:
+        at = columns.index("item") + 1
+        found.append([*columns[:at], "domain", *columns[at:]])
+        found.append([*columns[:at - 1], "item_number", *columns[at - 1:]])
+    if "number" not in columns:
+        found.append(["number", *columns])
+    return found
+
+
+_NUMBERED = {"number", "item_number"}
+
+
+def _reads(row: Row, layout: list[str | None], directory: Directory, year: int | None, checks: set[str]) -> bool:
+    """Whether every cell of ``row`` is what its column in ``layout`` holds (blank cells fit anything)."""
+    for column, cell in zip(layout, row.cells):
+        text = _flat(cell.text)
+        if not text or column is None:
+            continue
+        if column in _NUMBERED and _bare_number(text) is None:
+            return False
+        if column == "domain" and _bare_number(text) is not None:
+            return False
+        if column == "item" and "domain" in layout and _bare_number(text) is not None:
+            return False  # an item whose whole text is a number has no title: the number is its own column
+        if column in ROLE_COLUMNS and "units" in checks:
+            try:
+                directory.resolve_cell(text)
+            except UnknownNameError:
+                return False
+        if column == "deadline" and "deadline" in checks:
+            try:
+                parse_deadline(text, plan_year=year)
+            except DeadlineParseError:
+                return False
+    return True
+
+
+def _misaligned(table: Table, columns: list[str | None], row: Row, readings: int, path: str) -> PlanImportError:
+    header = " | ".join(_flat(c.text) or "（空）" for c in table.header.cells)
+    cells = " | ".join(output_short(_flat(c.text)) or "（空）" for c in row.cells)
+    why = (f"有 {readings} 种对法都说得通，无法确定" if readings > 1 else "任何一种对法都对不上")
+    return PlanImportError(
+        f"表头与数据行的列对不齐：表头（第 {table.header.line} 行）“{header}”有 {len(columns)} 列，"
+        f"第一个对不齐的数据行（第 {row.line} 行）“{cells}”有 {len(row.cells)} 个单元格，{why}各单元格属于哪一列。"
+        "请把表格改成表头与每一行一一对应：每个表头单元格只管一列（不要跨列合并），"
+        "例如“序号 | 工作任务 | 具体事项 | 责任单位 | 完成时限”，事项编号如（1）写在具体事项单元格的开头，再重新导入。",
+        path=path, line=row.line,
+    )
+
+
+def output_short(text: str, limit: int = 12) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _check_units(directory: Directory, text: str, path: str, line: int, warnings: list[str]) -> None:

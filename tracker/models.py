@@ -62,6 +62,7 @@ class Plan(SQLModel, table=True):
     domain_row_principals: str = "guiding"
     lead_does_work: bool = False
     starts_on: dt.date | None = None
+    ends_on: dt.date | None = None  # recurring duties get occurrences up to this day (see tracker.occurrences)
     imported_at: dt.datetime | None = None
 
 
@@ -92,10 +93,14 @@ class Item(SQLModel, table=True):
     source_line: int = 0
     position: int = 0
     retired: bool = False
+    listed_on: dt.date | None = None  # first imported: a recurring item added later has occurrences from then on
 
 
 class Assignment(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("item_id", "unit_id", "role"),)
+    """One unit's part in an item; for a recurring item, one principal row per occurrence (``occurrence`` is its
+    label, e.g. 2020-10, and ``occurrence_due`` its due date), so that each has its own state, ledger and light."""
+
+    __table_args__ = (UniqueConstraint("item_id", "unit_id", "role", "occurrence"),)
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", index=True)
@@ -108,6 +113,8 @@ class Assignment(SQLModel, table=True):
     evidence: str = ""
     na_reason: str = ""
     extended_due: dt.date | None = None
+    occurrence: str = ""
+    occurrence_due: dt.date | None = Field(default=None, index=True)
     retired: bool = False
     updated_at: dt.datetime | None = None
 

@@ -14,12 +14,17 @@ from pathlib import Path
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
+from tracker.calendar import WorkCalendar
+from tracker.deadlines import DeadlineRule
 from tracker.directory import Directory, DirectoryFile, store_directory
+from tracker.errors import PlanImportError
 from tracker.expansion import ItemSpec, expand_item
 from tracker.importer import COLUMN_LABELS, PlannedItem, PlannedPlan, read_plan
-from tracker.models import Assignment, Event, Item, JournalEntry, Plan, WorkTask
+from tracker.models import Assignment, Event, Item, JournalEntry, Plan, UnitGroup, WorkTask
+from tracker.occurrences import Occurrence, occurrences, plan_end
 
-AssignmentKey = tuple[str, str, str]  # item key, unit name, role
+AssignmentKey = tuple[str, str, str, str]  # item key, unit name, role, occurrence ("" unless the item recurs)
+Desired = dict[AssignmentKey, tuple[int, dt.date | None]]  # unit id and the occurrence's due date
 
 
 @dataclass
@@ -42,7 +47,7 @@ class PlanDiff:
 
     def to_json(self) -> dict[str, object]:
         def rows(keys: list[AssignmentKey]) -> list[dict[str, str]]:
-            return [{"item": i, "unit": u, "role": r} for i, u, r in keys]
+            return [{"item": i, "unit": u, "role": r, **({"occurrence": o} if o else {})} for i, u, r, o in keys]
 
         return {
             "unchanged": self.empty,
@@ -89,19 +94,47 @@ def item_spec(item: Item, parents: set[str]) -> ItemSpec:
     return ItemSpec(key=item.key, domain=item.domain, texts=texts, is_parent=item.key in parents)
 
 
-def _desired(specs: list[ItemSpec], directory: Directory, plan_row: Plan, lead_does_work: bool) -> dict[AssignmentKey, int]:
-    desired: dict[AssignmentKey, int] = {}
+def _desired(
+    specs: list[ItemSpec], directory: Directory, plan_row: Plan, lead_does_work: bool,
+    series: dict[str, list[Occurrence]],
+) -> Desired:
+    """Every (item, unit, role, occurrence) the plan calls for; a recurring item's principals once per occurrence."""
+    desired: Desired = {}
     for spec in specs:
         for unit, role in expand_item(spec, directory, domain_rule=plan_row.domain_row_principals, lead_does_work=lead_does_work):
-            desired[(spec.key, unit.name, role)] = unit.id  # type: ignore[assignment]
+            if role == "principal" and spec.key in series:
+                for occurrence in series[spec.key]:
+                    desired[(spec.key, unit.name, role, occurrence.label)] = (unit.id, occurrence.due)  # type: ignore[assignment]
+            else:
+                desired[(spec.key, unit.name, role, "")] = (unit.id, None)  # type: ignore[assignment]
     return desired
 
 
+def _series(
+    rules: dict[str, tuple[DeadlineRule, dt.date | None]], plan_row: Plan, calendar: WorkCalendar, today: dt.date,
+) -> dict[str, list[Occurrence]]:
+    """The occurrences of each recurring item: from the plan's start (or the item's first listing) to the plan's end."""
+    found: dict[str, list[Occurrence]] = {}
+    for key, (rule, listed_on) in rules.items():
+        if rule.kind != "recurring" or not rule.every:
+            continue
+        first = max((d for d in (plan_row.starts_on, listed_on) if d is not None), default=today)
+        last = plan_row.ends_on or plan_end(plan_row.plan_year, first, None)
+        found[key] = occurrences(rule, first, last, calendar.add_working_days)
+    return found
+
+
 def apply_plan(
-    session: Session, plan: PlannedPlan, directory: Directory, *, now: dt.datetime, actor: str, write: bool = True
+    session: Session, plan: PlannedPlan, directory: Directory, *, now: dt.datetime, actor: str, write: bool = True,
+    calendar: WorkCalendar | None = None, recurring_until: dt.date | None = None,
 ) -> PlanDiff:
-    """Compare ``plan`` with the database and, when ``write``, make the database match it."""
+    """Compare ``plan`` with the database and, when ``write``, make the database match it.
+
+    ``recurring_until`` (config) is the last day recurring duties get occurrences for; without it the plan keeps
+    the day it has, or the end of the plan year after next.
+    """
     diff = PlanDiff()
+    calendar = calendar or WorkCalendar()
     plan_row = session.exec(select(Plan)).one()
     tasks = {t.number: t for t in session.exec(select(WorkTask)).all()}
     items = {i.key: i for i in session.exec(select(Item)).all()}
@@ -138,14 +171,23 @@ def apply_plan(
 
     parents = {i.key for i in plan.items if i.is_parent}
     specs = [ItemSpec(key=i.key, domain=i.domain, texts=i.texts, is_parent=i.key in parents) for i in plan.items]
-    desired = _desired(specs, directory, plan_row, not plan.has_principal_column)
-    staffed = {key for key, _unit, role in desired if role == "principal"}
-    unstaffed = [s.key for s in specs if not s.is_parent and s.key not in staffed]
-    if unstaffed:
-        plan.warnings.append(
-            f"事项 {'、'.join(unstaffed)} 目前没有主体责任单位（所列单位组还没有成员，如村（居）委会）。"
-            "用 tracker units add 添加单位后会自动补上任务分工。"
-        )
+    today = now.date()
+    if plan_row.starts_on is None:
+        plan_row.starts_on = today
+    plan_row.plan_year = plan.plan_year if plan.plan_year is not None else plan_row.plan_year
+    plan_row.ends_on = recurring_until or plan_row.ends_on or plan_end(plan_row.plan_year, plan_row.starts_on, None)
+    first_import = plan_row.imported_at is None
+
+    def listed_on(key: str) -> dt.date:
+        existing = items.get(key)
+        if existing is not None and not existing.retired:
+            return existing.listed_on or plan_row.starts_on or today  # rows from before 0006 count from the start
+        return plan_row.starts_on if first_import else today  # type: ignore[return-value]
+
+    listed = {i.key: listed_on(i.key) for i in plan.items}
+    series = _series({i.key: (i.rule, listed[i.key]) for i in plan.items}, plan_row, calendar, today)
+    desired = _desired(specs, directory, plan_row, not plan.has_principal_column, series)
+    _check_staffed(plan, specs, directory, desired, series)
     current = _current_assignments(session, directory)
     diff.added_assignments = [k for k in desired if k not in current or current[k].retired]
     diff.removed_assignments = [k for k, a in current.items() if not a.retired and k not in desired]
@@ -166,6 +208,7 @@ def apply_plan(
         values = _planned_values(item)
         values["event_key"] = event_keys.get(item.event_name) if item.event_name else None
         row = items.get(item.key) or Item(key=item.key, task_id=tasks[item.task].id, title="", deadline_text="")
+        row.listed_on = listed[item.key]
         for name, value in values.items():
             setattr(row, name, value)
         row.task_id, row.retired = tasks[item.task].id, False  # type: ignore[assignment]
@@ -186,10 +229,48 @@ def apply_plan(
     return diff
 
 
+def _check_staffed(
+    plan: PlannedPlan, specs: list[ItemSpec], directory: Directory, desired: Desired, series: dict[str, list[Occurrence]],
+) -> None:
+    """An item row whose unit cell named units must have a principal after expansion: a row that lost its units
+    (a misread table, a domain rule that narrows them all away) is an error, never a silent drop. The exception is
+    a group with no members yet (village committees), which fills up as units are added."""
+    staffed = {key for key, _unit, role, _occurrence in desired if role == "principal"}
+    by_key = {i.key: i for i in plan.items}
+    waiting = []
+    for spec in specs:
+        if spec.is_parent or spec.key in staffed:
+            continue
+        item = by_key[spec.key]
+        if spec.key in series and not series[spec.key]:
+            plan.warnings.append(
+                f"事项 {spec.key}（第 {item.line} 行）是定期工作“{item.deadline_text}”，但在计划期内没有任何一期到期。"
+            )
+            continue
+        column = "principal" if plan.has_principal_column else "lead"
+        text = spec.texts.get(column, "")
+        refs = directory.resolve_cell(text)
+        if not refs or any(isinstance(r, UnitGroup) and not directory.expand([r]) for r in refs):
+            waiting.append(spec.key)
+            continue
+        raise PlanImportError(
+            f"事项 {spec.key} 的{COLUMN_LABELS[column]}“{text}”写了单位，但展开后没有任何承担工作的单位"
+            f"（该行是领域行“{spec.domain}”，按规则只保留乡镇和本行的指导单位）。" if spec.domain else
+            f"事项 {spec.key} 的{COLUMN_LABELS[column]}“{text}”写了单位，但展开后没有任何承担工作的单位。"
+            "请检查表头与各列是否对齐、单位名录是否完整，修改后重新导入。",
+            path=plan.source, line=item.line,
+        )
+    if waiting:
+        plan.warnings.append(
+            f"事项 {'、'.join(waiting)} 目前没有主体责任单位（所列单位组还没有成员，如村（居）委会）。"
+            "用 tracker units add 添加单位后会自动补上任务分工。"
+        )
+
+
 def _current_assignments(session: Session, directory: Directory) -> dict[AssignmentKey, Assignment]:
     item_keys = {i.id: i.key for i in session.exec(select(Item)).all()}
     return {
-        (item_keys[a.item_id], directory.units[a.unit_id].name, a.role): a
+        (item_keys[a.item_id], directory.units[a.unit_id].name, a.role, a.occurrence): a
         for a in session.exec(select(Assignment)).all()
     }
 
@@ -197,7 +278,7 @@ def _current_assignments(session: Session, directory: Directory) -> dict[Assignm
 def _write_assignments(
     session: Session,
     diff: PlanDiff,
-    desired: dict[AssignmentKey, int],
+    desired: Desired,
     current: dict[AssignmentKey, Assignment],
     items: dict[str, Item],
     now: dt.datetime,
@@ -210,8 +291,15 @@ def _write_assignments(
             session.add(current[key])
             _journal_membership(session, key, current[key], "restore", now, actor)
         else:
-            fresh.append({"item_id": items[key[0]].id, "unit_id": desired[key], "role": key[2], "state": "not_started",
-                          "progress": 0, "note": "", "evidence": "", "na_reason": "", "retired": False})
+            unit_id, due = desired[key]
+            fresh.append({"item_id": items[key[0]].id, "unit_id": unit_id, "role": key[2], "state": "not_started",
+                          "progress": 0, "note": "", "evidence": "", "na_reason": "", "retired": False,
+                          "occurrence": key[3], "occurrence_due": due})
+    for key, (_unit_id, due) in desired.items():  # a changed rule moves the due dates of the occurrences that stay
+        row = current.get(key)
+        if row is not None and key[3] and row.occurrence_due != due:
+            row.occurrence_due = due
+            session.add(row)
     if fresh:
         session.execute(insert(Assignment), fresh)
     for key in diff.removed_assignments:
@@ -224,17 +312,21 @@ def _write_assignments(
 def _journal_membership(session: Session, key: AssignmentKey, row: Assignment, action: str, now: dt.datetime, actor: str) -> None:
     session.add(JournalEntry(
         at=now, actor=actor, action=action, item_key=key[0], unit_name=key[1], assignment_id=row.id,
-        from_state=row.state, to_state=row.state, details={"role": key[2]},
+        from_state=row.state, to_state=row.state, details={"role": key[2], **({"occurrence": key[3]} if key[3] else {})},
     ))
 
 
-def sync_assignments(session: Session, directory: Directory, *, now: dt.datetime, actor: str) -> PlanDiff:
+def sync_assignments(
+    session: Session, directory: Directory, *, now: dt.datetime, actor: str, calendar: WorkCalendar | None = None,
+) -> PlanDiff:
     """Re-expand the stored items against the directory (after a unit was added or moved)."""
     plan_row = session.exec(select(Plan)).one()
     items = {i.key: i for i in session.exec(select(Item).where(Item.retired == False)).all()}  # noqa: E712
     parents = {i.parent_key for i in items.values() if i.parent_key}
     specs = [item_spec(i, parents) for i in items.values()]
-    desired = _desired(specs, directory, plan_row, plan_row.lead_does_work)
+    series = _series({k: (DeadlineRule.from_json(i.deadline), i.listed_on) for k, i in items.items()}, plan_row,
+                     calendar or WorkCalendar(), now.date())
+    desired = _desired(specs, directory, plan_row, plan_row.lead_does_work, series)
     current = {k: a for k, a in _current_assignments(session, directory).items() if k[0] in items}
     diff = PlanDiff(
         added_assignments=[k for k in desired if k not in current or current[k].retired],
@@ -246,7 +338,8 @@ def sync_assignments(session: Session, directory: Directory, *, now: dt.datetime
 
 def initialise(
     session: Session, directory_file: DirectoryFile, plan_path: Path, *, plan_year: int | None,
-    starts_on: dt.date, now: dt.datetime, actor: str,
+    starts_on: dt.date, now: dt.datetime, actor: str, calendar: WorkCalendar | None = None,
+    recurring_until: dt.date | None = None,
 ) -> tuple[PlannedPlan, PlanDiff]:
     """Fill an empty schema: the directory, then the plan."""
     session.add(Plan(
@@ -256,4 +349,5 @@ def initialise(
     store_directory(session, directory_file)
     directory = Directory.load(session)
     plan = read_plan(plan_path, directory, plan_year)
-    return plan, apply_plan(session, plan, directory, now=now, actor=actor)
+    return plan, apply_plan(session, plan, directory, now=now, actor=actor, calendar=calendar,
+                            recurring_until=recurring_until)

@@ -20,7 +20,9 @@ from sqlmodel import Session, select
 from tracker.bulk import collector_paused
 from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule, due_after
+from tracker.errors import StatusError
 from tracker.models import CLOSED_STATES, Assignment, Event, Item, Plan, Unit, WorkTask
+from tracker.occurrences import occurrence_for_period, occurrence_of, period_start
 
 DERIVED = {
     "not_started": "未开始", "in_progress": "进行中", "done": "已完成", "na": "不适用", "overdue": "已逾期",
@@ -52,10 +54,12 @@ class AssignmentView:
     overdue_days: int
     note: str
     evidence: str
+    occurrence: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "unit": self.unit, "role": self.role, "state": self.state, "status": self.status,
+            "unit": self.unit, "role": self.role, **({"occurrence": self.occurrence} if self.occurrence else {}), "state": self.state,
+            "status": self.status,
             "due": _iso(self.due), "effective_due": _iso(self.effective_due), "extended": self.extended,
             "light": self.light, "overdue_days": self.overdue_days, "progress": self.progress,
             "completed_on": _iso(self.completed_on), "note": self.note, "evidence": self.evidence,
@@ -177,8 +181,8 @@ def derive(
         late = bool(effective and row.completed_on and row.completed_on > effective)
         days = (row.completed_on - effective).days if late else 0  # type: ignore[operator]
         return effective, "done_late" if late else "done", "green", days
-    if rule.kind in ("ongoing", "recurring"):
-        return effective, rule.kind, "green", 0
+    if rule.kind == "ongoing" or (rule.kind == "recurring" and effective is None):
+        return effective, rule.kind, "green", 0  # a recurring row without an occurrence predates 0006
     if effective is None:
         return None, "waiting", "green", 0
     if today > effective:
@@ -197,7 +201,8 @@ def _behind(row: Any, starts_on: dt.date | None, due: dt.date, today: dt.date, l
 
 _COLUMNS = (
     Assignment.id, Assignment.item_id, Assignment.unit_id, Assignment.role, Assignment.state, Assignment.progress,
-    Assignment.completed_on, Assignment.note, Assignment.evidence, Assignment.extended_due,
+    Assignment.completed_on, Assignment.note, Assignment.evidence, Assignment.extended_due, Assignment.occurrence,
+    Assignment.occurrence_due,
 )
 
 
@@ -247,6 +252,7 @@ class PlanContext:
     tasks: dict[int, str]
     unit_names: dict[int, str]
     starts_on: dt.date | None
+    _period_starts: dict[tuple[str, str], dt.date] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -276,6 +282,27 @@ class PlanContext:
                 by_due[due].append(item.id)  # type: ignore[arg-type]
         return by_due
 
+    def period_start(self, rule: DeadlineRule, occurrence: str) -> dt.date:
+        """The first day of an occurrence's period (worked out once per label)."""
+        key = (rule.every or "", occurrence)
+        starts = self._period_starts.get(key)
+        if starts is None:
+            starts = self._period_starts[key] = period_start(rule.every or "", occurrence)
+        return starts
+
+    def begun(self, rule: DeadlineRule, occurrence: str, today: dt.date) -> bool:
+        """Whether the period of an occurrence has begun by ``today``."""
+        return self.period_start(rule, occurrence) <= today
+
+    def derive(self, row: Any, rule: DeadlineRule, due: dt.date | None, today: dt.date, lights: LightRules) -> tuple[
+            dt.date | None, str, str, int]:
+        """``derive`` for a row of an item whose due date is ``due``: an occurrence has its own due date, and its
+        planned progress runs from the start of its period, not from the plan's start."""
+        if not row.occurrence:
+            return derive(row, rule, due, today, self.starts_on, lights)
+        starts = self.period_start(rule, row.occurrence)
+        return derive(row, rule, row.occurrence_due, today, max(starts, self.starts_on or starts), lights)
+
     def views(self, rows: list[Any], today: dt.date, lights: LightRules) -> list[ItemView]:
         """Item views holding ``rows``, each principal with its derived state as of ``today``; lead and guiding
         rows give the views their names only."""
@@ -295,12 +322,15 @@ class PlanContext:
             for row in mine:
                 if row.role != "principal":
                     continue
-                effective, status, light, overdue = derive(row, rule, due, today, self.starts_on, lights)
+                if row.occurrence and not self.begun(rule, row.occurrence, today):
+                    continue  # a later period's occurrence is not listed, counted or reported before it begins
+                row_due = row.occurrence_due if row.occurrence else due
+                effective, status, light, overdue = self.derive(row, rule, due, today, lights)
                 view.principals.append(AssignmentView(
                     id=row.id, item_key=item.key, unit=self.unit_names[row.unit_id], unit_id=row.unit_id, role=row.role,
-                    state=row.state, progress=row.progress, completed_on=row.completed_on, due=due,
+                    state=row.state, progress=row.progress, completed_on=row.completed_on, due=row_due,
                     effective_due=effective, extended=row.extended_due is not None, status=status, light=light,
-                    overdue_days=overdue, note=row.note, evidence=row.evidence,
+                    overdue_days=overdue, note=row.note, evidence=row.evidence, occurrence=row.occurrence,
                 ))
             views.append(view)
         return views
@@ -341,6 +371,11 @@ def _open_rows_due(session: Session, context: PlanContext, first: dt.date | None
     if first is not None:
         extended.append(Assignment.extended_due >= first)  # type: ignore[operator]
     rows += assignment_rows(session, *OPEN_PRINCIPAL, *extended)
+    occurrences = [Assignment.extended_due == None, Assignment.occurrence_due != None,  # noqa: E711
+                   Assignment.occurrence_due <= last]  # type: ignore[operator]
+    if first is not None:
+        occurrences.append(Assignment.occurrence_due >= first)  # type: ignore[operator]
+    rows += assignment_rows(session, *OPEN_PRINCIPAL, *occurrences)
     return rows + item_rows(session, sorted({row.item_id for row in rows}), Assignment.role != "principal")
 
 
@@ -351,6 +386,8 @@ class ItemFilter:
     due_within: int | None = None
     states: frozenset[str] = frozenset()
     lights: frozenset[str] = frozenset()
+    occurrence: str | None = None  # recurring items: only this occurrence (2020-Q4) or the one of this period (2020-10)
+    period: str | None = None
 
     @property
     def open_only(self) -> bool:
@@ -398,11 +435,22 @@ def filter_views(
 
     narrowing = flt != ItemFilter()
     result = []
+    refused: list[StatusError] = []
     for view in views:
         kept = [a for a in view.principals if keep(a)]
+        if (flt.occurrence or flt.period) and view.rule.kind == "recurring" and view.rule.every:
+            try:
+                wanted = (occurrence_of(view.rule, flt.occurrence, lambda day, _n: day).label if flt.occurrence
+                          else occurrence_for_period(view.rule, flt.period or ""))
+            except StatusError as exc:  # 2020-Q4 names no occurrence of a monthly item; it may name a quarterly one's
+                refused.append(exc)
+                wanted = None
+            kept = [a for a in kept if a.occurrence == wanted]
         if narrowing and not kept:
             continue
         whole = counts.get(view.item.id, (0, 0)) if counts is not None else view.closed_and_total  # type: ignore[arg-type]
         result.append(ItemView(view.item, view.task_title, view.rule, view.due, view.waiting_for, view.lead, view.guiding,
                                kept, overall_light=view.light, counts=whole))
+    if refused and len(refused) == sum(1 for v in views if v.rule.kind == "recurring" and v.rule.every):
+        raise refused[0]  # no recurring item has such an occurrence: a typing error, not an empty list
     return result

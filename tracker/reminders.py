@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -24,8 +24,9 @@ from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule
 from tracker.directory import UnitRow, delivery_unit, unit_rows
 from tracker.models import Assignment, Notice, Unit
+from tracker.occurrences import fitting_lead_days, next_due
 from tracker.queries import (
-    ITEMS, OPEN_PRINCIPAL, LightRules, PlanContext, assignment_query, assignment_rows, derive, item_rows, rows_of_items,
+    ITEMS, OPEN_PRINCIPAL, LightRules, PlanContext, assignment_query, assignment_rows, item_rows, rows_of_items,
 )
 
 
@@ -53,8 +54,17 @@ def stage_label(name: str) -> str:
     return f"提前{number}天提醒" if kind == "before" else f"逾期第{number}次催办"
 
 
-def stages_until(due: dt.date, today: dt.date, calendar: WorkCalendar, policy: Policy) -> list[Stage]:
-    """Every stage of a deadline whose sending day is on or before ``today``, in order of rank."""
+def for_period(policy: Policy, every: str) -> Policy:
+    """The policy for an occurrence of a duty repeating every ``every``: lead times that do not fit the period are
+    dropped (a monthly duty gets 7/3/1 days, not 30/14)."""
+    return replace(policy, before_days=fitting_lead_days(every, policy.before_days))
+
+
+def stages_until(
+    due: dt.date, today: dt.date, calendar: WorkCalendar, policy: Policy, stop_on: dt.date | None = None
+) -> list[Stage]:
+    """Every stage of a deadline whose sending day is on or before ``today``, in order of rank. Overdue notices
+    stop on ``stop_on``: when the next occurrence of a recurring duty falls due, that one is what units hear about."""
     found = []
     for days in sorted(policy.before_days, reverse=True):
         send_on = calendar.previous_workday(due - dt.timedelta(days=days))
@@ -68,18 +78,22 @@ def stages_until(due: dt.date, today: dt.date, calendar: WorkCalendar, policy: P
     number = 1
     while True:
         send_on = calendar.next_workday(first + dt.timedelta(days=policy.overdue_every_days * (number - 1)))
-        if send_on > today:
+        if send_on > today or (stop_on is not None and send_on >= stop_on):
             break
         found.append(Stage(f"overdue-{number}", number, send_on))
         number += 1
     return found
 
 
-def latest_stage(due: dt.date, today: dt.date, calendar: WorkCalendar, policy: Policy) -> Stage | None:
+def latest_stage(
+    due: dt.date, today: dt.date, calendar: WorkCalendar, policy: Policy, stop_on: dt.date | None = None
+) -> Stage | None:
     """The stage to notify on ``today``: the highest-ranked one already due, or None."""
     if today < calendar.previous_workday(due - dt.timedelta(days=max(policy.before_days, default=0))):
         return None
-    stages = stages_until(due, today, calendar, policy)
+    if stop_on is not None and today >= stop_on:
+        return None  # the next occurrence is due: a late one is not brought up again, it stays red in lists and reports
+    stages = stages_until(due, today, calendar, policy, stop_on)
     return max(stages, key=lambda s: s.rank) if stages else None
 
 
@@ -109,6 +123,7 @@ class DigestEntry:
     task: str = ""
     domain: str | None = None
     progress: int = 0
+    occurrence: str = ""
 
     @property
     def stage_label(self) -> str:
@@ -124,9 +139,10 @@ class DigestEntry:
         return timing_words(self.due, self.days_left)
 
     def to_json(self) -> dict[str, object]:
-        return {"item": self.item, "unit": self.unit, "role": self.role, "stage": self.stage, "due": self.due.isoformat(),
-                "days_left": self.days_left, "light": self.light, "escalation": self.escalation, "task": self.task,
-                "heading": self.heading, "timing": self.timing, "progress": self.progress, "note": self.note}
+        return {"item": self.item, **({"occurrence": self.occurrence} if self.occurrence else {}), "unit": self.unit,
+                "role": self.role, "stage": self.stage, "due": self.due.isoformat(), "days_left": self.days_left,
+                "light": self.light, "escalation": self.escalation, "task": self.task, "heading": self.heading,
+                "timing": self.timing, "progress": self.progress, "note": self.note}
 
 
 @dataclass
@@ -237,22 +253,56 @@ _UNNOTIFIED = assignment_query(  # open principals of some items, not yet told a
 )
 
 
+_UNNOTIFIED_OCCURRENCE = assignment_query(  # the same for one occurrence of a recurring item
+    *OPEN_PRINCIPAL, Assignment.extended_due == None, Assignment.item_id == bindparam("item"),  # noqa: E711
+    Assignment.occurrence == bindparam("occurrence"),
+    ~exists(select(Notice.id).where(Notice.assignment_id == Assignment.id, Notice.due_on == bindparam("due"),
+                                    Notice.rank >= bindparam("rank"))),
+)
+
+
+class _Stages:
+    """The latest due stage of each deadline, worked out once per (deadline, period, occurrence): a recurring duty's
+    occurrence has the lead times that fit its period, and its overdue notices stop when the next one falls due."""
+
+    def __init__(self, today: dt.date, calendar: WorkCalendar, policy: Policy) -> None:
+        self.today, self.calendar, self.policy = today, calendar, policy
+        self.policies: dict[str, Policy] = {}
+        self.found: dict[tuple[dt.date, str, str], Stage | None] = {}
+
+    def __call__(self, due: dt.date, rule: DeadlineRule | None = None, occurrence: str = "") -> Stage | None:
+        every = rule.every or "" if rule is not None and occurrence else ""
+        key = (due, every, occurrence)
+        if key not in self.found:
+            if every:
+                policy = self.policies.get(every) or self.policies.setdefault(every, for_period(self.policy, every))
+                stop_on = next_due(rule, occurrence, self.calendar.add_working_days)  # type: ignore[arg-type]
+                self.found[key] = latest_stage(due, self.today, self.calendar, policy, stop_on)
+            else:
+                self.found[key] = latest_stage(due, self.today, self.calendar, self.policy)
+        return self.found[key]
+
+
+_LONGEST_PERIOD = dt.timedelta(days=400)  # an occurrence older than this is past its next one: no stage is left
+
+
 def _check(session: Session, today: dt.date, calendar: WorkCalendar, policy: Policy, lights: LightRules) -> CheckPlan:
     units = unit_rows(session)
     context = PlanContext.load(session, calendar, unit_names={i: u.name for i, u in units.items()})
-    stage_of: dict[dt.date, Stage | None] = {}
-
-    def stage(due: dt.date) -> Stage | None:
-        if due not in stage_of:
-            stage_of[due] = latest_stage(due, today, calendar, policy)
-        return stage_of[due]
+    stage = _Stages(today, calendar, policy)
 
     rows: list[Any] = []
     for due, item_ids in context.items_by_due(stage).items():
         rows += rows_of_items(session, _UNNOTIFIED, item_ids, due=due, rank=stage(due).rank)  # type: ignore[union-attr]
+    rules = {item.id: DeadlineRule.from_json(item.deadline) for item in context.items if item.deadline.get("kind") == "recurring"}
+    for item_id, occurrence, due in _open_occurrences(session, today):
+        found = stage(due, rules[item_id], occurrence) if item_id in rules else None
+        if found:
+            rows += session.connection().execute(
+                _UNNOTIFIED_OCCURRENCE, {"item": item_id, "occurrence": occurrence, "due": due, "rank": found.rank}).all()
     ledger = _extended_ledger(session)
     for row in assignment_rows(session, *OPEN_PRINCIPAL, Assignment.extended_due != None):  # noqa: E711
-        found = stage(row.extended_due)
+        found = stage(row.extended_due, rules.get(row.item_id), row.occurrence)
         if found and ledger.get((row.id, row.extended_due), -10**6) < found.rank:
             rows.append(row)
     involved = sorted({row.item_id for row in rows})
@@ -277,9 +327,19 @@ def office_contact(session: Session) -> str:
     return " ".join(p for p in parts if p)
 
 
+def _open_occurrences(session: Session, today: dt.date) -> list[tuple[int, str, dt.date]]:
+    """(item, occurrence, due) of the open occurrences that can have a stage today: due within the longest lead time,
+    and not so old that a later occurrence has taken over."""
+    query = (select(Assignment.item_id, Assignment.occurrence, Assignment.occurrence_due).distinct()
+             .where(*OPEN_PRINCIPAL, Assignment.retired == False, Assignment.extended_due == None,  # noqa: E711,E712
+                    Assignment.occurrence_due != None, Assignment.occurrence_due > today - _LONGEST_PERIOD,  # noqa: E711
+                    Assignment.occurrence_due <= today + _LONGEST_PERIOD))  # type: ignore[operator]
+    return sorted(session.connection().execute(query).all())  # type: ignore[arg-type]
+
+
 def _plan(
     context: PlanContext, units: dict[int, UnitRow], rows: list[Any], people: list[Any], today: dt.date, policy: Policy,
-    lights: LightRules, stage: Callable[[dt.date], Stage | None],
+    lights: LightRules, stage: Callable[..., Stage | None],
 ) -> CheckPlan:
     """The digests and ledger rows for the candidate ``rows``, in plan order; ``people`` are the items' lead and guiding rows."""
     digests = _Digests(units, today)
@@ -288,27 +348,28 @@ def _plan(
     for row in rows:
         by_item[row.item_id].append(row)
     notices: list[PlannedNotice] = []
-    starts_on = context.starts_on
     for item in context.items:
         if item.id not in by_item:
             continue
         key, title, rule, due = item.key, item.title, DeadlineRule.from_json(item.deadline), context.dues[item.key][0]
         task = context.tasks.get(item.task_id, "")
         for row in sorted(by_item[item.id], key=itemgetter(0)):  # type: ignore[index]
-            effective, _status, light, _days = derive(row, rule, due, today, starts_on, lights)
-            found = stage(effective) if effective else None
+            effective, _status, light, _days = context.derive(row, rule, due, today, lights)
+            found = stage(effective, rule, row.occurrence) if effective else None
             if found is None:
                 continue
             assignee = units[row.unit_id]
             days_left = (effective - today).days  # type: ignore[operator]
             entry = DigestEntry(key, title, assignee.name, "principal", found.name, effective, days_left, light,  # type: ignore[arg-type]
-                                note=row.note, task=task, domain=item.domain, progress=row.progress)
+                                note=row.note, task=task, domain=item.domain, progress=row.progress,
+                                occurrence=row.occurrence)
             recipient = digests.add(assignee, entry)
             notices.append(PlannedNotice(row.id, effective, found.name, found.rank, recipient or ""))  # type: ignore[arg-type]
             if found.rank > 0:
                 for unit, role in escalation.targets(item.id, assignee):  # type: ignore[arg-type]
                     digests.add(unit, DigestEntry(key, title, assignee.name, role, found.name, effective,  # type: ignore[arg-type]
-                                                  days_left, light, True, False, row.note, task, item.domain, row.progress))
+                                                  days_left, light, True, False, row.note, task, item.domain,
+                                                  row.progress, row.occurrence))
     return CheckPlan(today, digests.ordered(), notices, sorted(digests.unreachable))
 
 
@@ -346,14 +407,15 @@ class _Digests:
 
 def _dedupe(entries: list[DigestEntry]) -> list[DigestEntry]:
     """One line per (item, unit, own/escalation): a unit that is both lead and county office sees it once."""
-    seen: dict[tuple[str, str, bool], DigestEntry] = {}
+    seen: dict[tuple[str, str, str, bool], DigestEntry] = {}
     for entry in entries:
-        seen.setdefault((entry.item, entry.unit, entry.escalation), entry)
+        seen.setdefault((entry.item, entry.occurrence, entry.unit, entry.escalation), entry)
     return sorted(seen.values(), key=lambda e: (e.escalation, e.days_left, e.item, e.unit))
 
 
 def group_by_item(entries: list[DigestEntry]) -> dict[str, list[DigestEntry]]:
+    """Entries by item, an occurrence of a recurring item apart from the others (keyed "5（2020-10期）")."""
     grouped: dict[str, list[DigestEntry]] = defaultdict(list)
     for entry in entries:
-        grouped[entry.item].append(entry)
+        grouped[f"{entry.item}（{entry.occurrence}期）" if entry.occurrence else entry.item].append(entry)
     return dict(grouped)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session, select
 
@@ -76,6 +76,15 @@ class Change:
     item: str
     unit: str
     text: str
+    occurrence: str = ""
+
+
+class Upcoming(NamedTuple):
+    due: dt.date
+    item: str
+    title: str
+    unit: str
+    occurrence: str = ""
 
 
 @dataclass
@@ -87,7 +96,7 @@ class WeeklyReport:
     items: list[ItemLine]
     units: list[UnitLine]
     changes: list[Change]
-    upcoming: list[tuple[dt.date, str, str, str]]
+    upcoming: list[Upcoming]
     undelivered: list[tuple[str, str, str]]
     warnings: list[str]
     ledger: list[tuple[ItemView, AssignmentView]] = field(default_factory=list)
@@ -107,11 +116,18 @@ class WeeklyReport:
             "items": [{"key": i.key, "title": i.title, "light": i.light, "due": i.due.isoformat() if i.due else None,
                        "due_text": i.due_text, "done": i.done, "total": i.total, "late_units": i.late_units} for i in self.items],
             "units": [u.to_json() for u in self.units],
-            "changes": [{"kind": c.kind, "on": c.on.isoformat(), "item": c.item, "unit": c.unit, "text": c.text} for c in self.changes],
-            "upcoming": [{"due": d.isoformat(), "item": k, "title": t_, "unit": u} for d, k, t_, u in self.upcoming],
+            "changes": [{"kind": c.kind, "on": c.on.isoformat(), "item": c.item, **_occurrence(c.occurrence), "unit": c.unit,
+                         "text": c.text} for c in self.changes],
+            "upcoming": [{"due": u.due.isoformat(), "item": u.item, **_occurrence(u.occurrence), "title": u.title,
+                          "unit": u.unit} for u in self.upcoming],
             "undelivered": [{"recipient": r, "subject": s, "error": e} for r, s, e in self.undelivered],
             "warnings": self.warnings,
         }
+
+
+def _occurrence(label: str) -> dict[str, str]:
+    """The ``occurrence`` field of a JSON entry: only for an occurrence of a recurring item."""
+    return {"occurrence": label} if label else {}
 
 
 def _count(totals: Totals, a: AssignmentView) -> None:
@@ -146,7 +162,7 @@ def build_weekly_report(
     totals = Totals()
     units: dict[str, UnitLine] = {}
     items: list[ItemLine] = []
-    upcoming: list[tuple[dt.date, str, str, str]] = []
+    upcoming: list[Upcoming] = []
     changes: list[Change] = []
     ledger: list[tuple[ItemView, AssignmentView]] = []
     for view in views:
@@ -162,9 +178,10 @@ def build_weekly_report(
                 line.overdue += 1
                 line.overdue_days += a.overdue_days
                 if a.effective_due and since <= a.effective_due < as_of:
-                    changes.append(Change("overdue", a.effective_due + dt.timedelta(days=1), view.item.key, a.unit, "新逾期"))
+                    changes.append(Change("overdue", a.effective_due + dt.timedelta(days=1), view.item.key, a.unit, "新逾期",
+                                          a.occurrence))
             if a.status in ("not_started", "in_progress") and a.effective_due and as_of < a.effective_due <= as_of + dt.timedelta(days=14):
-                upcoming.append((a.effective_due, view.item.key, view.item.title, a.unit))
+                upcoming.append(Upcoming(a.effective_due, view.item.key, view.item.title, a.unit, a.occurrence))
         if principals:
             items.append(ItemLine(
                 key=view.item.key, title=view.item.title, light=view.light, due=view.due,
@@ -173,7 +190,7 @@ def build_weekly_report(
                 late_units=[a.unit for a in principals if a.status == "overdue"],
             ))
     changes += _journal_changes(session, since, as_of, tz)
-    changes.sort(key=lambda c: (c.on, c.item, c.unit))
+    changes.sort(key=lambda c: (c.on, c.item, c.occurrence, c.unit))
     ranked = sorted(units.values(), key=lambda u: (-u.overdue, -u.overdue_days, u.done / u.assigned if u.assigned else 1, u.unit))
     undelivered = [(m.recipient, m.subject, m.last_error) for m in session.exec(
         select(OutboxMessage).where(OutboxMessage.state == "failed").order_by(OutboxMessage.id)).all()]
@@ -185,7 +202,7 @@ def build_weekly_report(
 def _journal_changes(session: Session, since: dt.date, as_of: dt.date, tz: dt.tzinfo) -> list[Change]:
     """Completions, extensions and notes journalled in the 7 days up to ``as_of`` (days in the plan's time zone)."""
     rows = session.exec(select(JournalEntry).where(JournalEntry.action.in_(("status", "extend")))).all()  # type: ignore[attr-defined]
-    seen: dict[tuple[str, str, str], Change] = {}
+    seen: dict[tuple[str, str, str, str], Change] = {}
     for row in rows:
         day = row.at.astimezone(tz).date()
         if not since < day <= as_of:
@@ -200,5 +217,6 @@ def _journal_changes(session: Session, since: dt.date, as_of: dt.date, tz: dt.tz
             change = Change("note", day, row.item_key or "", row.unit_name or "", row.note)
         else:
             continue
-        seen[(change.kind, change.item, change.unit)] = change
+        change.occurrence = row.details.get("occurrence", "")
+        seen[(change.kind, change.item, change.unit, change.occurrence)] = change
     return list(seen.values())

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from tracker.calendar import WorkCalendar
+from tracker.deadlines import DeadlineRule
 from tracker.directory import Directory
 from tracker.errors import StatusError, UnknownNameError
 from tracker.models import STATES, Assignment, Event, Item, JournalEntry, Unit, UnitGroup
 from tracker.names import normalize, suggest
+from tracker.occurrences import EXAMPLES, occurrence_for_period, occurrence_of
 from tracker.queries import item_dues
 
 @dataclass(frozen=True)
@@ -40,10 +42,12 @@ class ChangeRecord:
     to_progress: int
     completed_on: dt.date | None
     changed: bool
+    occurrence: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {
-            "item": self.item, "unit": self.unit, "from": self.from_state, "to": self.to_state,
+            "item": self.item, **({"occurrence": self.occurrence} if self.occurrence else {}), "unit": self.unit, "from": self.from_state,
+            "to": self.to_state,
             "from_progress": self.from_progress, "to_progress": self.to_progress,
             "completed_on": self.completed_on.isoformat() if self.completed_on else None, "changed": self.changed,
         }
@@ -58,11 +62,37 @@ def find_item(session: Session, key: str) -> Item:
     raise UnknownNameError("事项", key, suggest(key, [i.key for i in items]), "可用 tracker items list 查看全部事项编号。")
 
 
-def principal_rows(session: Session, item: Item, directory: Directory, unit_names: Sequence[str]) -> list[tuple[Unit, Assignment]]:
-    """The principal assignments of ``item`` for the units or groups named; every name must have one."""
+def resolve_occurrence(item: Item, occurrence: str | None, period: str | None) -> str:
+    """The occurrence label a command means: "" for a one-off deadline; for a recurring item, the one named by
+    ``--occurrence`` or the one whose period contains ``--period``, which must be given."""
+    rule = DeadlineRule.from_json(item.deadline)
+    if rule.kind != "recurring" or not rule.every:
+        if occurrence or period:
+            raise StatusError(f"事项 {item.key} 不是定期工作（完成时间“{item.deadline_text}”），不用 --occurrence 或 --period。")
+        return ""
+    if occurrence and period:
+        raise StatusError("--occurrence 和 --period 只能用一个。")
+    if occurrence:
+        return occurrence_of(rule, occurrence, lambda day, _n: day).label
+    if period:
+        return occurrence_for_period(rule, period)
+    raise StatusError(
+        f"事项 {item.key} 是定期工作（{item.deadline_text}），每期单独登记。请用 --occurrence 指定期次"
+        f"（如 {EXAMPLES[rule.every]}），或用 --period 写出该期中的月份或日期（如 2020-10）。"
+        f"可用 tracker show {item.key} 查看各期。"
+    )
+
+
+def principal_rows(
+    session: Session, item: Item, directory: Directory, unit_names: Sequence[str], occurrence: str = ""
+) -> list[tuple[Unit, Assignment]]:
+    """The principal assignments of ``item`` (of one occurrence) for the units or groups named; every name must have one."""
     rows = {a.unit_id: a for a in session.exec(
-        select(Assignment).where(Assignment.item_id == item.id, Assignment.role == "principal", Assignment.retired == False)  # noqa: E712
+        select(Assignment).where(Assignment.item_id == item.id, Assignment.role == "principal", Assignment.retired == False,  # noqa: E712
+                                 Assignment.occurrence == occurrence)
     ).all()}
+    if not rows and occurrence:
+        raise StatusError(f"事项 {item.key} 没有 {occurrence} 这一期（计划期内各期见 tracker show {item.key}）。")
     if not rows:
         children = session.exec(select(Item.key).where(Item.parent_key == item.key, Item.retired == False)).all()  # noqa: E712
         hint = f"请指定具体领域，例如 {children[0]}。" if children else ""
@@ -86,7 +116,7 @@ def principal_rows(session: Session, item: Item, directory: Directory, unit_name
 
 def update_status(
     session: Session, directory: Directory, item_key: str, unit_names: Sequence[str], change: StatusChange,
-    *, today: dt.date, now: dt.datetime,
+    *, today: dt.date, now: dt.datetime, occurrence: str | None = None, period: str | None = None,
 ) -> list[ChangeRecord]:
     """Apply one change to the named assignments; all are checked before any is written."""
     if change.state is not None and change.state not in STATES:
@@ -100,11 +130,12 @@ def update_status(
     if change.state is None and change.progress is None and not change.note and not change.evidence:
         raise StatusError("没有要修改的内容。请至少指定 --set、--progress、--note 或 --evidence 之一。")
     item = find_item(session, item_key)
-    targets = principal_rows(session, item, directory, unit_names)
+    label = resolve_occurrence(item, occurrence, period)
+    targets = principal_rows(session, item, directory, unit_names, label)
     plans = [(unit, row, _next(row, change, today, unit.name, item.key)) for unit, row in targets]
     records = []
     for unit, row, (state, progress, completed_on) in plans:
-        record = ChangeRecord(item.key, unit.name, row.state, state, row.progress, progress, completed_on, False)
+        record = ChangeRecord(item.key, unit.name, row.state, state, row.progress, progress, completed_on, False, label)
         record.changed = (state, progress, completed_on) != (row.state, row.progress, row.completed_on) or bool(
             change.note and change.note != row.note) or bool(change.evidence and change.evidence != row.evidence)
         records.append(record)
@@ -115,7 +146,8 @@ def update_status(
             from_state=row.state, to_state=state, from_progress=row.progress, to_progress=progress,
             note=change.note, evidence=change.evidence,
             details={"completed_on": completed_on.isoformat() if completed_on else None,
-                     "previous_completed_on": row.completed_on.isoformat() if row.completed_on else None},
+                     "previous_completed_on": row.completed_on.isoformat() if row.completed_on else None,
+                     **({"occurrence": label} if label else {})},
         ))
         row.state, row.progress, row.completed_on = state, progress, completed_on
         if change.note:
@@ -150,16 +182,19 @@ def _next(row: Assignment, change: StatusChange, today: dt.date, unit: str, item
 
 def extend(
     session: Session, directory: Directory, item_key: str, unit_names: Sequence[str], to: dt.date, reason: str,
-    *, by: str, calendar: WorkCalendar, now: dt.datetime,
+    *, by: str, calendar: WorkCalendar, now: dt.datetime, occurrence: str | None = None, period: str | None = None,
 ) -> list[dict[str, object]]:
     """Record an approved extension (延期): a new effective deadline, the original kept beside it."""
     if not reason.strip():
         raise StatusError("延期必须用 --reason 写明原因（如批准文号）。")
     item = find_item(session, item_key)
+    label = resolve_occurrence(item, occurrence, period)
     due, waiting = item_dues(session, [item, *_dependencies(session, item)], calendar)[item.key]
+    targets = principal_rows(session, item, directory, unit_names, label)
+    if label:
+        due = targets[0][1].occurrence_due
     if due is None:
         raise StatusError(f"事项 {item.key} 目前没有确定的完成期限（{waiting or item.deadline_text}），无法延期。")
-    targets = principal_rows(session, item, directory, unit_names)
     for unit, row in targets:
         current = row.extended_due or due
         if row.state == "done":
@@ -174,11 +209,12 @@ def extend(
         session.add(JournalEntry(
             at=now, actor=by, action="extend", item_key=item.key, unit_name=unit.name, assignment_id=row.id,
             from_state=row.state, to_state=row.state, note=reason,
-            details={"original_due": due.isoformat(), "from_due": previous.isoformat(), "to_due": to.isoformat()},
+            details={"original_due": due.isoformat(), "from_due": previous.isoformat(), "to_due": to.isoformat(),
+                     **({"occurrence": label} if label else {})},
         ))
         row.extended_due, row.updated_at = to, now
         session.add(row)
-        results.append({"item": item.key, "unit": unit.name, "original_due": due.isoformat(),
+        results.append({"item": item.key, **({"occurrence": label} if label else {}), "unit": unit.name, "original_due": due.isoformat(),
                         "from_due": previous.isoformat(), "to_due": to.isoformat()})
     session.flush()
     return results

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
-from tracker.cli.options import FILTER_STATES, LIGHTS, By, Json, PlanYear, Today, choose
+from tracker.cli.options import FILTER_STATES, LIGHTS, By, Json, Occurrence, Period, PlanYear, Today, choose
 from tracker.db import create_database, create_scratch_schema, is_initialised, make_engine, read_session, write_session
 from tracker.deadlines import parse_deadline
 from tracker.directory import Directory, bundled_directory_path, read_directory_file
@@ -21,7 +21,7 @@ from tracker.importer import COLUMN_LABELS, PlannedPlan, read_plan
 from tracker.models import ROLES
 from tracker.plan_sync import PlanDiff, apply_plan, initialise
 from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, load_views, principal_counts
-from tracker.status import find_item
+from tracker.status import find_item, resolve_occurrence
 
 items_app = typer.Typer(help="查看事项。", no_args_is_help=True)
 deadline_app = typer.Typer(help="完成时间（期限）工具。", no_args_is_help=True)
@@ -32,12 +32,15 @@ BUNDLED_PLAN = Path(__file__).resolve().parent.parent / "data" / "wuding_plan.tx
 
 
 def _print_plan_summary(plan: PlannedPlan, diff: PlanDiff, verb: str) -> None:
-    roles = Counter(role for _i, _u, role in diff.added_assignments)
+    roles = Counter(role for _i, _u, role, _o in diff.added_assignments)
     output.say(f"{verb}《{plan.title or plan.source}》（{plan.source}，编码 {plan.encoding}，计划年度 {plan.plan_year or '未知'}）")
     output.say(f"  工作任务 {len(plan.tasks)} 项，事项 {len(plan.items)} 个（含领域行 {sum(1 for i in plan.items if i.domain)} 个）")
     if roles:
         output.say("  新增任务分工：" + "，".join(f"{ROLES[r]} {n} 个" for r, n in sorted(roles.items())))
     events = {i.event_name for i in plan.items if i.event_name}
+    if diff.new_events:
+        output.say(f"  本次导入{'将' if verb == '预览' else '已'}登记 {len(diff.new_events)} 个外部事件，请确认它们确实是计划之外要等待的事件"
+                   "（如有日期或周期被当成了事件，请修改完成时间后重新导入）：")
     for key, name in diff.new_events:
         output.say(f"  外部事件 {key}：{name}（发生后用 tracker event record {key} --on 日期 登记）")
     if not diff.new_events and events:
@@ -59,8 +62,8 @@ def _print_diff(diff: PlanDiff) -> None:
     for label, rows in (("新增任务分工", diff.added_assignments), ("移除任务分工", diff.removed_assignments)):
         if rows:
             output.say(f"{label}（{len(rows)}）：")
-            for item, unit, role in rows[:40]:
-                output.say(f"  事项 {item}  {unit}（{ROLES[role]}）")
+            for item, unit, role, occurrence in rows[:40]:
+                output.say(f"  事项 {item}  {unit}（{ROLES[role]}{'，' + occurrence + ' 期' if occurrence else ''}）")
             if len(rows) > 40:
                 output.say(f"  …… 另有 {len(rows) - 40} 条，用 --json 查看全部")
 
@@ -114,11 +117,13 @@ def init_command(
     scratch = make_engine("sqlite://")
     create_scratch_schema(scratch)
     with write_session(scratch) as session:  # everything is checked before the real database is touched
-        initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who)
+        initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who,
+                   calendar=context.calendar, recurring_until=settings.general.recurring_until)
     engine = context.engine
     create_database(engine, force=force)
     with write_session(engine) as session:
-        planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who)
+        planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now,
+                                   actor=who, calendar=context.calendar, recurring_until=settings.general.recurring_until)
         unit_count = len(Directory.load(session).units)
     if as_json:
         output.print_json({"database": make_url(context.config.database_url).render_as_string(hide_password=True),
@@ -138,6 +143,7 @@ def import_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示预览和将要发生的变化，不写数据库")] = False,
     plan_year: PlanYear = None,
     by: By = None,
+    today: Today = None,
     as_json: Json = False,
 ) -> None:
     """导入或重新导入计划表：更新事项，增减任务分工，保留已有进度和历史。
@@ -149,7 +155,8 @@ def import_command(
     with write_session(engine) as session:
         directory = Directory.load(session)
         plan = read_plan(file, directory, plan_year)
-        diff = apply_plan(session, plan, directory, now=context.now(None), actor=actor(by), write=not dry_run)
+        diff = apply_plan(session, plan, directory, now=context.now(today), actor=actor(by), write=not dry_run,
+                          calendar=context.calendar, recurring_until=context.config.settings.general.recurring_until)
         if dry_run:
             session.rollback()
     if as_json:
@@ -171,12 +178,15 @@ def items_list(
     due_within: Annotated[int | None, typer.Option("--due-within", help="只看 N 天内到期的", min=0)] = None,
     state: Annotated[list[str] | None, typer.Option("--state", help="按状态筛选：not-started、in-progress、done、n/a、overdue、waiting、done-late，或中文：未开始、进行中、已完成、不适用、已逾期、待触发、逾期完成")] = None,
     light: Annotated[list[str] | None, typer.Option("--light", help="按灯色筛选：green、yellow、red，或 绿、黄、红")] = None,
+    occurrence: Occurrence = None,
+    period: Period = None,
     today: Today = None,
     as_json: Json = False,
 ) -> None:
-    """列出事项及其完成情况。
+    """列出事项及其完成情况。定期工作按期计数（每期每个单位一条，尚未开始的期不列）。
 
     例：tracker items list --unit 县教育体育局 --today 2020-10-09
+        tracker items list --period 2020-10 --today 2020-10-30    （定期工作只看 2020 年 10 月所在的一期）
     """
     context: Context = ctx.obj
     day = context.today(today)
@@ -187,7 +197,8 @@ def items_list(
             unit_ids = frozenset(u.id for u in directory.expand(directory.resolve_cell("、".join(unit))) if u.id)
         flt = ItemFilter(unit_ids=unit_ids, overdue=overdue, due_within=due_within,
                          states=frozenset(choose(v, "--state", FILTER_STATES) for v in state or []),
-                         lights=frozenset(choose(v, "--light", LIGHTS) for v in light or []))
+                         lights=frozenset(choose(v, "--light", LIGHTS) for v in light or []),
+                         occurrence=occurrence, period=period)
         counts = principal_counts(session) if flt.open_only else None
         views = filter_views(load_views(session, day, context.calendar, context.lights, only=flt), flt, day, counts)
     if as_json:
@@ -204,30 +215,46 @@ def _print_items(views: list[ItemView], day: object) -> None:
         principals = view.principals
         done, total = view.closed_and_total
         overdue = sum(1 for a in principals if a.status == "overdue")
-        due = view.due.isoformat() if view.due else (view.waiting_for or view.item.deadline_text)
+        due = view.due.isoformat() if view.due else (view.waiting_for or _next_occurrence(view) or view.item.deadline_text)
         rows.append([view.item.key, output.short(view.item.title, 24), output.light(view.light) if total else "",
                      due, f"{done}/{total}" if total else "—", str(overdue) if overdue else ""])
     output.table(f"事项一览（截至 {day}）", ["编号", "事项", "灯", "到期", "完成/单位数", "逾期"], rows)
     output.say(f"共 {len(views)} 个事项。用 tracker show 编号 查看详情。")
 
 
+def _next_occurrence(view: ItemView) -> str:
+    """For a recurring item: its deadline text and the earliest open occurrence's due date."""
+    open_dues = sorted((a.effective_due, a.occurrence) for a in view.principals
+                       if a.occurrence and a.effective_due and a.status not in ("done", "done_late", "na"))
+    if not open_dues:
+        return ""
+    due, label = open_dues[0]
+    return f"{view.item.deadline_text}（{label}期 {due.isoformat()}）"
+
+
 @app.command("show", rich_help_panel="计划")
 def show_command(
     ctx: typer.Context,
     item: Annotated[str, typer.Argument(help="事项编号，如 12 或 1.义务教育")],
+    occurrence: Occurrence = None,
+    period: Period = None,
     today: Today = None,
     as_json: Json = False,
 ) -> None:
-    """查看一个事项：期限、各单位状态、灯色。
+    """查看一个事项：期限、各单位状态、灯色。定期工作每期每个单位一行（尚未开始的期不列）。
 
     例：tracker show 1.义务教育 --today 2020-09-25
+        tracker show 17 --occurrence 2020-Q4 --today 2020-12-01
     """
     context: Context = ctx.obj
     day = context.today(today)
     with read_session(context.ready_engine()) as session:
         found = find_item(session, item)
+        resolve_occurrence(found, occurrence, period) if occurrence or period else None
         views = load_views(session, day, context.calendar, context.lights)
     view = next(v for v in views if v.item.key == found.key)
+    if occurrence or period:
+        [view] = filter_views([view], ItemFilter(occurrence=occurrence, period=period), day) or [view]
     children = [v for v in views if v.item.parent_key == found.key]
     if as_json:
         output.print_json({**view.to_json(), "domains": [c.item.key for c in children]})
@@ -239,12 +266,14 @@ def show_command(
     output.say(f"  主管责任单位：{'、'.join(view.lead) or '—'}    指导责任单位：{'、'.join(view.guiding) or '—'}")
     if children:
         output.say(f"  分 {len(children)} 个领域：" + "、".join(c.item.key for c in children))
-    rows = [[a.unit, output.light(a.light), DERIVED.get(a.status, a.status), f"{a.progress}%",
-             (a.effective_due.isoformat() if a.effective_due else "—") + ("（已延期）" if a.extended else ""),
+    recurring = any(a.occurrence for a in view.principals)
+    rows = [[*([a.occurrence] if recurring else []), a.unit, output.light(a.light), DERIVED.get(a.status, a.status),
+             f"{a.progress}%", (a.effective_due.isoformat() if a.effective_due else "—") + ("（已延期）" if a.extended else ""),
              a.completed_on.isoformat() if a.completed_on else "", str(a.overdue_days or ""), output.short(a.note, 20)]
-            for a in view.principals]
+            for a in sorted(view.principals, key=lambda a: (a.occurrence, a.id))]
     if rows:
-        output.table(f"主体责任单位（截至 {day}）", ["单位", "灯", "状态", "进度", "期限", "完成日期", "逾期天数", "备注"], rows)
+        output.table(f"主体责任单位（截至 {day}）", [*(["期次"] if recurring else []), "单位", "灯", "状态", "进度", "期限",
+                                                   "完成日期", "逾期天数", "备注"], rows)
 
 
 @deadline_app.command("parse")

@@ -10,7 +10,7 @@ from sqlmodel import select
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor, parse_date
-from tracker.cli.options import SET_STATES, By, Json, Today, choose
+from tracker.cli.options import SET_STATES, By, Json, Occurrence, Period, Today, choose
 from tracker.db import read_session, write_session
 from tracker.directory import Directory
 from tracker.models import STATES, Event, Item
@@ -37,13 +37,16 @@ def status_command(
     on: Annotated[str | None, typer.Option("--on", help="完成日期 YYYY-MM-DD（默认今天）")] = None,
     evidence: Annotated[str, typer.Option("--evidence", help="佐证：文件路径、文号或网址")] = "",
     force: Annotated[bool, typer.Option("--force", help="允许修改已完成事项的完成日期")] = False,
+    occurrence: Occurrence = None,
+    period: Period = None,
     by: By = None,
     today: Today = None,
     as_json: Json = False,
 ) -> None:
-    """更新单位在某事项上的状态，并记入历史。
+    """更新单位在某事项上的状态，并记入历史。定期工作（如每月25日前）每期单独登记。
 
     例：tracker status 1.义务教育 --unit 县教育体育局 --set done --on 2020-09-20 --evidence 武教发〔2020〕12号
+        tracker status 17 --unit 狮山镇 --period 2020-10 --set done --on 2020-10-23
     """
     context: Context = ctx.obj
     day = context.today(today)
@@ -52,16 +55,18 @@ def status_command(
         on=parse_date(on, "--on") if on else None, by=actor(by), evidence=evidence, force=force,
     )
     with write_session(context.ready_engine()) as session:
-        records = update_status(session, Directory.load(session), item, unit, change, today=day, now=context.now(today))
+        records = update_status(session, Directory.load(session), item, unit, change, today=day, now=context.now(today),
+                                occurrence=occurrence, period=period)
     if as_json:
         output.print_json([r.to_json() for r in records])
         return
     for r in records:
+        label = f"事项 {r.item}" + (f"（{r.occurrence}期）" if r.occurrence else "")
         if not r.changed:
-            output.say(f"事项 {r.item}  {r.unit}：无变化（{STATES[r.to_state]}，{r.to_progress}%）")
+            output.say(f"{label}  {r.unit}：无变化（{STATES[r.to_state]}，{r.to_progress}%）")
             continue
         done = f"，完成日期 {r.completed_on}" if r.completed_on else ""
-        output.say(f"事项 {r.item}  {r.unit}：{STATES[r.from_state]} {r.from_progress}% → {STATES[r.to_state]} {r.to_progress}%{done}")
+        output.say(f"{label}  {r.unit}：{STATES[r.from_state]} {r.from_progress}% → {STATES[r.to_state]} {r.to_progress}%{done}")
     output.say(f"共更新 {sum(r.changed for r in records)} 个单位。")
 
 
@@ -106,8 +111,9 @@ def history_command(
             if e.details.get("completed_on"):
                 change += f"（完成 {e.details['completed_on']}）"
         kind = {"event": "外部事件", "dependency": "依赖事项"}.get(via or "", actions.get(e.action, e.action))
+        occurrence = f"（{e.details['occurrence']}期）" if e.details.get("occurrence") else ""
         rows.append([local_text(e.at, tz), e.actor, kind,
-                     e.item_key or "", e.unit_name or "", change, output.short(e.note, 24), e.evidence])
+                     (e.item_key or "") + occurrence, e.unit_name or "", change, output.short(e.note, 24), e.evidence])
     output.table(f"事项 {found.key} 的变更记录", ["时间", "操作人", "类型", "事项", "单位", "变化", "说明", "佐证"], rows)
     if not rows:
         output.say("暂无变更记录。")
@@ -120,6 +126,8 @@ def extend_command(
     unit: Units,
     to: Annotated[str, typer.Option("--to", help="批准延期到的日期 YYYY-MM-DD")],
     reason: Annotated[str, typer.Option("--reason", help="延期原因或批准文号")],
+    occurrence: Occurrence = None,
+    period: Period = None,
     by: By = None,
     today: Today = None,
     as_json: Json = False,
@@ -131,7 +139,8 @@ def extend_command(
     context: Context = ctx.obj
     with write_session(context.ready_engine()) as session:
         results = extend(session, Directory.load(session), item, unit, parse_date(to, "--to"), reason,
-                         by=actor(by), calendar=context.calendar, now=context.now(today))
+                         by=actor(by), calendar=context.calendar, now=context.now(today), occurrence=occurrence,
+                         period=period)
     if as_json:
         output.print_json(results)
         return

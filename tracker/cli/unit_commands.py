@@ -127,8 +127,8 @@ def units_add(
                     aliases=list(alias or []), contact=contact, phone=phone)
         session.add(unit)
         session.flush()
-        diff = sync_assignments(session, Directory.load(session), now=context_now, actor=actor(by))
-    added = [{"item": i, "role": r} for i, _u, r in diff.added_assignments]
+        diff = sync_assignments(session, Directory.load(session), now=context_now, actor=actor(by), calendar=context.calendar)
+    added = [{"item": i, "role": r, **({"occurrence": o} if o else {})} for i, _u, r, o in diff.added_assignments]
     if as_json:
         output.print_json({"unit": clean, "kind": kind, "parent": parent_unit.name if parent_unit else None, "added_assignments": added})
         return
