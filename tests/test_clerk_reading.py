@@ -200,7 +200,7 @@ CLICK_WORDS = re.compile(r"No such|Missing|Invalid|Error|Usage|Try |unexpected|r
 @pytest.mark.parametrize(("args", "expected"), [
     (["items", "lst"], "没有“lst”这个命令。您是否想输入：list？"),
     (["itmes"], "您是否想输入：items"),
-    (["items", "list", "--overdu"], "没有“--overdu”这个选项。您是否想输入：--overdue？"),
+    (["items", "list", "--overdu"], "没有“--overdu”这个选项。您是否想输入：--overdue"),
     (["status", "2", "--unit", "县财政局", "--progress", "abc"], "选项 --progress 的值“abc”无效：应为整数。"),
     (["status"], "缺少事项编号。"),
     (["status", "2"], "缺少必填的选项 --unit。"),
