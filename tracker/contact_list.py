@@ -239,7 +239,7 @@ def import_contacts(session: Session, directory: Directory, rows: list[ContactRo
             change["name"] = named.name
             change.setdefault("kind", named.kind)
             short = [a for a in [*named.aliases, normalize(name)] if normalize(a) != normalize(named.name)]
-            change["aliases"] = [*short, *(a for a in aliases if a not in short)]
+            change["aliases"] = list(dict.fromkeys([*short, *aliases]))
             if named.township and "parent" not in change:
                 change["parent"] = named.township
         elif found is None and "kind" not in change:

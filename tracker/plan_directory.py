@@ -79,8 +79,10 @@ def plan_names(path: Path) -> list[tuple[str, int]]:
     table, columns = shaped_table(text, str(path))
     seen: dict[str, tuple[str, int]] = {}
     for _role, cell, line in unit_cells(table, columns, str(path)):
+        lines = [normalize(text) for text in cell.splitlines()]
         for name in split_names(cell):
-            seen.setdefault(normalize(name), (name, line))
+            offset = next((i for i, text in enumerate(lines) if text and (name in text or name.startswith(text))), 0)
+            seen.setdefault(normalize(name), (name, line + offset))
     return list(seen.values())
 
 
@@ -94,7 +96,7 @@ def units_from_names(names: list[tuple[str, int]], county: str, directory: Direc
     if directory is not None:
         taken = {normalize(n) for u in directory.units.values() for n in [u.name, *u.aliases]}
         taken |= {normalize(n) for g in directory.groups.values() for n in [g.name, *g.aliases]}
-    result.groups = _usual_groups(taken)
+    result.groups = _usual_groups(taken, list(directory.groups.values()) if directory is not None else [])
     group_names = taken | {normalize(n) for g in result.groups for n in [g.name, *g.aliases]}
 
     pending: list[tuple[str, int]] = []
@@ -159,10 +161,12 @@ def _known_townships(directory: Directory | None) -> dict[str, str]:
     return found
 
 
-def _usual_groups(taken: set[str]) -> list[GroupEntry]:
+def _usual_groups(taken: set[str], existing: list[UnitGroup]) -> list[GroupEntry]:
+    """The usual groups a directory lacks; a group covering the same kinds under another name counts as there."""
+    have = {(frozenset(g.kinds), g.vague) for g in existing}
     groups = []
     for name, kinds, aliases, vague in USUAL_GROUPS:
-        if normalize(name) in taken:
+        if normalize(name) in taken or (frozenset(kinds), vague) in have:
             continue
         free = [a for a in aliases if normalize(a) not in taken]
         groups.append(GroupEntry(name=name, kinds=kinds, aliases=free, vague=vague))  # type: ignore[arg-type]
