@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook, load_workbook
+from sqlalchemy import text
+
+from tracker.db import head_revision, make_engine, upgrade_database
 
 COUNTY = "青川县"
 HEADER = ["序号", "工作任务", "具体措施", "牵头单位", "责任单位", "配合部门", "牵头领导", "责任人", "完成时限",
@@ -99,6 +102,7 @@ def test_the_contact_list_goes_in_and_comes_back_out(cli, tmp_path):
     sheet.append([3, "青川县文化旅游和体育局", "王五", "13912345678", "wlj@qingchuan.gov.cn", "县文旅局", "", ""])
     sheet.append([4, "清溪镇白云村", "赵六", "13712345678", "", "", "", ""])
     sheet.append([5, "白鹭街道锦华社区", "孙七", "", "", "", "白鹭街道", ""])
+    sheet.append([6, "青川县数据局", "周八", "0839-8123457", "sjj@qingchuan.gov.cn", "", "", ""])
     sheet.append([None, None, None, None, None, None, None, None])
     path = tmp_path / "通讯录.xlsx"
     book.save(path)
@@ -109,7 +113,7 @@ def test_the_contact_list_goes_in_and_comes_back_out(cli, tmp_path):
 
     loaded = cli.json("units", "import", str(path))
     assert sorted(loaded["added"]) == ["清溪镇白云村", "青川县文化旅游和体育局"]
-    assert {u["unit"] for u in loaded["updated"]} == {"青川县财政局", "清溪镇人民政府", "白鹭街道锦华社区"}
+    assert {u["unit"] for u in loaded["updated"]} == {"青川县财政局", "清溪镇人民政府", "白鹭街道锦华社区", "青川县数据局"}
     finance = cli.json("units", "show", "县财政局")
     assert (finance["contact"], finance["phone"], finance["emails"]) == ("张三", "13812345678", ["czj@qingchuan.gov.cn"])
     assert cli.json("units", "show", "清溪镇")["emails"] == ["qxz@qingchuan.gov.cn", "qxzdzb@qingchuan.gov.cn"]
@@ -120,6 +124,11 @@ def test_the_contact_list_goes_in_and_comes_back_out(cli, tmp_path):
     # the new village joined 各村（社区）... nothing in this plan names that group, so it has no duties; the new
     # bureau joined 各部门 and got item 3
     assert {"item": "3", "role": "principal"} in culture["assignments"]
+
+    # the addresses are used: the data bureau's item 1 is due on 2026-06-30, and its reminder goes to the address loaded
+    digests = cli.json("remind", "--dry-run", "--today", "2026-06-30")
+    assert [(d["recipient"], d["to"], [e["item"] for e in d["entries"]]) for d in digests] == [
+        ("青川县数据局", ["sjj@qingchuan.gov.cn"], ["1"])]
 
     out = tmp_path / "导出.xlsx"
     cli("units", "export", "--out", str(out))
@@ -268,3 +277,45 @@ def test_cells_split_into_names(cell, names):
     from tracker.unit_naming import split_names
 
     assert split_names(cell) == names
+
+
+def test_a_database_of_the_previous_revision_gains_the_people_columns(cli, tmp_path):
+    engine = make_engine(cli.absolute_url)
+    upgrade_database(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO plan (id, title, source, checksum, plan_year, county, domain_row_principals, "
+                          "lead_does_work) VALUES (1, '旧计划', 'old.txt', 'x', 2026, '青川县', 'guiding', true)"))
+        conn.execute(text("INSERT INTO worktask (id, number, title, position, retired) VALUES (1, '1', '优化政务服务', 0, false)"))
+        conn.execute(text(
+            "INSERT INTO item (id, key, task_id, title, deadline_text, deadline, lead_text, principal_text, guiding_text, "
+            "cooperating_text, inherited, source_line, position, retired) VALUES (1, '1', 1, '推行一网通办', '2026年6月底', "
+            "'{\"kind\": \"fixed\", \"due\": \"2026-06-30\", \"text\": \"2026年6月底\"}', '', '', '', '', '[]', 3, 0, false)"))
+    engine.dispose()
+    assert cli.json("db", "upgrade") == {"from": "0003", "to": head_revision(), "changed": True}
+    shown = cli.json("show", "1", "--today", "2026-03-02")
+    assert (shown["title"], shown["due"], shown["leader"], shown["contact"]) == ("推行一网通办", "2026-06-30", "", "")
+
+
+def test_the_shape_pre_pass_works_on_any_table_reader():
+    """A reader of .xlsx gives full-width rows: the title row and an empty row are as wide as the table."""
+    from tracker.importer import _columns, column_of
+    from tracker.table_shape import drop_title_rows, unrepeat_tasks
+    from tracker.tablefile import Cell, Row, Table
+
+    def row(line: int, *texts: str) -> Row:
+        return Row([Cell(t, line) for t in texts])
+
+    table = Table(header=row(1, "", "", "", ""), rows=[
+        row(2, TITLE, "", "", ""),
+        row(3, "序号", "工作任务", "责任单位", "完成时限"),
+        row(4, "1", "优化政务服务", "县数据局", "6月底前"),
+        row(5, "1", "优化政务服务", "县财政局", "9月底前"),
+        row(6, "", "", "", ""),
+        row(7, "2", "加强要素保障", "县自然资源局", "年底前"),
+    ])
+    shaped = drop_title_rows(table, column_of)
+    assert shaped.preamble == [TITLE] and shaped.header.line == 3
+    columns = _columns(shaped.header, "x.xlsx")
+    rows = unrepeat_tasks(shaped.rows, columns, "x.xlsx")
+    assert [[c.text for c in r.cells] for r in rows] == [
+        ["1", "优化政务服务", "县数据局", "6月底前"], ["", "", "县财政局", "9月底前"], ["2", "加强要素保障", "县自然资源局", "年底前"]]

@@ -2,32 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from tracker.cli import output
 from tracker.cli.context import Context, actor
 from tracker.cli.directory_output import print_email_summary, print_plan_units
 from tracker.cli.options import By, Json
 from tracker.cli.unit_commands import units_app
-from tracker.contact_list import contact_rows, import_contacts, read_contact_file, units_without_email, write_contact_file
+from tracker.contact_list import ContactImport, contact_rows, import_contacts, read_contact_file, units_without_email, write_contact_file
 from tracker.db import read_session, write_session
 from tracker.directory import Directory
-from tracker.models import ROLES, Plan
-from tracker.plan_directory import add_plan_units, plan_names, units_from_names
+from tracker.models import ROLES, UNIT_KINDS, Plan
+from tracker.plan_directory import PlanUnits, add_plan_units, plan_names, units_from_names
 from tracker.plan_sync import PlanDiff, sync_assignments
 
+T = TypeVar("T")
 DryRun = Annotated[bool, typer.Option("--dry-run", help="只显示将要发生的变化，不写数据库")]
 
 
-def _county(session: object, given: str | None) -> str:
+def _county(session: Session, given: str | None) -> str:
     if given:
         return given.strip()
-    plan = session.exec(select(Plan)).first()  # type: ignore[attr-defined]
+    plan = session.exec(select(Plan)).first()
     return plan.county if plan else ""
+
+
+def _change_directory(
+    context: Context, change: Callable[[Session, Directory], T], *, by: str | None, dry_run: bool
+) -> tuple[T, PlanDiff, dict[str, object]]:
+    """Change the directory, give new and re-kinded units their group items, and roll it all back for --dry-run."""
+    with write_session(context.ready_engine()) as session:
+        result = change(session, Directory.load(session))
+        diff = sync_assignments(session, Directory.load(session), now=context.now(None), actor=actor(by))
+        without = units_without_email(Directory.load(session))
+        if dry_run:
+            session.rollback()
+    return result, diff, without
+
+
+def _print_json(result: dict[str, object], diff: PlanDiff, without: dict[str, object], dry_run: bool) -> None:
+    output.print_json({"dry_run": dry_run, **result, "units_without_email": without,
+                       "added_assignments": [{"item": i, "unit": u, "role": r} for i, u, r in diff.added_assignments]})
 
 
 def _print_assignments(diff: PlanDiff) -> None:
@@ -52,21 +72,19 @@ def units_from_plan(
     """
     context: Context = ctx.obj
     names = plan_names(file)
-    with write_session(context.ready_engine()) as session:
-        directory = Directory.load(session)
+
+    def change(session: Session, directory: Directory) -> PlanUnits:
         found = units_from_names(names, _county(session, county), directory)
         add_plan_units(session, directory, found)
-        diff = sync_assignments(session, Directory.load(session), now=context.now(None), actor=actor(by))
-        without = units_without_email(Directory.load(session))
-        if dry_run:
-            session.rollback()
+        return found
+
+    found, diff, without = _change_directory(context, change, by=by, dry_run=dry_run)
     if as_json:
-        output.print_json({"dry_run": dry_run, **found.to_json(), "units_without_email": without,
-                           "added_assignments": [{"item": i, "unit": u, "role": r} for i, u, r in diff.added_assignments]})
+        _print_json(found.to_json(), diff, without, dry_run)
         return
     print_plan_units(found, "预览" if dry_run else "已从计划表补充单位名录")
     for unit in found.units:
-        output.say(f"  + {unit.name}（{unit.kind}）" + (f"  别名：{'、'.join(unit.aliases)}" if unit.aliases else "")
+        output.say(f"  + {unit.name}（{UNIT_KINDS[unit.kind]}）" + (f"  别名：{'、'.join(unit.aliases)}" if unit.aliases else "")
                    + (f"  上级：{unit.township}" if unit.township else ""))
     _print_assignments(diff)
     print_email_summary(without)
@@ -91,16 +109,13 @@ def units_import(
     """
     context: Context = ctx.obj
     rows = read_contact_file(file)
-    with write_session(context.ready_engine()) as session:
-        directory = Directory.load(session)
-        result = import_contacts(session, directory, rows, _county(session, None), str(file))
-        diff = sync_assignments(session, Directory.load(session), now=context.now(None), actor=actor(by))
-        without = units_without_email(Directory.load(session))
-        if dry_run:
-            session.rollback()
+
+    def change(session: Session, directory: Directory) -> ContactImport:
+        return import_contacts(session, directory, rows, _county(session, None), str(file))
+
+    result, diff, without = _change_directory(context, change, by=by, dry_run=dry_run)
     if as_json:
-        output.print_json({"dry_run": dry_run, **result.to_json(), "units_without_email": without,
-                           "added_assignments": [{"item": i, "unit": u, "role": r} for i, u, r in diff.added_assignments]})
+        _print_json(result.to_json(), diff, without, dry_run)
         return
     output.say(f"{'预览' if dry_run else '已载入'}通讯录 {file}：新增单位 {len(result.added)} 个，"
                f"更新 {len(result.updated)} 个，无变化 {result.unchanged} 个")

@@ -28,8 +28,8 @@ def print_plan_units(found: PlanUnits, verb: str) -> None:
                     "（只承担点名给它的事项，不属于任何单位组）：")
         for name, line in found.unclassified:
             output.say(f"  第 {line} 行：{name}")
-        output.say("  请逐个设定类别，例如：tracker units set 名称 --kind department"
-                   f"（可用：{'、'.join(k for k in UNIT_KINDS if k != 'unclassified')}）")
+        kinds = "、".join(f"{k}（{label}）" for k, label in UNIT_KINDS.items() if k != "unclassified")
+        output.say(f"  请逐个设定类别，例如：tracker units set 名称 --kind department（可用：{kinds}）")
 
 
 def print_email_summary(without: dict[str, object]) -> None:
