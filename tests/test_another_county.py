@@ -111,6 +111,11 @@ def test_the_contact_list_goes_in_and_comes_back_out(cli, tmp_path):
     assert preview["dry_run"] is True and sorted(preview["added"]) == ["清溪镇白云村", "青川县文化旅游和体育局"]
     assert cli.json("units", "show", "县财政局")["emails"] == []  # the preview changed nothing
 
+    typo = tmp_path / "错字.csv"
+    typo.write_text("单位名称,邮箱\n县才政局,czt@qingchuan.gov.cn\n", encoding="utf-8")
+    warned = cli.json("units", "import", str(typo), "--dry-run")
+    assert warned["added"] == ["青川县才政局"] and "“县财政局”很像" in warned["warnings"][0]
+
     loaded = cli.json("units", "import", str(path))
     assert sorted(loaded["added"]) == ["清溪镇白云村", "青川县文化旅游和体育局"]
     assert {u["unit"] for u in loaded["updated"]} == {"青川县财政局", "清溪镇人民政府", "白鹭街道锦华社区", "青川县数据局"}

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from tracker.directory import _EMAIL, Directory
 from tracker.errors import DirectoryError
 from tracker.models import UNIT_KINDS, Unit, UnitGroup
-from tracker.names import normalize
+from tracker.names import normalize, suggest
 from tracker.unit_naming import classify
 
 # Output order and header of each field; a header cell is matched by the first field whose words it contains.
@@ -70,10 +70,11 @@ class ContactImport:
     added: list[str] = field(default_factory=list)
     updated: list[tuple[str, list[str]]] = field(default_factory=list)
     unchanged: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {"added": self.added, "updated": [{"unit": u, "fields": f} for u, f in self.updated],
-                "unchanged": self.unchanged}
+                "unchanged": self.unchanged, "warnings": self.warnings}
 
 
 def units_without_email(directory: Directory) -> dict[str, object]:
@@ -180,6 +181,7 @@ def import_contacts(session: Session, directory: Directory, rows: list[ContactRo
         where = f"第 {row.line} 行 {cell + ' ' if cell else ''}{HEADERS[field_name]}"
         problems.append(f"{where}“{row.values.get(field_name, '')}”：{reason}")
 
+    known = [n for u in directory.units.values() for n in [u.name, *u.aliases]]
     seen: dict[str, int] = {}
     plans: list[tuple[ContactRow, Unit | None, dict[str, object]]] = []
     for row in rows:
@@ -189,6 +191,9 @@ def import_contacts(session: Session, directory: Directory, rows: list[ContactRo
             bad(row, "name", "单位名称为空。请填写单位全称，或删去这一行。")
             continue
         key = normalize(name)
+        if any(ch in name for ch in "\r\n\t<>\"@"):
+            bad(row, "name", "单位名称不能含换行、制表符或 < > \" @。")
+            continue
         if key in seen:
             bad(row, "name", f"与第 {seen[key]} 行重复。每个单位只写一行。")
             continue
@@ -235,6 +240,11 @@ def import_contacts(session: Session, directory: Directory, rows: list[ContactRo
             else:
                 change["parent"] = parent_text
         named = classify(name, county, townships) if found is None else None
+        if found is None:
+            close = [c for c in suggest(name, known, limit=1) if _similar(name, c)]
+            if close:
+                result.warnings.append(f"第 {row.line} 行的新单位“{name}”与已有的“{close[0]}”很像。"
+                                       "如是同一单位，请改用已有名称，或把这个名称写在“简称/别名”列。")
         if found is None and named is not None:  # a new unit is named as a plan would name it: 县文旅局 → 某某县文旅局
             change["name"] = named.name
             change.setdefault("kind", named.kind)
@@ -249,6 +259,13 @@ def import_contacts(session: Session, directory: Directory, rows: list[ContactRo
         raise DirectoryError(f"{path}：通讯录有 {len(problems)} 处问题，未做任何改动：\n  " + "\n  ".join(problems))
     _apply(session, plans, result)
     return result
+
+
+def _similar(a: str, b: str) -> bool:
+    """Close enough to be a typo of one another (县财政厅 / 县财政局), not merely the same kind (县财政局 / 县税务局)."""
+    import difflib
+
+    return difflib.SequenceMatcher(None, normalize(a), normalize(b)).ratio() >= 0.75
 
 
 def _apply(session: Session, plans: list[tuple[ContactRow, Unit | None, dict[str, object]]], result: ContactImport) -> None:

@@ -123,6 +123,8 @@ def units_import(
         output.say(f"  + {name}")
     for name, fields in result.updated:
         output.say(f"  ~ {name}：{'、'.join(fields)}")
+    for warning in result.warnings:
+        output.warn(warning)
     _print_assignments(diff)
     print_email_summary(without)
     if dry_run:
