@@ -103,12 +103,15 @@ def test_the_contact_list_goes_in_and_comes_back_out(cli, tmp_path):
     sheet.append([4, "清溪镇白云村", "赵六", "13712345678", "", "", "", ""])
     sheet.append([5, "白鹭街道锦华社区", "孙七", "", "", "", "白鹭街道", ""])
     sheet.append([6, "青川县数据局", "周八", "0839-8123457", "sjj@qingchuan.gov.cn", "", "", ""])
+    sheet.append([7, "石桥镇新华村", "吴九", "", "", "", "", ""])  # a village listed above its town, both new
+    sheet.append([8, "石桥镇", "郑十", "", "sqz@qingchuan.gov.cn", "", "", ""])
     sheet.append([None, None, None, None, None, None, None, None])
     path = tmp_path / "通讯录.xlsx"
     book.save(path)
 
     preview = cli.json("units", "import", str(path), "--dry-run")
-    assert preview["dry_run"] is True and sorted(preview["added"]) == ["清溪镇白云村", "青川县文化旅游和体育局"]
+    added = ["清溪镇白云村", "石桥镇人民政府", "石桥镇新华村", "青川县文化旅游和体育局"]
+    assert preview["dry_run"] is True and sorted(preview["added"]) == added
     assert cli.json("units", "show", "县财政局")["emails"] == []  # the preview changed nothing
 
     typo = tmp_path / "错字.csv"
@@ -117,7 +120,7 @@ def test_the_contact_list_goes_in_and_comes_back_out(cli, tmp_path):
     assert warned["added"] == ["青川县才政局"] and "“县财政局”很像" in warned["warnings"][0]
 
     loaded = cli.json("units", "import", str(path))
-    assert sorted(loaded["added"]) == ["清溪镇白云村", "青川县文化旅游和体育局"]
+    assert sorted(loaded["added"]) == added
     assert {u["unit"] for u in loaded["updated"]} == {"青川县财政局", "清溪镇人民政府", "白鹭街道锦华社区", "青川县数据局"}
     finance = cli.json("units", "show", "县财政局")
     assert (finance["contact"], finance["phone"], finance["emails"]) == ("张三", "13812345678", ["czj@qingchuan.gov.cn"])
@@ -126,6 +129,9 @@ def test_the_contact_list_goes_in_and_comes_back_out(cli, tmp_path):
     assert culture["name"] == "青川县文化旅游和体育局" and culture["kind"] == "department"
     village = cli.json("units", "show", "清溪镇白云村")
     assert (village["kind"], village["parent"]) == ("village", "清溪镇人民政府")  # kind and town read from the name
+    assert cli.json("units", "show", "石桥镇新华村")["parent"] == "石桥镇人民政府"
+    # the new town joined 各乡镇（街道） and got item 2
+    assert {"item": "2", "role": "principal"} in cli.json("units", "show", "石桥镇")["assignments"]
     # the new village joined 各村（社区）... nothing in this plan names that group, so it has no duties; the new
     # bureau joined 各部门 and got item 3
     assert {"item": "3", "role": "principal"} in culture["assignments"]
@@ -324,3 +330,11 @@ def test_the_shape_pre_pass_works_on_any_table_reader():
     rows = unrepeat_tasks(shaped.rows, columns, "x.xlsx")
     assert [[c.text for c in r.cells] for r in rows] == [
         ["1", "优化政务服务", "县数据局", "6月底前"], ["", "", "县财政局", "9月底前"], ["2", "加强要素保障", "县自然资源局", "年底前"]]
+
+
+def test_a_group_the_plan_uses_without_naming_its_members_is_pointed_out(cli, tmp_path):
+    rows = [ROWS[1]]  # 各乡镇（街道）, but no town is named anywhere
+    result = cli("init", "--county", COUNTY, "--plan", str(online_plan(tmp_path, rows)), "--units-from-plan")
+    assert "单位组“各乡镇（街道）”" in result.stderr and "tracker units import" in result.stderr
+    as_json = cli.json("init", "--county", COUNTY, "--plan", str(online_plan(tmp_path, rows)), "--units-from-plan", "--force")
+    assert as_json["units_from_plan"]["empty_groups"] == ["各乡镇（街道）"]

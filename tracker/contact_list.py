@@ -175,6 +175,12 @@ def import_contacts(session: Session, directory: Directory, rows: list[ContactRo
     result = ContactImport()
     in_file = {normalize(r.values.get("name", "")): r for r in rows if r.values.get("name")}
     townships = {a: u.name for u in directory.units.values() if u.kind == "township" for a in [u.name, *u.aliases]}
+    for row in rows:  # towns new in this sheet: their villages below (or above) them go under them too
+        named = classify(row.values.get("name", ""), county) if directory.lookup(row.values.get("name", "")) is None else None
+        if named is not None:
+            if named.kind == "township":
+                townships.update({a: named.name for a in [named.name, *named.aliases]})
+            in_file.update({normalize(n): row for n in [named.name, *named.aliases]})
 
     def bad(row: ContactRow, field_name: str, reason: str) -> None:
         cell = row.cells.get(field_name, "")

@@ -50,6 +50,7 @@ class PlanUnits:
     groups: list[GroupEntry] = field(default_factory=list)
     unclassified: list[tuple[str, int]] = field(default_factory=list)  # (name, line)
     unknown_groups: list[tuple[str, int]] = field(default_factory=list)
+    empty_groups: list[str] = field(default_factory=list)  # groups the plan names that no unit belongs to yet
     known: int = 0  # names the directory already had
 
     def check_groups(self) -> None:
@@ -69,6 +70,7 @@ class PlanUnits:
             "added_groups": [g.name for g in self.groups],
             "unclassified": [{"name": n, "line": line} for n, line in self.unclassified],
             "unknown_groups": [{"name": n, "line": line} for n, line in self.unknown_groups],
+            "empty_groups": self.empty_groups,
             "already_known": self.known,
         }
 
@@ -99,9 +101,15 @@ def units_from_names(names: list[tuple[str, int]], county: str, directory: Direc
     result.groups = _usual_groups(taken, list(directory.groups.values()) if directory is not None else [])
     group_names = taken | {normalize(n) for g in result.groups for n in [g.name, *g.aliases]}
 
+    group_kinds = {normalize(n): (g.name, set(g.kinds)) for g in result.groups for n in [g.name, *g.aliases]}
+    if directory is not None:
+        group_kinds |= {normalize(n): (g.name, set(g.kinds)) for g in directory.groups.values() for n in [g.name, *g.aliases]}
+    named_groups: dict[str, set[str]] = {}
     pending: list[tuple[str, int]] = []
     for name, line in names:
         key = normalize(name)
+        if key in group_kinds:
+            named_groups.setdefault(*group_kinds[key])
         if directory is not None and directory.lookup(key) is not None:
             result.known += 1
         elif is_group_reference(key):
@@ -138,6 +146,8 @@ def units_from_names(names: list[tuple[str, int]], county: str, directory: Direc
                 kept.append(alias)
         unit.aliases = kept
     result.units = sorted(by_name.values(), key=_order)
+    present = {u.kind for u in result.units} | ({u.kind for u in directory.units.values()} if directory else set())
+    result.empty_groups = [name for name, kinds in named_groups.items() if not kinds & present]
     return result
 
 

@@ -21,6 +21,9 @@ def print_plan_units(found: PlanUnits, verb: str) -> None:
     if homeless:
         output.warn(f"{len(homeless)} 个村（社区）从名称看不出所属乡镇：{'、'.join(homeless)}。"
                     "请用 tracker units set 名称 --parent 乡镇 指定。")
+    for name in found.empty_groups:
+        output.warn(f"计划表用到了单位组“{name}”，但没有点名属于它的任何单位，它现在没有成员。"
+                    "请在通讯录中列出这些单位后用 tracker units import 通讯录.xlsx 载入，或用 tracker units add 名称 --kind 类别 逐个添加。")
     for name, line in found.unknown_groups:
         output.warn(f"第 {line} 行“{name}”像是单位组，但不是常用的单位组，无法展开。")
     if found.unclassified:
