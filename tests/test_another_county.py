@@ -338,3 +338,18 @@ def test_a_group_the_plan_uses_without_naming_its_members_is_pointed_out(cli, tm
     assert "单位组“各乡镇（街道）”" in result.stderr and "tracker units import" in result.stderr
     as_json = cli.json("init", "--county", COUNTY, "--plan", str(online_plan(tmp_path, rows)), "--units-from-plan", "--force")
     assert as_json["units_from_plan"]["empty_groups"] == ["各乡镇（街道）"]
+
+
+def test_contact_files_that_cannot_be_read_or_written_are_refused(cli, tmp_path):
+    cli("init", "--county", COUNTY, "--plan", str(online_plan(tmp_path)), "--units-from-plan")
+    broken = tmp_path / "坏的.xlsx"
+    broken.write_bytes(b"not a workbook")
+    old = tmp_path / "旧格式.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0")
+    no_header = tmp_path / "无表头.csv"
+    no_header.write_text("张三,13812345678\n", encoding="utf-8")
+    for path, expected in ((broken, "不是有效的 Excel 工作簿"), (old, "请另存为 Excel 工作簿（.xlsx）"), (no_header, "找不到表头")):
+        refused = cli("units", "import", str(path), ok=False)
+        assert refused.exit_code == 1 and expected in refused.stderr, refused.stderr
+    refused = cli("units", "export", "--out", str(tmp_path / "没有的文件夹" / "通讯录.xlsx"), ok=False)
+    assert refused.exit_code == 1 and "无法写入" in refused.stderr

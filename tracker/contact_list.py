@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def _xlsx_rows(path: Path) -> list[list[str]]:
         book = load_workbook(path, read_only=True, data_only=True)
     except FileNotFoundError as exc:
         raise DirectoryError(f"找不到通讯录文件 {path}。请检查路径和文件名。") from exc
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
         raise DirectoryError(f"{path} 不是有效的 Excel 工作簿（.xlsx）：{exc}。请用 Excel 或 WPS 另存为 .xlsx 后重试。") from exc
     try:
         sheet = book.worksheets[0]
@@ -320,12 +321,19 @@ def contact_rows(directory: Directory) -> list[list[str]]:
 def write_contact_file(path: Path, rows: list[list[str]]) -> None:
     """Write the contact list as .xlsx (header bold, first row frozen) or .csv (UTF-8 with BOM, which Excel opens)."""
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise DirectoryError(f"不支持导出为“{suffix or '（无扩展名）'}”。请用 .xlsx 或 .csv 作为文件扩展名。")
+    try:
+        _write(path, suffix, rows)
+    except OSError as exc:
+        raise DirectoryError(f"无法写入 {path}：{exc.strerror or exc}。请检查文件夹是否存在、文件是否正被 Excel 打开。") from exc
+
+
+def _write(path: Path, suffix: str, rows: list[list[str]]) -> None:
     if suffix == ".csv":
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
             csv.writer(handle).writerows(rows)
         return
-    if suffix != ".xlsx":
-        raise DirectoryError(f"不支持导出为“{suffix or '（无扩展名）'}”。请用 .xlsx 或 .csv 作为文件扩展名。")
     from openpyxl import Workbook
     from openpyxl.styles import Font
 

@@ -195,6 +195,8 @@ def units_set(
         return
     output.say(f"已更新单位：{result['name']}（{result['kind_label']}）")
     output.say(f"  邮箱：{'、'.join(result['emails']) or '（无）'}")  # type: ignore[arg-type]
+    if result["kind"] == "village" and not result["parent"]:
+        output.warn(f"村（居）委会“{result['name']}”还没有所属乡镇，没有邮箱时提醒无人代收。请用 --parent 乡镇 指定。")
     for label, key in (("新增任务分工", "added_assignments"), ("移除任务分工", "removed_assignments")):
         if result.get(key):
             output.say(f"  {label}：{'、'.join(a['item'] + '（' + ROLES[a['role']] + '）' for a in result[key])}")  # type: ignore[index,union-attr]
