@@ -227,20 +227,25 @@ def test_units_from_plan_adds_what_an_existing_directory_lacks(seeded, tmp_path)
     cli = seeded
     header = ["序号", "工作任务", "责任单位", "时限要求"]
     plan = tmp_path / "新计划.txt"
-    plan.write_text(dump([header, ["1", "推进数字乡村建设", "县财政局\n狮山镇某某社区\n县融媒体中心", "2020年12月底"]]),
+    plan.write_text(dump([header, ["1", "推进数字乡村建设", "武定县财政局\n狮山镇某某社区\n县融媒体中心", "2020年12月底"]]),
                     encoding="utf-8")
     refused = cli("import", str(plan), ok=False)
     assert refused.exit_code == 1
     before = cli.snapshot()
     preview = cli.json("units", "from-plan", str(plan), "--dry-run")
     assert cli.snapshot() == before
-    assert preview["already_known"] == 1 and preview["county"] == "武定县"
+    assert preview["already_known"] == 0 and preview["county"] == "武定县"
+    # the directory calls it 县财政局; the plan's full name becomes its alias, not a second unit
+    assert preview["added_aliases"] == [{"unit": "县财政局", "alias": "武定县财政局"}]
     assert [(u["name"], u["kind"], u["parent"]) for u in preview["added_units"]] == [
         ("武定县融媒体中心", "department", None), ("狮山镇某某社区", "village", "狮山镇人民政府")]
     assert preview["added_groups"] == []  # the directory's own groups stay; no duplicates of them
     cli("units", "from-plan", str(plan))
     assert cli.json("units", "show", "县融媒体中心")["name"] == "武定县融媒体中心"
+    assert cli.json("units", "show", "武定县财政局")["name"] == "县财政局"
     cli("import", str(plan))
+    assert {a["unit"] for a in cli.json("show", "1", "--today", "2020-11-02")["assignments"]} == {
+        "县财政局", "狮山镇某某社区", "武定县融媒体中心"}
 
 
 @pytest.mark.parametrize(("name", "kind", "full"), [
@@ -283,11 +288,12 @@ def test_names_are_classified_by_their_form(name, kind, full):
     ("县财政局县税务局", ["县财政局", "县税务局"]),
     ("甲镇\n乙乡、丁街道", ["甲镇", "乙乡", "丁街道"]),
     ("县残联\n县委", ["县残联", "县委"]),
+    ("某某县财政局\n甲镇乙社区\n县融媒体中心", ["某某县财政局", "甲镇乙社区", "县融媒体中心"]),
 ])
 def test_cells_split_into_names(cell, names):
     from tracker.unit_naming import split_names
 
-    assert split_names(cell) == names
+    assert split_names(cell, "某某县") == names
 
 
 def test_a_database_of_the_previous_revision_gains_the_people_columns(cli, tmp_path):

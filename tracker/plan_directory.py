@@ -51,6 +51,7 @@ class PlanUnits:
     unclassified: list[tuple[str, int]] = field(default_factory=list)  # (name, line)
     unknown_groups: list[tuple[str, int]] = field(default_factory=list)
     empty_groups: list[str] = field(default_factory=list)  # groups the plan names that no unit belongs to yet
+    new_aliases: list[tuple[str, str]] = field(default_factory=list)  # (known unit, the plan's other name for it)
     known: int = 0  # names the directory already had
 
     def check_groups(self) -> None:
@@ -71,18 +72,19 @@ class PlanUnits:
             "unclassified": [{"name": n, "line": line} for n, line in self.unclassified],
             "unknown_groups": [{"name": n, "line": line} for n, line in self.unknown_groups],
             "empty_groups": self.empty_groups,
+            "added_aliases": [{"unit": u, "alias": a} for u, a in self.new_aliases],
             "already_known": self.known,
         }
 
 
-def plan_names(path: Path) -> list[tuple[str, int]]:
+def plan_names(path: Path, county: str = "") -> list[tuple[str, int]]:
     """Every single unit name in a plan's unit columns, each once, with the line it first appears on."""
     text, _encoding = read_file(path)
     table, columns = shaped_table(text, str(path))
     seen: dict[str, tuple[str, int]] = {}
     for _role, cell, line in unit_cells(table, columns, str(path)):
         lines = [normalize(text) for text in cell.splitlines()]
-        for name in split_names(cell):
+        for name in split_names(cell, county):
             offset = next((i for i, text in enumerate(lines) if text and (name in text or name.startswith(text))), 0)
             seen.setdefault(normalize(name), (name, line + offset))
     return list(seen.values())
@@ -130,8 +132,11 @@ def units_from_names(names: list[tuple[str, int]], county: str, directory: Direc
         if found is None:
             result.unclassified.append((name, line))
             found = NamedUnit(normalize(name), UNCLASSIFIED)
-        if directory is not None and any(directory.lookup(n) is not None for n in [found.name, *found.aliases]):
-            continue  # e.g. 县财政局 where the directory has 某某县财政局 under another alias
+        known = _known_unit(directory, found)
+        if known is not None:  # 某某县财政局 in the plan, 县财政局 in the directory: the plan's name becomes an alias
+            if line and (known.name, normalize(name)) not in result.new_aliases:
+                result.new_aliases.append((known.name, normalize(name)))
+            continue
         merged = by_name.setdefault(normalize(found.name), found)
         if merged is not found:
             merged.aliases += [a for a in found.aliases if a not in merged.aliases]
@@ -149,6 +154,16 @@ def units_from_names(names: list[tuple[str, int]], county: str, directory: Direc
     present = {u.kind for u in result.units} | ({u.kind for u in directory.units.values()} if directory else set())
     result.empty_groups = [name for name, kinds in named_groups.items() if not kinds & present]
     return result
+
+
+def _known_unit(directory: Directory | None, found: NamedUnit) -> Unit | None:
+    if directory is None:
+        return None
+    for name in [found.name, *found.aliases]:
+        known = directory.lookup(name)
+        if isinstance(known, Unit):
+            return known
+    return None
 
 
 _KINDS = ("county_government", "office", "department", "township", "village", UNCLASSIFIED)
@@ -208,6 +223,10 @@ def add_plan_units(session: Session, directory: Directory, found: PlanUnits) -> 
             unit.parent_id = parent.id if isinstance(parent, Unit) else None
         if named.kind == "county_government" and office is not None:
             unit.via_id = office.id
+        session.add(unit)
+    for name, alias in found.new_aliases:
+        unit = directory.unit(name)
+        unit.aliases = [*unit.aliases, alias]
         session.add(unit)
     for group in found.groups:
         session.add(UnitGroup(name=group.name, kinds=list(group.kinds), aliases=group.aliases, vague=group.vague))

@@ -112,18 +112,20 @@ def _unique(names: list[str]) -> list[str]:
     return seen
 
 
-def split_names(cell: str) -> list[str]:
+def split_names(cell: str, county: str = "") -> list[str]:
     """The single names in a unit cell: separated by 、，；/ or by line breaks.
 
     A line break is also how a long name wraps ("各乡镇\\n人民政府"), so a line is joined to the
     one before it unless each of the two can stand alone as a name.
     """
+    county = normalize(county)
+    marks = (*_LEVEL_MARKS, county) if county else _LEVEL_MARKS
     names: list[str] = []
     for part in re.split(r"[、，,；;／/]+", _RUN_TOGETHER.sub("、", cell)):
         lines = [normalize(line) for line in part.splitlines() if normalize(line)]
         buffer = ""
         for line in lines:
-            if buffer and _stands_alone(buffer) and (_stands_alone(line) or line.startswith(_LEVEL_MARKS)):
+            if buffer and _stands_alone(buffer, county) and (_stands_alone(line, county) or line.startswith(marks)):
                 names.append(buffer)
                 buffer = line
             else:
@@ -138,11 +140,12 @@ _LEVEL_MARKS = ("县", "州", "市", "省", "国", "中", "各", "有关", "相�
 _SUFFIX_ONLY = ("人民政府", "办公室", "办事处", "委员会", "居民委员会", "村民委员会", "分局", "中心", "公司")
 
 
-def _stands_alone(text: str) -> bool:
+def _stands_alone(text: str, county: str) -> bool:
     """Whether a line is a whole name rather than the wrapped end of one ("保障局" after "县人力资源和社会")."""
     if text.startswith(_SUFFIX_ONLY) or len(text) < 2:
         return False
     if is_group_reference(text):
         return True
-    found = classify(text, "")
-    return found is not None and (found.kind in ("township", "village") or text.startswith(_LEVEL_MARKS))
+    found = classify(text, county)
+    marks = (*_LEVEL_MARKS, county) if county else _LEVEL_MARKS
+    return found is not None and (found.kind in ("township", "village") or text.startswith(marks))

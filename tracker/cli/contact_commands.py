@@ -71,10 +71,9 @@ def units_from_plan(
     例：tracker units from-plan 分解表.txt --dry-run
     """
     context: Context = ctx.obj
-    names = plan_names(file)
-
     def change(session: Session, directory: Directory) -> PlanUnits:
-        found = units_from_names(names, _county(session, county), directory)
+        name = _county(session, county)
+        found = units_from_names(plan_names(file, name), name, directory)
         add_plan_units(session, directory, found)
         return found
 
@@ -86,6 +85,8 @@ def units_from_plan(
     for unit in found.units:
         output.say(f"  + {unit.name}（{UNIT_KINDS[unit.kind]}）" + (f"  别名：{'、'.join(unit.aliases)}" if unit.aliases else "")
                    + (f"  上级：{unit.township}" if unit.township else ""))
+    for unit, alias in found.new_aliases:
+        output.say(f"  {unit} 增加别名：{alias}")
     _print_assignments(diff)
     print_email_summary(without)
     if dry_run:

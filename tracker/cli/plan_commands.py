@@ -122,7 +122,7 @@ def init_command(
         if plan is None or units is not None:
             raise TrackerError("--units-from-plan 需要用 --plan 指定本县的计划表，且不能同时用 --units 指定名录文件。"
                                "例：tracker init --county 某某县 --plan 分解表.txt --units-from-plan")
-        from_plan = units_from_names(plan_names(plan), county or "")
+        from_plan = units_from_names(plan_names(plan, county or ""), county or "")
         from_plan.check_groups()
         directory_file, directory_path = plan_directory_file(from_plan), plan
     else:
