@@ -169,14 +169,17 @@ def test_a_bad_contact_list_names_every_bad_cell_and_changes_nothing(cli, tmp_pa
         "县民政局,王五,13912345678,mzj@@qingchuan\n"
         "县财政局,赵六,,\n"
         "各部门,钱七,,\n"
+        "县文旅局,孙九,,\n"
+        "青川县文旅局,周十,,\n"
         "县第一人民医院某科室负责人,孙八,,\n", encoding="gbk")
     before = cli.snapshot()
     refused = cli("units", "import", str(path), ok=False)
     assert refused.exit_code == 1
     message = refused.stderr
-    assert "5 处问题" in message and "未做任何改动" in message
+    assert "6 处问题" in message and "未做任何改动" in message
+    assert "第 8 行 A8 单位名称“青川县文旅局”：与第 7 行重复" in message
     for expected in ("第 3 行 C3 电话“1381234”", "第 4 行 D4 邮箱“mzj@@qingchuan”", "第 5 行 A5 单位名称“县财政局”：与第 2 行重复",
-                     "第 6 行 A6 单位名称“各部门”", "第 7 行"):
+                     "第 6 行 A6 单位名称“各部门”", "第 9 行"):
         assert expected in message, expected
     assert cli.snapshot() == before
 
@@ -359,3 +362,11 @@ def test_contact_files_that_cannot_be_read_or_written_are_refused(cli, tmp_path)
         assert refused.exit_code == 1 and expected in refused.stderr, refused.stderr
     refused = cli("units", "export", "--out", str(tmp_path / "没有的文件夹" / "通讯录.xlsx"), ok=False)
     assert refused.exit_code == 1 and "无法写入" in refused.stderr
+
+
+def test_a_contact_list_with_full_names_updates_a_directory_of_short_names(seeded, tmp_path):
+    path = tmp_path / "通讯录.csv"
+    path.write_text("单位名称,联系人,邮箱\n武定县财政局,张三,czj@wuding.gov.cn\n", encoding="utf-8")
+    result = seeded.json("units", "import", str(path))
+    assert result["added"] == [] and result["updated"] == [{"unit": "县财政局", "fields": ["邮箱", "联系人"]}]
+    assert seeded.json("units", "show", "县财政局")["emails"] == ["czj@wuding.gov.cn"]

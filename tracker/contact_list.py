@@ -206,6 +206,16 @@ def import_contacts(session: Session, directory: Directory, rows: list[ContactRo
             continue
         seen[key] = row.line
         found = directory.lookup(name)
+        named = classify(name, county, townships) if found is None else None
+        same = next((u for n in [named.name, *named.aliases] if isinstance(u := directory.lookup(n), Unit)), None) \
+            if named is not None else None
+        if same is not None:  # 县财政局 for the known 某某县财政局, or the other way round
+            found, named = same, None
+        if named is not None and normalize(named.name) != key:
+            if normalize(named.name) in seen:
+                bad(row, "name", f"与第 {seen[normalize(named.name)]} 行是同一单位（{named.name}）。每个单位只写一行。")
+                continue
+            seen[normalize(named.name)] = row.line
         if isinstance(found, UnitGroup):
             bad(row, "name", f"这是单位组“{found.name}”，不是单位。请写具体单位。")
             continue
@@ -246,7 +256,6 @@ def import_contacts(session: Session, directory: Directory, rows: list[ContactRo
                 bad(row, "parent", "上级单位不在名录中，也不在本表中。请写名录中已有单位的全称或简称。")
             else:
                 change["parent"] = parent_text
-        named = classify(name, county, townships) if found is None else None
         if found is None:
             close = [c for c in suggest(name, known, limit=1) if _similar(name, c)]
             if close:
