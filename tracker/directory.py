@@ -33,7 +33,7 @@ class _Strict(BaseModel):
 
 class UnitEntry(_Strict):
     name: str
-    kind: Literal["county_government", "office", "department", "township", "village"]
+    kind: Literal["county_government", "office", "department", "township", "village", "unclassified"]
     aliases: list[str] = Field(default_factory=list)
     emails: list[str] = Field(default_factory=list)
     parent: str = ""

@@ -18,6 +18,7 @@ from tracker.directory import Directory
 from tracker.errors import DeadlineParseError, PlanImportError, UnknownNameError
 from tracker.models import UNIT_KINDS, UnitGroup
 from tracker.names import longest_common_run, normalize
+from tracker.table_shape import drop_title_rows, unrepeat_tasks
 from tracker.tablefile import Row, Table, parse_table, read_file
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -29,13 +30,21 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "guiding": ("指导责任单位", "指导单位", "指导部门"),
     "cooperating": ("配合单位", "协办单位", "配合部门"),
     "deadline": ("完成时间", "时限要求", "完成时限", "时间节点", "完成期限", "时间要求"),
+    "leader": ("牵头领导", "责任领导", "分管领导", "牵头县领导", "分管县领导", "包保领导", "责任县领导"),
+    "contact": ("责任人", "具体责任人", "联系人", "经办人"),
 }
+# Columns an online suite's monthly-report template adds for progress: known, and deliberately not read as plan content.
+REPORTING_COLUMNS = ("本月工作内容", "下月工作计划", "本月工作进展", "本月完成情况", "下月工作打算", "工作进展", "进展情况", "完成情况")
+PEOPLE_COLUMNS = ("leader", "contact")
 COLUMN_LABELS = {
     "number": "序号", "task": "工作任务", "item": "具体事项", "domain": "领域", "lead": "主管责任单位",
     "principal": "主体责任单位", "guiding": "指导责任单位", "cooperating": "配合单位", "deadline": "完成时间",
+    "leader": "牵头领导", "contact": "责任人",
 }
 ROLE_COLUMNS = ("lead", "principal", "guiding", "cooperating")
 _SYNONYMS = {normalize(name): column for column, names in COLUMNS.items() for name in names}
+_REPORTING = {normalize(name) for name in REPORTING_COLUMNS}
+_YEAR_OF_PLAN = re.compile(r"(\d{4})年度")
 _ITEM_NUMBER = re.compile(r"^\((\d+)\)|^(\d+)[.、．]")
 _YEAR = re.compile(r"(\d{4})年")
 
@@ -56,6 +65,7 @@ class PlannedItem:
     event_name: str | None = None
     depends_on: str | None = None
     is_parent: bool = False
+    people: dict[str, str] = field(default_factory=dict)  # leader / contact: person names, kept as text, never units
 
 
 @dataclass
@@ -69,12 +79,15 @@ class PlannedPlan:
     items: list[PlannedItem]
     has_principal_column: bool
     warnings: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
 
 
 def _column_of(text: str) -> str | None:
     """The column a header cell names: its exact words, or else the longest column word it contains
     ("完成时限（2020年）", "责任单位（牵头）"); None when it names none, or two equally well."""
     flat = normalize(text)
+    if flat in _REPORTING:  # 本月工作内容 contains 工作内容, but is a monthly-report column, not the item text
+        return None
     if flat in _SYNONYMS:
         return _SYNONYMS[flat]
     found = sorted(((len(word), column) for word, column in _SYNONYMS.items() if word in flat), reverse=True)
@@ -110,9 +123,45 @@ def _cells_by_column(row: Row, columns: list[str | None]) -> dict[str, tuple[str
     return cells
 
 
+column_of = _column_of  # public: a plan's directory is read with the same column rules
+
+
+def reporting_columns(header: Row) -> list[str]:
+    """The monthly-reporting columns (本月工作内容 …) of a header, which the import leaves alone."""
+    return [c.text for c in header.cells if normalize(c.text) in _REPORTING]
+
+
+def shaped_table(text: str, path: str) -> tuple[Table, list[str | None]]:
+    """The table of a plan file with its title rows set aside, and the column of each header cell."""
+    table = drop_title_rows(parse_table(text, path), column_of)
+    columns = _columns(table.header, path)
+    table.rows = unrepeat_tasks(table.rows, columns, path)
+    return table, columns
+
+
+def unit_cells(table: Table, columns: list[str | None], path: str) -> list[tuple[str, str, int]]:
+    """Every non-blank unit cell of the table as (role, text, line), for building a directory from a plan: rows are
+    aligned with the header by the same rules as an import, with no units known yet."""
+    layouts = align_rows(table, columns, Directory({}, {}), _plan_year(table, None), path)
+    found: list[tuple[str, str, int]] = []
+    for row in table.rows:
+        for col, (text, line) in _cells_by_column(row, layouts[len(row.cells)]).items():
+            if col in ROLE_COLUMNS and text.strip():
+                found.append((col, text, line))
+    return found
+
+
+def _people(text: str) -> str:
+    """Person names, one per line or separated by 、，; as one "、"-separated list (a name never wraps)."""
+    return "、".join(filter(None, (n.strip() for n in re.split(r"[\n、，,；;]+", text))))
+
+
 def _plan_year(table: Table, explicit: int | None) -> int | None:
     if explicit is not None:
         return explicit
+    titled = [int(y) for line in table.preamble for y in _YEAR_OF_PLAN.findall(normalize(line))]
+    if titled:  # "2026年度…分解表": the title says which year "6月底前" is in
+        return titled[0]
     texts = [*table.preamble, *(c.text for row in table.rows for c in row.cells)]
     years = [int(y) for text in texts for y in _YEAR.findall(normalize(text))]
     return min(years) if years else None
@@ -148,8 +197,7 @@ def read_plan(path: Path, directory: Directory, plan_year: int | None = None) ->
 def parse_plan(
     text: str, path: str, directory: Directory, *, plan_year: int | None = None, encoding: str = "utf-8"
 ) -> PlannedPlan:
-    table = parse_table(text, path)
-    columns = _columns(table.header, path)
+    table, columns = shaped_table(text, path)
     if not table.rows:
         raise PlanImportError("表格只有表头，没有任何事项。", path=path, line=table.header.line)
     year = _plan_year(table, plan_year)
@@ -164,14 +212,14 @@ def parse_plan(
     counter = 0
     for row in table.rows:
         cells = _cells_by_column(row, layouts[len(row.cells)])
-        values = {col: _flat(text) for col, (text, _line) in cells.items()}
+        values = {col: _people(text) if col in PEOPLE_COLUMNS else _flat(text) for col, (text, _line) in cells.items()}
         row_number = values.get("number", "") if numbers_items else ""
         inherited: list[str] = []
         if numbers_items:  # 序号 numbers the items; a task is a (merged) 工作任务 cell
             new_task = bool(values.get("task")) and values.get("task") != tasks.get(task_key)
         else:
             new_task = bool(values.get("number") or values.get("task"))
-        for col in ("number", "task", "item", *ROLE_COLUMNS, "deadline"):
+        for col in ("number", "task", "item", *ROLE_COLUMNS, "deadline", *PEOPLE_COLUMNS):
             if col not in values or (col == "number" and numbers_items):
                 continue
             if values[col]:
@@ -207,18 +255,19 @@ def parse_plan(
         except DeadlineParseError as exc:
             raise PlanImportError(str(exc), path=path, line=deadline_line) from exc
         texts = {col: values.get(col, "") for col in ROLE_COLUMNS}
+        people = {col: values[col] for col in PEOPLE_COLUMNS if values.get(col)}
         for col in ROLE_COLUMNS:
             _check_units(directory, texts[col], path, cells.get(col, ("", row.line))[1], warnings)
         if domain and number not in keys:
             keys[number] = row.line
             items.append(PlannedItem(
                 key=number, task=task_key, title=title, deadline_text=deadline_text, rule=rule, line=row.line,
-                position=len(items), texts=dict(texts), inherited=inherited, is_parent=True,
+                position=len(items), texts=dict(texts), inherited=inherited, is_parent=True, people=dict(people),
             ))
         items.append(PlannedItem(
             key=key, task=task_key, title=title if not domain else domain, deadline_text=deadline_text, rule=rule,
             line=row.line, position=len(items), parent_key=number if domain else None, domain=domain, texts=texts,
-            inherited=inherited,
+            inherited=inherited, people=people,
         ))
     _link_relative_deadlines(items, path)
     has_principal = "principal" in columns
@@ -228,7 +277,7 @@ def parse_plan(
     title = next((line for line in reversed(table.preamble) if not line.rstrip("：:").startswith("附件")), "")
     return PlannedPlan(
         source=path, title=title, checksum=checksum, encoding=encoding, plan_year=year, tasks=tasks, items=items,
-        has_principal_column=has_principal, warnings=warnings,
+        has_principal_column=has_principal, warnings=warnings, ignored_columns=reporting_columns(table.header),
     )
 
 

@@ -20,6 +20,7 @@ UNIT_KINDS = {
     "department": "县级部门",
     "township": "乡镇",
     "village": "村（居）委会",
+    "unclassified": "未分类",  # named in a plan but its kind could not be told from the name; the operator sets it
 }
 ROLES = {"lead": "主管", "principal": "主体", "guiding": "指导", "cooperating": "配合"}
 STATES = {"not_started": "未开始", "in_progress": "进行中", "done": "已完成", "na": "不适用"}
@@ -89,6 +90,8 @@ class Item(SQLModel, table=True):
     principal_text: str = ""
     guiding_text: str = ""
     cooperating_text: str = ""
+    leader_text: str = ""  # 牵头领导: person names, not units
+    contact_text: str = ""  # 责任人: person names, not units
     inherited: list[str] = _json_list()
     source_line: int = 0
     position: int = 0

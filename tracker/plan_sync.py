@@ -75,6 +75,8 @@ def _planned_values(item: PlannedItem) -> dict[str, object]:
         "principal_text": item.texts.get("principal", ""),
         "guiding_text": item.texts.get("guiding", ""),
         "cooperating_text": item.texts.get("cooperating", ""),
+        "leader_text": item.people.get("leader", ""),
+        "contact_text": item.people.get("contact", ""),
         "inherited": item.inherited,
         "source_line": item.line,
         "position": item.position,
@@ -84,7 +86,8 @@ def _planned_values(item: PlannedItem) -> dict[str, object]:
 _REPORTED = {
     "title": "标题", "deadline_text": "完成时间", "lead_text": COLUMN_LABELS["lead"],
     "principal_text": COLUMN_LABELS["principal"], "guiding_text": COLUMN_LABELS["guiding"],
-    "cooperating_text": COLUMN_LABELS["cooperating"], "task": "所属任务", "parent_key": "上级事项",
+    "cooperating_text": COLUMN_LABELS["cooperating"], "leader_text": COLUMN_LABELS["leader"],
+    "contact_text": COLUMN_LABELS["contact"], "task": "所属任务", "parent_key": "上级事项",
 }
 
 

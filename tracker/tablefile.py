@@ -84,6 +84,11 @@ def parse_table(text: str, path: str) -> Table:
         nonlocal current, width, header
         if not current:
             return
+        if header is None and sum(1 for c in current if c.text) < 2:
+            # an empty first row, or a title merged across the table: part of the title, not the header
+            preamble.extend(c.text for c in current if c.text)
+            current = []
+            return
         if header is None:
             header, width = Row(current), len(current)
         else:

@@ -13,12 +13,16 @@ from sqlalchemy.engine import make_url
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
+from tracker.cli.directory_output import print_email_summary, print_plan_units
 from tracker.cli.options import FILTER_STATES, LIGHTS, By, Json, Occurrence, Period, PlanYear, Today, choose
 from tracker.db import create_database, create_scratch_schema, is_initialised, make_engine, read_session, write_session
 from tracker.deadlines import parse_deadline
 from tracker.directory import Directory, bundled_directory_path, read_directory_file
 from tracker.importer import COLUMN_LABELS, PlannedPlan, read_plan
 from tracker.models import ROLES
+from tracker.contact_list import units_without_email
+from tracker.plan_directory import PlanUnits, plan_names, units_from_names
+from tracker.plan_directory import directory_file as plan_directory_file
 from tracker.plan_sync import PlanDiff, apply_plan, initialise
 from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, load_views, principal_counts
 from tracker.status import find_item, resolve_occurrence
@@ -45,6 +49,8 @@ def _print_plan_summary(plan: PlannedPlan, diff: PlanDiff, verb: str) -> None:
         output.say(f"  外部事件 {key}：{name}（发生后用 tracker event record {key} --on 日期 登记）")
     if not diff.new_events and events:
         output.say(f"  等待外部事件：{'、'.join(sorted(events))}")
+    if plan.ignored_columns:
+        output.say(f"  月报填写列（不导入）：{'、'.join(plan.ignored_columns)}")
     for warning in plan.warnings:
         output.warn(warning)
 
@@ -95,6 +101,8 @@ def init_command(
     force: Annotated[bool, typer.Option("--force", help="数据库已存在时清空重建（进度和历史将丢失）")] = False,
     if_missing: Annotated[bool, typer.Option("--if-missing", help="数据库已存在时什么也不做（供脚本反复运行）")] = False,
     start: Annotated[str | None, typer.Option("--start", help="计划开始日期，用于推算计划进度（默认今天）")] = None,
+    county: Annotated[str | None, typer.Option("--county", help="本县名称，如 某某县（与 --units-from-plan 一起用）")] = None,
+    units_from_plan: Annotated[bool, typer.Option("--units-from-plan", help="按计划表中出现的单位名称生成单位名录（不用名录文件）")] = False,
     plan_year: PlanYear = None,
     by: By = None,
     as_json: Json = False,
@@ -103,16 +111,28 @@ def init_command(
 
     例：tracker init            （内置武定县计划）
         tracker init --plan 附件1.txt --force
+        tracker init --county 某某县 --plan 分解表.txt --units-from-plan   （其他县：单位名录从计划表生成）
     """
     context: Context = ctx.obj
     if if_missing and not force and is_initialised(context.engine):
         output.say("数据库已存在，未做改动（--if-missing）。")
         return
     settings = context.config.settings
-    directory_path = units or (context.config.path(settings.general.unit_directory)
-                               if settings.general.unit_directory else bundled_directory_path())
-    directory_file = read_directory_file(directory_path)
     plan_path = plan or BUNDLED_PLAN
+    from_plan: PlanUnits | None = None
+    if units_from_plan:
+        if plan is None or units is not None:
+            raise TrackerError("--units-from-plan 需要用 --plan 指定本县的计划表，且不能同时用 --units 指定名录文件。"
+                               "例：tracker init --county 某某县 --plan 分解表.txt --units-from-plan")
+        from_plan = units_from_names(plan_names(plan, county or ""), county or "")
+        from_plan.check_groups()
+        directory_file, directory_path = plan_directory_file(from_plan), plan
+    else:
+        directory_path = units or (context.config.path(settings.general.unit_directory)
+                                   if settings.general.unit_directory else bundled_directory_path())
+        directory_file = read_directory_file(directory_path)
+        if county:
+            directory_file.directory.county = county.strip()
     starts_on, now, who = context.today(start, "--start"), context.now(start, "--start"), actor(by)
     scratch = make_engine("sqlite://")
     create_scratch_schema(scratch)
@@ -124,15 +144,22 @@ def init_command(
     with write_session(engine) as session:
         planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now,
                                    actor=who, calendar=context.calendar, recurring_until=settings.general.recurring_until)
-        unit_count = len(Directory.load(session).units)
+        directory = Directory.load(session)
+        unit_count = len(directory.units)
+        without = units_without_email(directory)
     if as_json:
         output.print_json({"database": make_url(context.config.database_url).render_as_string(hide_password=True),
                            "units": unit_count, "tasks": len(planned.tasks), "items": len(planned.items),
-                           "warnings": planned.warnings, **diff.to_json()})
+                           "warnings": planned.warnings, "units_without_email": without,
+                           **({"units_from_plan": from_plan.to_json()} if from_plan else {}), **diff.to_json()})
         return
     output.say(f"已创建数据库：{make_url(context.config.database_url).render_as_string(hide_password=True)}")
-    output.say(f"  单位名录：{directory_path}（{unit_count} 个单位）")
+    if from_plan:
+        print_plan_units(from_plan, "已按计划表生成单位名录")
+    else:
+        output.say(f"  单位名录：{directory_path}（{unit_count} 个单位）")
     _print_plan_summary(planned, diff, "已载入")
+    print_email_summary(without)
     output.say("下一步：tracker items list 查看事项；tracker units list 核对单位邮箱。")
 
 
@@ -257,13 +284,16 @@ def show_command(
         [view] = filter_views([view], ItemFilter(occurrence=occurrence, period=period), day) or [view]
     children = [v for v in views if v.item.parent_key == found.key]
     if as_json:
-        output.print_json({**view.to_json(), "domains": [c.item.key for c in children]})
+        output.print_json({**view.to_json(), "domains": [c.item.key for c in children],
+                           "leader": found.leader_text, "contact": found.contact_text})
         return
     it = view.item
     output.say(f"事项 {it.key}：{it.title}")
     output.say(f"  工作任务：{view.task_title}")
     output.say(f"  完成时间：{it.deadline_text}" + (f"（{view.due}）" if view.due else f"（{view.waiting_for or DERIVED.get(view.rule.kind, '')}）"))
     output.say(f"  主管责任单位：{'、'.join(view.lead) or '—'}    指导责任单位：{'、'.join(view.guiding) or '—'}")
+    if found.leader_text or found.contact_text:
+        output.say(f"  {COLUMN_LABELS['leader']}：{found.leader_text or '—'}    {COLUMN_LABELS['contact']}：{found.contact_text or '—'}")
     if children:
         output.say(f"  分 {len(children)} 个领域：" + "、".join(c.item.key for c in children))
     recurring = any(a.occurrence for a in view.principals)

@@ -146,13 +146,18 @@ def units_set(
     contact: Annotated[str | None, typer.Option("--contact", help="联系人")] = None,
     phone: Annotated[str | None, typer.Option("--phone", help="电话")] = None,
     parent: Annotated[str | None, typer.Option("--parent", help="上级单位")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="类别：" + "、".join(UNIT_KINDS))] = None,
+    by: By = None,
     as_json: Json = False,
 ) -> None:
-    """修改单位的邮箱、别名、联系人、电话或上级单位。
+    """修改单位的邮箱、别名、联系人、电话、上级单位或类别。
 
+    改类别后，单位组（各部门、各乡镇……）的事项随之增减。
     例：tracker units set 县教育体育局 --email jtj@wuding.gov.cn --contact 张三
+        tracker units set 某某县供销合作社 --kind department
     """
     context: Context = ctx.obj
+    kind = choose(kind, "--kind", UNIT_KIND_CHOICES, "单位类别") if kind is not None else None
     with write_session(context.ready_engine()) as session:
         directory = Directory.load(session)
         unit = directory.unit(name)
@@ -170,11 +175,23 @@ def units_set(
             if new_parent.id == unit.id:
                 raise DirectoryError(f"单位“{unit.name}”不能是自己的上级单位。")
             unit.parent_id = new_parent.id
+        if kind is not None:
+            unit.kind = kind
         session.add(unit)
         session.flush()
         result = _unit_json(unit, directory)
+        diff = sync_assignments(session, Directory.load(session), now=context.now(None), actor=actor(by)) \
+            if kind is not None or parent is not None else None
+    if diff is not None:
+        result["added_assignments"] = [{"item": i, "role": r} for i, _u, r, *_ in diff.added_assignments]
+        result["removed_assignments"] = [{"item": i, "role": r} for i, _u, r, *_ in diff.removed_assignments]
     if as_json:
         output.print_json(result)
         return
-    output.say(f"已更新单位：{result['name']}")
+    output.say(f"已更新单位：{result['name']}（{result['kind_label']}）")
     output.say(f"  邮箱：{'、'.join(result['emails']) or '（无）'}")  # type: ignore[arg-type]
+    if result["kind"] == "village" and not result["parent"]:
+        output.warn(f"村（居）委会“{result['name']}”还没有所属乡镇，没有邮箱时提醒无人代收。请用 --parent 乡镇 指定。")
+    for label, key in (("新增任务分工", "added_assignments"), ("移除任务分工", "removed_assignments")):
+        if result.get(key):
+            output.say(f"  {label}：{'、'.join(a['item'] + '（' + ROLES[a['role']] + '）' for a in result[key])}")  # type: ignore[index,union-attr]
