@@ -308,7 +308,8 @@ def deadline_parse(
     kinds = {"fixed": "固定日期", "after_event": "外部事件后", "after_item": "其他事项完成后", "ongoing": "持续推进", "recurring": "定期"}
     output.say(f"“{rule.text}” → {kinds[rule.kind]}")
     for name, label in (("due", "到期日"), ("event", "起算事件"), ("item", "依赖事项"), ("months", "月数"),
-                        ("days", "天数"), ("working_days", "工作日数"), ("every", "周期")):
+                        ("days", "天数"), ("working_days", "工作日数"), ("every", "周期"), ("month", "每年的月份"),
+                        ("day", "日"), ("weekday", "星期（0 为周一）")):
         value = getattr(rule, name)
         if value is not None:
             output.say(f"  {label}：{value}")
