@@ -20,6 +20,7 @@ from tracker.directory import Directory, bundled_directory_path, read_directory_
 from tracker.errors import TrackerError
 from tracker.importer import COLUMN_LABELS, PlannedPlan, read_plan
 from tracker.models import ROLES
+from tracker.occurrences import PERIOD_NAMES
 from tracker.plan_sync import PlanDiff, apply_plan, initialise
 from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, load_views
 from tracker.status import find_item, resolve_occurrence
@@ -309,7 +310,8 @@ def deadline_parse(
     output.say(f"“{rule.text}” → {kinds[rule.kind]}")
     for name, label in (("due", "到期日"), ("event", "起算事件"), ("item", "依赖事项"), ("months", "月数"),
                         ("days", "天数"), ("working_days", "工作日数"), ("every", "周期"), ("month", "每年的月份"),
-                        ("day", "日"), ("weekday", "星期（0 为周一）")):
+                        ("day", "日"), ("weekday", "星期")):
         value = getattr(rule, name)
         if value is not None:
-            output.say(f"  {label}：{value}")
+            shown = PERIOD_NAMES[value] if name == "every" else "一二三四五六日"[value] if name == "weekday" else value
+            output.say(f"  {label}：{shown}")
