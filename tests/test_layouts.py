@@ -162,6 +162,7 @@ def test_a_unit_cell_that_expands_to_no_principal_is_an_error(cli, tmp_path):
     # a domain row keeps only the departments that guide it, and 县人民政府 is none: every unit of 各部门 would be lost
     assert result.exit_code == 1
     assert "第 20 行" in result.stderr and "“各部门”" in result.stderr and "没有任何承担工作的单位" in result.stderr
+    assert "领域行“财政预决算”" in result.stderr and "修改后重新导入" in result.stderr
     refused = cli("items", "list", ok=False)
     assert refused.exit_code == 1 and "tracker init" in refused.stderr  # nothing was written
 

@@ -292,3 +292,23 @@ def test_upgrade_from_0003_keeps_the_data_and_adds_occurrences_on_the_next_chang
     if cli.backend == "sqlite":
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+
+
+def test_an_import_lists_new_outside_events_for_confirmation_and_a_later_item_counts_from_its_listing(recurring, tmp_path):
+    later = tmp_path / "later.txt"
+    later.write_text(PLAN + "\n" + dump(
+        "", ["6", "公开重大决策", "县政府办公室", "县发展和改革局", "自决策作出之日起20个工作日内予以公开"],
+        ["7", "公开审计整改情况", "县政府办公室", "县财政局", "每月10日前报送"],
+    ).lstrip("\n"), encoding="utf-8")
+    preview = recurring("import", str(later), "--dry-run", "--today", "2020-11-12")
+    assert "将登记 1 个外部事件，请确认" in preview.stdout and "决策作出" in preview.stdout
+    assert recurring.json("import", str(later), "--dry-run", "--today", "2020-11-12")["new_events"] == [
+        {"key": "E1", "name": "决策作出"}]
+    assert recurring.json("events", "list") == []  # a preview writes nothing
+    recurring("import", str(later), "--today", "2020-11-12")
+    export = recurring.json("export")
+    item7 = next(i["id"] for i in export["items"] if i["key"] == "7")
+    labels = sorted(a["occurrence"] for a in export["assignments"] if a["item_id"] == item7 and a["role"] == "principal")
+    assert labels[0] == "2020-12" and len(labels) == 25  # November's (due 11-10) came before the item was listed
+    item1 = next(i["id"] for i in export["items"] if i["key"] == "1")
+    assert min(a["occurrence"] for a in export["assignments"] if a["item_id"] == item1 and a["occurrence"]) == "2020-08"

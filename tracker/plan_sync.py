@@ -256,11 +256,10 @@ def _check_staffed(
         if not refs or any(isinstance(r, UnitGroup) and not directory.expand([r]) for r in refs):
             waiting.append(spec.key)
             continue
+        why = f"（该行是领域行“{spec.domain}”，按规则只保留乡镇和本行指导单位中的部门）" if spec.domain else ""
         raise PlanImportError(
-            f"事项 {spec.key} 的{COLUMN_LABELS[column]}“{text}”写了单位，但展开后没有任何承担工作的单位"
-            f"（该行是领域行“{spec.domain}”，按规则只保留乡镇和本行的指导单位）。" if spec.domain else
-            f"事项 {spec.key} 的{COLUMN_LABELS[column]}“{text}”写了单位，但展开后没有任何承担工作的单位。"
-            "请检查表头与各列是否对齐、单位名录是否完整，修改后重新导入。",
+            f"事项 {spec.key} 的{COLUMN_LABELS[column]}“{text}”写了单位，但展开后没有任何承担工作的单位{why}。"
+            "请检查表头与各列是否对齐、本行的指导责任单位和单位名录是否正确，修改后重新导入。",
             path=plan.source, line=item.line,
         )
     if waiting:

@@ -23,6 +23,7 @@ from tracker.models import ROLES
 from tracker.contact_list import units_without_email
 from tracker.plan_directory import PlanUnits, plan_names, units_from_names
 from tracker.plan_directory import directory_file as plan_directory_file
+from tracker.occurrences import PERIOD_NAMES
 from tracker.plan_sync import PlanDiff, apply_plan, initialise
 from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, load_views, principal_counts
 from tracker.status import find_item, resolve_occurrence
@@ -323,7 +324,9 @@ def deadline_parse(
     kinds = {"fixed": "固定日期", "after_event": "外部事件后", "after_item": "其他事项完成后", "ongoing": "持续推进", "recurring": "定期"}
     output.say(f"“{rule.text}” → {kinds[rule.kind]}")
     for name, label in (("due", "到期日"), ("event", "起算事件"), ("item", "依赖事项"), ("months", "月数"),
-                        ("days", "天数"), ("working_days", "工作日数"), ("every", "周期")):
+                        ("days", "天数"), ("working_days", "工作日数"), ("every", "周期"), ("month", "每年的月份"),
+                        ("day", "日"), ("weekday", "星期")):
         value = getattr(rule, name)
         if value is not None:
-            output.say(f"  {label}：{value}")
+            shown = PERIOD_NAMES[value] if name == "every" else "一二三四五六日"[value] if name == "weekday" else value
+            output.say(f"  {label}：{shown}")

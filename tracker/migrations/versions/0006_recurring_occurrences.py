@@ -18,34 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-def _assignment(occurrence: bool) -> sa.Table:
-    """The assignment table as it stands after (``occurrence``) or before this revision, for SQLite's rebuild."""
-    extra = [sa.Column("occurrence", sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=""),
-             sa.Column("occurrence_due", sa.Date(), nullable=True)] if occurrence else []
-    return sa.Table(
-        "assignment", sa.MetaData(),
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("item_id", sa.Integer(), nullable=False),
-        sa.Column("unit_id", sa.Integer(), nullable=False),
-        sa.Column("role", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("progress", sa.Integer(), nullable=False),
-        sa.Column("completed_on", sa.Date(), nullable=True),
-        sa.Column("note", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("evidence", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("na_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("extended_due", sa.Date(), nullable=True),
-        *extra,
-        sa.Column("retired", sa.Boolean(), nullable=False),
-        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-        sa.ForeignKeyConstraint(["item_id"], ["item.id"]),
-        sa.ForeignKeyConstraint(["unit_id"], ["unit.id"]),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("item_id", "unit_id", "role", *(["occurrence"] if occurrence else [])),
-        sa.Index("ix_assignment_item_id", "item_id"),
-        sa.Index("ix_assignment_role", "role"),
-        sa.Index("ix_assignment_unit_id", "unit_id"),
-    )
+_NAMES = {"uq": "uq_%(table_name)s_%(column_0_N_name)s"}  # names SQLite's unnamed UNIQUE constraints for batch mode
 
 
 def upgrade() -> None:
@@ -55,9 +28,12 @@ def upgrade() -> None:
                                           server_default=""))
     op.add_column("assignment", sa.Column("occurrence_due", sa.Date(), nullable=True))
     if op.get_bind().dialect.name == "sqlite":
-        # an unnamed UNIQUE of SQLite cannot be dropped: the table is rebuilt (tracker.db turns keys off for it)
-        with op.batch_alter_table("assignment", copy_from=_assignment(True), recreate="always"):
-            pass
+        # an unnamed UNIQUE of SQLite cannot be dropped: the table is rebuilt from what it holds now, so columns other
+        # revisions added are kept (tracker.db turns foreign keys off for the rebuild and checks them after)
+        with op.batch_alter_table("assignment", recreate="always", naming_convention=_NAMES) as batch_op:
+            batch_op.drop_constraint("uq_assignment_item_id_unit_id_role", type_="unique")
+            batch_op.create_unique_constraint("uq_assignment_item_id_unit_id_role_occurrence",
+                                              ["item_id", "unit_id", "role", "occurrence"])
     else:
         op.drop_constraint("assignment_item_id_unit_id_role_key", "assignment", type_="unique")
         op.create_unique_constraint("assignment_item_id_unit_id_role_occurrence_key", "assignment",
@@ -70,8 +46,11 @@ def downgrade() -> None:
     op.execute("DELETE FROM notice WHERE assignment_id IN (SELECT id FROM assignment WHERE occurrence <> '')")
     op.execute("DELETE FROM assignment WHERE occurrence <> ''")
     if op.get_bind().dialect.name == "sqlite":
-        with op.batch_alter_table("assignment", copy_from=_assignment(False), recreate="always"):
-            pass  # the columns this revision added are not in the copy: the rebuilt table drops them
+        with op.batch_alter_table("assignment", recreate="always", naming_convention=_NAMES) as batch_op:
+            batch_op.drop_constraint("uq_assignment_item_id_unit_id_role_occurrence", type_="unique")
+            batch_op.drop_column("occurrence_due")
+            batch_op.drop_column("occurrence")
+            batch_op.create_unique_constraint("uq_assignment_item_id_unit_id_role", ["item_id", "unit_id", "role"])
     else:
         op.drop_constraint("assignment_item_id_unit_id_role_occurrence_key", "assignment", type_="unique")
         op.drop_column("assignment", "occurrence_due")
