@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from tracker.calendar import WorkCalendar
+from tracker.disclosures import DisclosureView, overdue_disclosures
 from tracker.models import JournalEntry, OutboxMessage
 from tracker.queries import AssignmentView, ItemView, LightRules, load_views
 
@@ -91,6 +92,7 @@ class WeeklyReport:
     undelivered: list[tuple[str, str, str]]
     warnings: list[str]
     ledger: list[tuple[ItemView, AssignmentView]] = field(default_factory=list)
+    disclosures: list[DisclosureView] = field(default_factory=list)  # overdue disclosures from the catalogues
 
     @property
     def red_items(self) -> list[ItemLine]:
@@ -111,6 +113,7 @@ class WeeklyReport:
             "upcoming": [{"due": d.isoformat(), "item": k, "title": t_, "unit": u} for d, k, t_, u in self.upcoming],
             "undelivered": [{"recipient": r, "subject": s, "error": e} for r, s, e in self.undelivered],
             "warnings": self.warnings,
+            "overdue_disclosures": [d.to_json(self.as_of) for d in self.disclosures],
         }
 
 
@@ -179,7 +182,8 @@ def build_weekly_report(
         select(OutboxMessage).where(OutboxMessage.state == "failed").order_by(OutboxMessage.id)).all()]
     upcoming.sort()
     return WeeklyReport(as_of=as_of, since=since, title=title, totals=totals, items=items, units=ranked, changes=changes,
-                        upcoming=upcoming, undelivered=undelivered, warnings=calendar.warnings, ledger=ledger)
+                        upcoming=upcoming, undelivered=undelivered, warnings=calendar.warnings, ledger=ledger,
+                        disclosures=overdue_disclosures(session, as_of))
 
 
 def _journal_changes(session: Session, since: dt.date, as_of: dt.date, tz: dt.tzinfo) -> list[Change]:
