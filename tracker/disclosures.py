@@ -19,11 +19,11 @@ from sqlmodel import Session, select
 
 from tracker.calendar import WorkCalendar
 from tracker.catalogue_check import ShortDeadlines, read_disclosure_deadline
-from tracker.catalogues import EntryRef, entry_ref, find_entry
+from tracker.catalogues import EntryRef, find_entry
 from tracker.deadlines import due_after
 from tracker.directory import Directory, UnitRow, delivery_unit, unit_rows
 from tracker.errors import CatalogueError, DeadlineParseError
-from tracker.models import Catalogue, CatalogueEntry, Disclosure, DisclosureNotice, JournalEntry, Unit
+from tracker.models import Catalogue, CatalogueEntry, Disclosure, DisclosureNotice, JournalEntry
 from tracker.queries import LightRules
 from tracker.reminders import CheckPlan, Digest, DigestEntry, Policy, latest_stage
 
@@ -58,9 +58,9 @@ class DisclosureView:
 STATUS_LABELS = {"open": "待公开", "overdue": "已逾期", "disclosed": "已公开", "disclosed_late": "逾期公开"}
 
 
-def _view(d: Disclosure, ref: EntryRef) -> DisclosureView:
-    return DisclosureView(d.id, ref.ref, ref.unit.name if d.publisher_id == ref.unit.id else "", ref.entry.level1,  # type: ignore[arg-type]
-                          ref.entry.level2, ref.entry.deadline_text, d.formed_on, d.due_on, d.disclosed_on, d.rule_note, d.note)
+def _view(d: Disclosure, ref: EntryRef, publisher: str) -> DisclosureView:
+    return DisclosureView(d.id, ref.ref, publisher, ref.entry.level1, ref.entry.level2, ref.entry.deadline_text,  # type: ignore[arg-type]
+                          d.formed_on, d.due_on, d.disclosed_on, d.rule_note, d.note)
 
 
 def disclosure_due(ref: EntryRef, formed: dt.date, calendar: WorkCalendar, short: ShortDeadlines) -> tuple[dt.date, str]:
@@ -91,7 +91,7 @@ def record_disclosure_event(
     publisher = directory.units[ref.entry.publisher_id]
     existing = session.exec(select(Disclosure).where(Disclosure.entry_id == ref.entry.id, Disclosure.formed_on == formed)).first()
     if existing is not None:
-        return _named(_view(existing, ref), publisher), False
+        return _view(existing, ref, publisher.name), False
     disclosure = Disclosure(entry_id=ref.entry.id, publisher_id=publisher.id, formed_on=formed, due_on=due,  # type: ignore[arg-type]
                             rule_note=rule_note, note=note, recorded_at=now, recorded_by=by)
     session.add(disclosure)
@@ -102,12 +102,7 @@ def record_disclosure_event(
                  "rule_note": rule_note},
     ))
     session.flush()
-    return _named(_view(disclosure, ref), publisher), True
-
-
-def _named(view: DisclosureView, publisher: Unit) -> DisclosureView:
-    view.publisher = publisher.name
-    return view
+    return _view(disclosure, ref, publisher.name), True
 
 
 def record_disclosed(
@@ -132,7 +127,7 @@ def record_disclosed(
         disclosure.disclosed_on = on
         session.add(disclosure)
         session.flush()
-    return _named(_view(disclosure, ref), directory.units[disclosure.publisher_id])
+    return _view(disclosure, ref, directory.units[disclosure.publisher_id].name)
 
 
 def _ref_of(session: Session, directory: Directory, disclosure: Disclosure) -> EntryRef:
@@ -148,9 +143,8 @@ def list_disclosures(session: Session, directory: Directory, *, open_only: bool 
         query = query.where(Disclosure.disclosed_on == None)  # noqa: E711
     views = []
     for disclosure, entry, catalogue in session.exec(query.order_by(Disclosure.due_on, Disclosure.id)).all():
-        view = _view(disclosure, EntryRef(entry, catalogue, directory.units[catalogue.unit_id]))
-        view.publisher = directory.units[disclosure.publisher_id].name
-        views.append(view)
+        ref = EntryRef(entry, catalogue, directory.units[catalogue.unit_id])
+        views.append(_view(disclosure, ref, directory.units[disclosure.publisher_id].name))
     return views
 
 
@@ -200,11 +194,8 @@ def add_disclosure_entries(
         days_left = (disclosure.due_on - today).days
         light = "red" if days_left < 0 else "yellow" if days_left <= lights.yellow_within_days else "green"
         publisher = units[disclosure.publisher_id]
-        title = f"公开“{entry.level1}·{entry.level2}”（信息形成于 {disclosure.formed_on}，时限：{entry.deadline_text}）"
-        make = lambda escalation: DigestEntry(  # noqa: E731
-            disclosure_key(disclosure.id), title, publisher.name, "principal" if not escalation else "county_office",  # type: ignore[arg-type]
-            stage.name, disclosure.due_on, days_left, light, escalation, False, disclosure.note)
-        recipient = _file(digests, units, publisher, make(False), today)
+        own = _digest_entry(disclosure, entry, publisher.name, stage.name, days_left, light, escalation=False)
+        recipient = _file(digests, units, publisher, own, today)
         plan.disclosure_notices.append(PlannedDisclosureNotice(disclosure.id, disclosure.due_on, stage.name, stage.rank,  # type: ignore[arg-type]
                                                                recipient or ""))
         if recipient is None:
@@ -212,8 +203,18 @@ def add_disclosure_entries(
         if stage.rank > 0 and "county_office" in policy.escalate_to:
             for office in offices:
                 if office.id != publisher.id:
-                    _file(digests, units, office, make(True), today)
+                    late = _digest_entry(disclosure, entry, publisher.name, stage.name, days_left, light, escalation=True)
+                    _file(digests, units, office, late, today)
     plan.digests = sorted(digests.values(), key=lambda d: d.recipient)
+
+
+def _digest_entry(
+    disclosure: Disclosure, entry: CatalogueEntry, publisher: str, stage: str, days_left: int, light: str, *, escalation: bool,
+) -> DigestEntry:
+    """A disclosure as a digest line: the templates show it like an item, keyed 公开<编号>."""
+    title = f"公开“{entry.level1}·{entry.level2}”（信息形成于 {disclosure.formed_on}，时限：{entry.deadline_text}）"
+    return DigestEntry(disclosure_key(disclosure.id), title, publisher, "county_office" if escalation else "principal",  # type: ignore[arg-type]
+                       stage, disclosure.due_on, days_left, light, escalation, False, disclosure.note)
 
 
 def _file(digests: dict[str, Digest], units: dict[int, UnitRow], unit: UnitRow, entry: DigestEntry, today: dt.date) -> str | None:
@@ -236,8 +237,3 @@ def store_disclosure_notices(session: Session, plan: CheckPlan, message_ids: dic
                                      rank=notice.rank, sent_on=plan.today, message_id=message_ids.get(notice.recipient),
                                      created_at=now))
 
-
-def entry_refs(session: Session, directory: Directory) -> dict[int, str]:
-    """Entry id → its reference, for listings."""
-    rows = session.exec(select(CatalogueEntry, Catalogue).join(Catalogue, Catalogue.id == CatalogueEntry.catalogue_id)).all()
-    return {e.id: entry_ref(c, directory.units[c.unit_id], e) for e, c in rows}  # type: ignore[misc]
