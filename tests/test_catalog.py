@@ -155,7 +155,7 @@ def test_accept_is_refused_while_the_check_fails_and_changes_nothing(seeded, tmp
     assert seeded.snapshot() == before
 
 
-def test_accepting_the_seed_records_the_assignment_done_with_the_file_as_evidence(seeded):
+def test_accepting_the_seed_records_the_assignment_done_with_the_file_as_evidence(seeded, tmp_path):
     result = seeded.json("catalog", "accept", str(SHARED_SEED), "--unit", UNIT, "--item", ITEM,
                          "--today", "2020-09-25", "--by", "张三")
     assert result["rows"] == 2 and result["unit"] == UNIT and result["item"] == ITEM
@@ -173,6 +173,12 @@ def test_accepting_the_seed_records_the_assignment_done_with_the_file_as_evidenc
     engine.dispose()
     assert bytes(stored[0]) == SHARED_SEED.read_bytes() and stored[1] == hashlib.sha256(SHARED_SEED.read_bytes()).hexdigest()
     assert [e[0] for e in entries] == ["食品生产经营许可服务指南", "食品生产经营许可基本信息"]
+    archive = seeded.json("export")
+    assert [(c["id"], c["sha256"], "content" in c) for c in archive["catalogues"]] == [(result["catalogue"], stored[1], False)]
+    assert len(archive["catalogue_entries"]) == 2
+    copy = tmp_path / "取回.txt"
+    seeded("catalog", "file", str(result["catalogue"]), "--out", str(copy))
+    assert copy.read_bytes() == SHARED_SEED.read_bytes()
     again = seeded.json("catalog", "accept", str(SHARED_SEED), "--unit", UNIT, "--item", ITEM, "--today", "2020-09-28")
     assert again["superseded"] == [result["catalogue"]]
     assert [r["entry"] for r in seeded.json("catalog", "list", "--unit", UNIT)] == [f"{ITEM}/{UNIT}/1", f"{ITEM}/{UNIT}/2"]

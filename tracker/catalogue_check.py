@@ -185,28 +185,30 @@ def _publisher(result: RowResult, directory: Directory, unit: Unit | None) -> No
     try:
         refs = directory.resolve_cell(text)
     except UnknownNameError as exc:
-        refs = None
-        unknown = exc
-    if refs is not None:
-        units = [r for r in refs if isinstance(r, Unit)]
-        if len(refs) != 1 or not units:
-            names = "、".join(r.name for r in refs)
-            add(Problem("公开主体", f"公开主体“{text}”指的是{'单位组' if any(isinstance(r, UnitGroup) for r in refs) else '多个单位'}"
-                                    f"（{names}）。每个事项请写一个具体负责公开的单位。"))
-            return
-        result.publisher = units[0]
+        _unlisted_publisher(result, text, directory, unit, exc)
         return
+    units = [r for r in refs if isinstance(r, Unit)]
+    if len(refs) != 1 or not units:
+        kind = "单位组" if any(isinstance(r, UnitGroup) for r in refs) else "多个单位"
+        add(Problem("公开主体", f"公开主体“{text}”指的是{kind}（{'、'.join(r.name for r in refs)}）。"
+                                "每个事项请写一个具体负责公开的单位。"))
+        return
+    result.publisher = units[0]
+
+
+def _unlisted_publisher(result: RowResult, text: str, directory: Directory, unit: Unit | None, unknown: UnknownNameError) -> None:
+    """A 公开主体 not in the directory: the sending unit's own offices when it says so and --unit names the unit."""
+    add = result.problems.append
     if _OWN_OFFICES.search(normalize(text)):
         other = _other_unit_named(text, directory, unit)
         if other is not None:
             add(Problem("公开主体", f"公开主体“{text}”写的是“{other.name}”的科室，不是报送单位"
                                     f"{'“' + unit.name + '”' if unit else ''}。请核对公开主体。"))
-            return
-        if unit is None:
+        elif unit is None:
             add(Problem("公开主体", f"公开主体“{text}”不在单位名录中。如指报送单位自己的内设科室，请用 --unit 指明报送单位后再检查。"))
-            return
-        result.publisher = unit
-        result.notes.append(f"公开主体“{text}”是报送单位的内设科室，按“{unit.name}”计（提醒发给该单位）")
+        else:
+            result.publisher = unit
+            result.notes.append(f"公开主体“{text}”是报送单位的内设科室，按“{unit.name}”计（提醒发给该单位）")
         return
     guess = "您是否想写：" + "、".join(f"“{n}”" for n in unknown.suggestions) + "？" if unknown.suggestions else ""
     add(Problem("公开主体", f"公开主体“{text}”不在单位名录中。{guess}请写名录中的单位名称"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tracker.errors import CatalogueError
 from tracker.names import normalize
-from tracker.tablefile import decode, parse_table
+from tracker.tablefile import Cell, decode, parse_table
 
 WIDTH = 14
 HEADER_TOP = {0: "序号", 1: "公开事项", 3: "公开内容（要素）", 4: "公开依据", 5: "公开时限", 6: "公开主体",
@@ -227,10 +227,9 @@ def _split(grid_rows: list[tuple[list[str], str, list[bool]]], name: str, kind: 
     )
 
 
-def _width(cells: list[str], merged: list[bool], name: str, place: str) -> tuple[list[str], list[bool]]:
+def _require_width(cells: list[str], name: str, place: str) -> None:
     if len(cells) != WIDTH:
         raise CatalogueError(f"{name} {place}：这一行有 {len(cells)} 列，附件2格式应为 {WIDTH} 列。请检查是否增删了列或拆分了单元格。")
-    return cells, merged
 
 
 def _xlsx_grid(data: bytes, name: str) -> Grid:
@@ -293,8 +292,8 @@ def _docx_grid(data: bytes, name: str) -> Grid:
             found.append((cells, f"表格第 {r + 1} 行", merged))
         if any(_is_header_start(cells) for cells, _, _ in found):
             table_grid = _split(found, name, "docx")
-            for cells, merged, place in zip(table_grid.rows, table_grid.merged, table_grid.places):
-                _width(cells, merged, name, place)
+            for cells, place in zip(table_grid.rows, table_grid.places):
+                _require_width(cells, name, place)
             return table_grid
     return _split([], name, "docx")
 
@@ -303,7 +302,7 @@ def _text_grid(data: bytes, name: str) -> Grid:
     """The text dump: find the table whose header names 公开渠道和载体, then regroup its cells 14 to a row."""
     text, _encoding = decode(data, name)
     lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if normalize(line) == "公开渠道和载体" and line.startswith("\t")), None)
+    start = next((i for i, line in enumerate(lines) if line.startswith("\t") and normalize(line).startswith("公开渠道")), None)
     if start is None:
         return _split([], name, "txt")
     while start > 0 and normalize(lines[start]) != "序号":
@@ -319,7 +318,7 @@ def _text_grid(data: bytes, name: str) -> Grid:
                 expanded.append("")
         top = expanded
     rows: list[tuple[list[str], str, list[bool]]] = [(top, f"第 {table.header.line + offset} 行", [False] * len(top))]
-    pending: list = []
+    pending: list[Cell] = []
     for row in table.rows:
         pending.extend(row.cells)
         if len(pending) < WIDTH:
@@ -337,6 +336,6 @@ def _text_grid(data: bytes, name: str) -> Grid:
     elif pending:
         raise CatalogueError(f"{name} 第 {pending[0].line + offset} 行：最后一行只有 {len(pending)} 个单元格，附件2格式应为 {WIDTH} 个。")
     grid = _split(rows, name, "txt")
-    if padded:
+    if padded:  # said on the row, so the clerk sees the rule that was applied
         grid.notes[len(grid.rows) - 1] = f"文件在本行结束，末尾 {padded} 个单元格缺失，按空白读取"
     return grid

@@ -104,6 +104,14 @@ def accept_catalogue(
     return Accepted(catalogue, check, records, [c.id for c in previous])  # type: ignore[misc]
 
 
+def stored_file(session: Session, catalogue_id: int) -> Catalogue:
+    """An accepted catalogue with the bytes of the file as it was handed in."""
+    catalogue = session.get(Catalogue, catalogue_id)
+    if catalogue is None:
+        raise CatalogueError(f"没有编号为 #{catalogue_id} 的已验收目录。任务的佐证中写有目录编号，也可用 tracker catalog list 查看。")
+    return catalogue
+
+
 def _row_number(place: str) -> int:
     digits = "".join(ch if ch.isdigit() else " " for ch in place.rsplit("第", 1)[-1]).split()
     return int(digits[0]) if digits else 0

@@ -58,8 +58,8 @@ def db_backup(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="备
     output.say(f"已备份到 {file}（仅本用户可读）。")
 
 
-def _rows(session: Any, model: type[SQLModel]) -> list[dict[str, Any]]:
-    return [row.model_dump(mode="json") for row in session.exec(select(model)).all()]
+def _rows(session: Any, model: type[SQLModel], exclude: set[str] | None = None) -> list[dict[str, Any]]:
+    return [row.model_dump(mode="json", exclude=exclude) for row in session.exec(select(model)).all()]
 
 
 def _outbox(session: Any) -> list[dict[str, Any]]:
@@ -84,6 +84,9 @@ def export_command(ctx: typer.Context, as_json: Json = True) -> None:
             "assignments": _rows(session, models.Assignment), "events": _rows(session, models.Event),
             "journal": _rows(session, models.JournalEntry), "notices": _rows(session, models.Notice),
             "outbox": _outbox(session), "reports": _rows(session, models.ReportRun),
+            # accepted catalogue files are left out like message texts: they are in the backup (tracker catalog file)
+            "catalogues": _rows(session, models.Catalogue, {"content"}), "catalogue_entries": _rows(session, models.CatalogueEntry),
+            "disclosures": _rows(session, models.Disclosure), "disclosure_notices": _rows(session, models.DisclosureNotice),
         }
     output.print_json(data)
 

@@ -10,7 +10,7 @@ import typer
 from tracker.catalogue_check import CheckResult, ShortDeadlines, check_catalogue
 from tracker.catalogue_read import read_catalogue
 from tracker.catalogue_template import template_workbook
-from tracker.catalogues import accept_catalogue, current_entries
+from tracker.catalogues import accept_catalogue, current_entries, stored_file
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor, parse_date
@@ -124,6 +124,27 @@ def template_command(
     except OSError as exc:
         raise CatalogueError(f"无法写入 {out}：{exc.strerror or exc}。请检查文件夹是否存在、文件是否正被 Excel 打开。") from exc
     output.say(f"已写入附件2格式模板 {out}（{rows} 个空行）。")
+
+
+@catalog_app.command("file", rich_help_panel="计划")
+def file_command(
+    ctx: typer.Context,
+    catalogue: Annotated[int, typer.Argument(help="目录编号（验收时显示，也写在任务的佐证中，如 附件2目录 #3）")],
+    out: Annotated[Path, typer.Option("--out", help="写入的文件")],
+) -> None:
+    """取出验收时保存的目录原文件（佐证），逐字节与报送时相同。
+
+    例：tracker catalog file 3 --out 县市场监管局目录.xlsx
+    """
+    context: Context = ctx.obj
+    with read_session(context.ready_engine()) as session:
+        found = stored_file(session, catalogue)
+        data, name, digest = bytes(found.content), found.filename, found.sha256
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise CatalogueError(f"无法写入 {out}：{exc.strerror or exc}。请检查文件夹是否存在。") from exc
+    output.say(f"已写入目录 #{catalogue} 的原文件 {name} → {out}（{len(data)} 字节，sha256 {digest[:12]}）。")
 
 
 @catalog_app.command("list", rich_help_panel="计划")
