@@ -74,13 +74,19 @@ def test_the_seeds_two_rows_pass_for_the_unit_that_hands_them_in(seeded):
     assert any("按上一行的“行政审批”" in n for n in second["notes"])  # blank 一级事项 = same as above, and said so
 
 
-def test_without_the_unit_an_internal_office_as_publisher_is_not_guessed(seeded):
-    result = seeded("catalog", "check", str(SHARED_SEED), ok=False)
-    assert result.exit_code == 1
-    assert result.stdout.count("公开主体“市场监督管理行政审批相关责任部门、科室”不在单位名录中") == 2
-    assert "--unit" in result.stdout
-    other = seeded("catalog", "check", str(SHARED_SEED), "--unit", "县教育体育局")
-    assert "按“县教育体育局”计" in other.stdout  # the office suffix names no other unit: the sender's own offices
+def test_a_publisher_written_as_offices_is_read_as_their_unit_and_said_so(seeded, tmp_path):
+    alone = seeded.json("catalog", "check", str(SHARED_SEED))  # 市场监督管理… is the core of 县市场监督管理局, an alias
+    assert [r["publisher"] for r in alone["rows"]] == [UNIT, UNIT]
+    assert all(f"是“{UNIT}”的内设科室" in " ".join(r["notes"]) for r in alone["rows"])
+    other = seeded("catalog", "check", str(SHARED_SEED), "--unit", "县教育体育局", ok=False)
+    assert other.exit_code == 1  # the market supervision bureau's offices, handed in by the education bureau
+    assert other.stdout.count("写的是“县市场监管局”的科室，不是报送单位“县教育体育局”") == 2
+    path = tmp_path / "科室.txt"
+    path.write_text(dump([row("1", "行政许可", "许可服务指南", publisher="相关业务科室")]), "utf-8")
+    unnamed = seeded("catalog", "check", str(path), ok=False)
+    assert unnamed.exit_code == 1 and "请用 --unit 指明报送单位" in unnamed.stdout  # whose offices? not guessed
+    named = seeded.json("catalog", "check", str(path), "--unit", "狮山镇")
+    assert named["ok"] and named["rows"][0]["publisher"] == "狮山镇人民政府"
 
 
 def test_a_hand_made_catalogue_with_every_defect(seeded, tmp_path):

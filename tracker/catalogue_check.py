@@ -200,10 +200,12 @@ def _unlisted_publisher(result: RowResult, text: str, directory: Directory, unit
     """A 公开主体 not in the directory: the sending unit's own offices when it says so and --unit names the unit."""
     add = result.problems.append
     if _OWN_OFFICES.search(normalize(text)):
-        other = _other_unit_named(text, directory, unit)
-        if other is not None:
-            add(Problem("公开主体", f"公开主体“{text}”写的是“{other.name}”的科室，不是报送单位"
-                                    f"{'“' + unit.name + '”' if unit else ''}。请核对公开主体。"))
+        named = _other_unit_named(text, directory, unit)
+        if named is not None and unit is not None:
+            add(Problem("公开主体", f"公开主体“{text}”写的是“{named.name}”的科室，不是报送单位“{unit.name}”。请核对公开主体。"))
+        elif named is not None:
+            result.publisher = named
+            result.notes.append(f"公开主体“{text}”是“{named.name}”的内设科室，按“{named.name}”计（提醒发给该单位）")
         elif unit is None:
             add(Problem("公开主体", f"公开主体“{text}”不在单位名录中。如指报送单位自己的内设科室，请用 --unit 指明报送单位后再检查。"))
         else:
@@ -215,17 +217,21 @@ def _unlisted_publisher(result: RowResult, text: str, directory: Directory, unit
                             "（tracker units list 可查看），本单位的科室可写“本单位相关科室”。"))
 
 
+_PREFIX = re.compile(r"^(?:县|州|市)")
+_SUFFIX = re.compile(r"(?:人民政府|办公室|委员会|分局|局|办|委)$")
+
+
 def _other_unit_named(text: str, directory: Directory, unit: Unit | None) -> Unit | None:
-    """A directory unit, other than the one handing in, whose name (with or without 县) is written in ``text``."""
+    """A directory unit, other than the one handing in, whose name or its core ("市场监督管理" of 县市场监督管理局) is in ``text``."""
     body = normalize(text)
     for other in directory.units.values():
         if unit is not None and other.id == unit.id:
             continue
         for name in (other.name, *other.aliases):
             key = normalize(name)
-            for variant in (key, key.removeprefix("县")):
-                if len(variant) >= 3 and variant in body:
-                    return other
+            core = _SUFFIX.sub("", _PREFIX.sub("", key))
+            if any(len(variant) >= 3 and variant in body for variant in (key, core)):
+                return other
     return None
 
 
