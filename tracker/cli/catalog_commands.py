@@ -119,11 +119,15 @@ def template_command(
     """
     if out.suffix.lower() != ".xlsx":
         raise CatalogueError(f"--out 的文件名“{out.name}”应以 .xlsx 结尾。")
-    try:
-        out.write_bytes(template_workbook(title, rows))
-    except OSError as exc:
-        raise CatalogueError(f"无法写入 {out}：{exc.strerror or exc}。请检查文件夹是否存在、文件是否正被 Excel 打开。") from exc
+    _write(out, template_workbook(title, rows))
     output.say(f"已写入附件2格式模板 {out}（{rows} 个空行）。")
+
+
+def _write(out: Path, data: bytes) -> None:
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise CatalogueError(f"无法写入 {out}：{exc.strerror or exc}。请检查文件夹是否存在、文件是否正被 Excel 或 Word 打开。") from exc
 
 
 @catalog_app.command("file", rich_help_panel="计划")
@@ -140,10 +144,7 @@ def file_command(
     with read_session(context.ready_engine()) as session:
         found = stored_file(session, catalogue)
         data, name, digest = bytes(found.content), found.filename, found.sha256
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        raise CatalogueError(f"无法写入 {out}：{exc.strerror or exc}。请检查文件夹是否存在。") from exc
+    _write(out, data)
     output.say(f"已写入目录 #{catalogue} 的原文件 {name} → {out}（{len(data)} 字节，sha256 {digest[:12]}）。")
 
 
