@@ -81,6 +81,11 @@ def test_the_publisher_is_reminded_through_the_digest_and_the_office_sees_overdu
     shown = seeded("report", "weekly", "--as-of", "2020-11-09").stdout
     section = shown[shown.index("逾期未公开的信息"):]
     assert "食品生产经营许可基本信息" in section and "已逾期 7 天" in section
+    html = seeded.home / "通报.html"
+    seeded("report", "weekly", "--as-of", "2020-11-09", "--out", str(html))
+    page = html.read_text("utf-8")
+    listed = page[page.index('id="overdue-disclosures"'):]
+    assert "食品生产经营许可基本信息" in listed[:listed.index("</ul>")] and "已逾期 7 天" in listed
     done = seeded.json("catalog", "disclosed", str(first["id"]), "--on", "2020-11-04", "--today", "2020-11-04")
     assert done["status"] == "disclosed_late"
     later = seeded.json("remind", "--dry-run", "--today", "2020-11-10")
