@@ -128,6 +128,13 @@ class ReportSettings(_Section):
     recipients: list[str] = Field(default_factory=lambda: ["县政府办公室"])
 
 
+class CatalogSettings(_Section):
+    """Annex 2 catalogues: how many working days a 公开时限 of "实时"/"即时" or "及时" allows."""
+
+    realtime_working_days: int = Field(default=1, ge=0)
+    promptly_working_days: int = Field(default=5, ge=0)
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     general: GeneralSettings = Field(default_factory=GeneralSettings)
@@ -136,6 +143,7 @@ class Settings(_Section):
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
 
 
 class Config(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 UNIT_KINDS = {
@@ -207,5 +207,80 @@ class ReportRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     week: str = Field(unique=True)
     as_of: dt.date
+    message_id: int | None = Field(default=None, foreign_key="outboxmessage.id")
+    created_at: dt.datetime
+
+
+class Catalogue(SQLModel, table=True):
+    """A unit's accepted standard catalogue (Annex 2) for one item-(1) domain, with the file as handed in.
+
+    The file's bytes are kept in the database as the evidence, so a backup or a move of the database
+    keeps them; a later acceptance for the same unit and item supersedes this one but never deletes it.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    item_key: str = Field(index=True)
+    filename: str
+    sha256: str
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    rows: int = 0
+    accepted_on: dt.date
+    accepted_at: dt.datetime
+    accepted_by: str = ""
+    superseded: bool = False
+
+
+class CatalogueEntry(SQLModel, table=True):
+    """One row of an accepted catalogue: a disclosure item with its deadline rule and ticked channels."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    catalogue_id: int = Field(foreign_key="catalogue.id", index=True)
+    number: str = ""
+    level1: str
+    level2: str
+    content: str
+    basis: str
+    deadline_text: str
+    deadline: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    publisher_text: str
+    publisher_id: int = Field(foreign_key="unit.id")
+    channels: list[str] = _json_list()
+    other_channel: str = ""
+    audience_public: bool = False
+    audience_group: str = ""
+    active: bool = False
+    on_request: bool = False
+    county_level: bool = False
+    township_level: bool = False
+    source_row: int = 0
+
+
+class Disclosure(SQLModel, table=True):
+    """A piece of information that came into being or changed on ``formed_on`` and must be disclosed by ``due_on``."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="catalogueentry.id", index=True)
+    publisher_id: int = Field(foreign_key="unit.id", index=True)
+    formed_on: dt.date
+    due_on: dt.date = Field(index=True)
+    rule_note: str = ""
+    note: str = ""
+    disclosed_on: dt.date | None = None
+    recorded_at: dt.datetime
+    recorded_by: str = ""
+
+
+class DisclosureNotice(SQLModel, table=True):
+    """The ledger of disclosure reminders: one row per (disclosure, deadline, stage), the claim like ``Notice``."""
+
+    __table_args__ = (UniqueConstraint("disclosure_id", "due_on", "stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    disclosure_id: int = Field(foreign_key="disclosure.id", index=True)
+    due_on: dt.date
+    stage: str
+    rank: int
+    sent_on: dt.date
     message_id: int | None = Field(default=None, foreign_key="outboxmessage.id")
     created_at: dt.datetime

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, bindparam, or_, text, update
 from sqlmodel import Session, select
 
+from tracker.disclosures import store_disclosure_notices
 from tracker.errors import StatusError
 from tracker.models import Notice, OutboxBody, OutboxMessage
 from tracker.reminders import CheckPlan
@@ -45,6 +46,7 @@ def store_check(
             assignment_id=notice.assignment_id, due_on=notice.due_on, stage=notice.stage, rank=notice.rank,
             sent_on=plan.today, message_id=message.id if message else None, created_at=now,
         ))
+    store_disclosure_notices(session, plan, {r: m.id for r, m in by_recipient.items()}, now)
     session.flush()
     return list(by_recipient.values())
 

@@ -181,6 +181,7 @@ class CheckPlan:
     notices: list[PlannedNotice]
     unreachable: list[str]
     contact: str = ""
+    disclosure_notices: list[Any] = field(default_factory=list)  # tracker.disclosures.PlannedDisclosureNotice
 
 
 def _extended_ledger(session: Session) -> dict[tuple[int, dt.date], int]:
@@ -242,8 +243,12 @@ def plan_check(
     one query per distinct deadline, so a province's check reads what it sends, not the whole plan.
     Rows, units and items stay plain rows: at province scale, objects per row cost more than the SQL.
     """
+    from tracker.disclosures import add_disclosure_entries  # catalogue disclosures join the same digests
+
     with collector_paused():
-        return _check(session, today, calendar, policy, lights)
+        plan = _check(session, today, calendar, policy, lights)
+    add_disclosure_entries(session, plan, calendar, policy, lights)
+    return plan
 
 
 _UNNOTIFIED = assignment_query(  # open principals of some items, not yet told about stage ``rank`` of deadline ``due``

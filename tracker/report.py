@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from sqlmodel import Session, select
 
 from tracker.calendar import WorkCalendar
+from tracker.disclosures import DisclosureView, overdue_disclosures
 from tracker.models import JournalEntry, OutboxMessage
 from tracker.queries import AssignmentView, ItemView, LightRules, load_views
 
@@ -100,6 +101,7 @@ class WeeklyReport:
     undelivered: list[tuple[str, str, str]]
     warnings: list[str]
     ledger: list[tuple[ItemView, AssignmentView]] = field(default_factory=list)
+    disclosures: list[DisclosureView] = field(default_factory=list)  # overdue disclosures from the catalogues
 
     @property
     def red_items(self) -> list[ItemLine]:
@@ -122,6 +124,7 @@ class WeeklyReport:
                           "unit": u.unit} for u in self.upcoming],
             "undelivered": [{"recipient": r, "subject": s, "error": e} for r, s, e in self.undelivered],
             "warnings": self.warnings,
+            "overdue_disclosures": [d.to_json(self.as_of) for d in self.disclosures],
         }
 
 
@@ -196,7 +199,8 @@ def build_weekly_report(
         select(OutboxMessage).where(OutboxMessage.state == "failed").order_by(OutboxMessage.id)).all()]
     upcoming.sort()
     return WeeklyReport(as_of=as_of, since=since, title=title, totals=totals, items=items, units=ranked, changes=changes,
-                        upcoming=upcoming, undelivered=undelivered, warnings=calendar.warnings, ledger=ledger)
+                        upcoming=upcoming, undelivered=undelivered, warnings=calendar.warnings, ledger=ledger,
+                        disclosures=overdue_disclosures(session, as_of))
 
 
 def _journal_changes(session: Session, since: dt.date, as_of: dt.date, tz: dt.tzinfo) -> list[Change]:

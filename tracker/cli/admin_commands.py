@@ -68,9 +68,9 @@ def _value(value: Any, tz: dt.tzinfo) -> Any:
     return value
 
 
-def _rows(session: Any, model: type[SQLModel], tz: dt.tzinfo) -> list[dict[str, Any]]:
+def _rows(session: Any, model: type[SQLModel], tz: dt.tzinfo, exclude: set[str] | None = None) -> list[dict[str, Any]]:
     """Every row as a dict; moments in the configured zone with their offset, like everything else shown."""
-    return [{k: _value(v, tz) for k, v in row.model_dump().items()} for row in session.exec(select(model)).all()]
+    return [{k: _value(v, tz) for k, v in row.model_dump(exclude=exclude).items()} for row in session.exec(select(model)).all()]
 
 
 def _outbox(session: Any, tz: dt.tzinfo) -> list[dict[str, Any]]:
@@ -100,6 +100,11 @@ def export_command(
             "events": _rows(session, models.Event, tz), "journal": _rows(session, models.JournalEntry, tz),
             "notices": _rows(session, models.Notice, tz), "outbox": _outbox(session, tz),
             "reports": _rows(session, models.ReportRun, tz),
+            # accepted catalogue files are left out like message texts: they are in the backup (tracker catalog file)
+            "catalogues": _rows(session, models.Catalogue, tz, {"content"}),
+            "catalogue_entries": _rows(session, models.CatalogueEntry, tz),
+            "disclosures": _rows(session, models.Disclosure, tz),
+            "disclosure_notices": _rows(session, models.DisclosureNotice, tz),
         }
     output.print_json(data)
 

@@ -72,6 +72,7 @@ def main() -> None:
 
 from tracker.cli import (  # noqa: E402,F401
     admin_commands,
+    catalog_commands,
     contact_commands,
     mail_commands,
     plan_commands,

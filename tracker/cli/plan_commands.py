@@ -18,6 +18,7 @@ from tracker.cli.options import FILTER_STATES, LIGHTS, By, Json, Occurrence, Per
 from tracker.db import create_database, create_scratch_schema, is_initialised, make_engine, read_session, write_session
 from tracker.deadlines import parse_deadline
 from tracker.directory import Directory, bundled_directory_path, read_directory_file
+from tracker.errors import TrackerError
 from tracker.importer import COLUMN_LABELS, PlannedPlan, read_plan
 from tracker.models import ROLES
 from tracker.contact_list import units_without_email

@@ -4,7 +4,7 @@ Tables from online office suites carry these columns; they are names of persons,
 as text beside the item and never resolved against the unit directory.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
