@@ -246,7 +246,7 @@ def sync_assignments(session: Session, directory: Directory, *, now: dt.datetime
 
 def initialise(
     session: Session, directory_file: DirectoryFile, plan_path: Path, *, plan_year: int | None,
-    starts_on: dt.date, now: dt.datetime, actor: str,
+    starts_on: dt.date, now: dt.datetime, actor: str, table: int | None = None,
 ) -> tuple[PlannedPlan, PlanDiff]:
     """Fill an empty schema: the directory, then the plan."""
     session.add(Plan(
@@ -255,5 +255,5 @@ def initialise(
     ))
     store_directory(session, directory_file)
     directory = Directory.load(session)
-    plan = read_plan(plan_path, directory, plan_year)
+    plan = read_plan(plan_path, directory, plan_year, table=table)
     return plan, apply_plan(session, plan, directory, now=now, actor=actor)

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
-from tracker.cli.options import By, Json, PlanYear, Today
+from tracker.cli.options import By, Json, PlanYear, TableNumber, Today
 from tracker.db import create_database, create_scratch_schema, is_initialised, make_engine, read_session, write_session
 from tracker.deadlines import parse_deadline
 from tracker.directory import Directory, bundled_directory_path, read_directory_file
@@ -88,12 +88,13 @@ def _print_preview(plan: PlannedPlan) -> None:
 @app.command("init")
 def init_command(
     ctx: typer.Context,
-    plan: Annotated[Path | None, typer.Option("--plan", help="计划表文件（默认：内置的武定县附件1）")] = None,
+    plan: Annotated[Path | None, typer.Option("--plan", help="计划表文件：Word（.docx/.doc/.wps）、Excel（.xlsx/.xls/.et/.csv）或纯文本（默认：内置的武定县附件1）")] = None,
     units: Annotated[Path | None, typer.Option("--units", help="单位名录 TOML（默认：config.toml 中的设置或内置名录）")] = None,
     force: Annotated[bool, typer.Option("--force", help="数据库已存在时清空重建（进度和历史将丢失）")] = False,
     if_missing: Annotated[bool, typer.Option("--if-missing", help="数据库已存在时什么也不做（供脚本反复运行）")] = False,
     start: Annotated[str | None, typer.Option("--start", help="计划开始日期，用于推算计划进度（默认今天）")] = None,
     plan_year: PlanYear = None,
+    table: TableNumber = None,
     by: By = None,
     as_json: Json = False,
 ) -> None:
@@ -115,11 +116,13 @@ def init_command(
     scratch = make_engine("sqlite://")
     create_scratch_schema(scratch)
     with write_session(scratch) as session:  # everything is checked before the real database is touched
-        initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who)
+        initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who,
+                   table=table)
     engine = context.engine
     create_database(engine, force=force)
     with write_session(engine) as session:
-        planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who)
+        planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who,
+                   table=table)
         unit_count = len(Directory.load(session).units)
     if as_json:
         output.print_json({"database": make_url(context.config.database_url).render_as_string(hide_password=True),
@@ -135,21 +138,23 @@ def init_command(
 @app.command("import")
 def import_command(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="计划表文件（Word 表格另存的纯文本）")],
+    file: Annotated[Path, typer.Argument(help="计划表文件：Word（.docx/.doc/.wps）、Excel（.xlsx/.xls/.et/.csv）或 Word 表格另存的纯文本")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示预览和将要发生的变化，不写数据库")] = False,
     plan_year: PlanYear = None,
+    table: TableNumber = None,
     by: By = None,
     as_json: Json = False,
 ) -> None:
     """导入或重新导入计划表：更新事项，增减任务分工，保留已有进度和历史。
 
-    例：tracker import 附件1.txt --dry-run
+    例：tracker import 通知.docx --dry-run
+        tracker import 任务清单.xlsx --table 2
     """
     context: Context = ctx.obj
     engine = context.ready_engine()
     with write_session(engine) as session:
         directory = Directory.load(session)
-        plan = read_plan(file, directory, plan_year)
+        plan = read_plan(file, directory, plan_year, table=table)
         diff = apply_plan(session, plan, directory, now=context.now(None), actor=actor(by), write=not dry_run)
         if dry_run:
             session.rollback()
