@@ -7,7 +7,8 @@
     ├── DeadlineParseError       a 完成时间 text that cannot be read
     ├── UnknownNameError         a unit, group, item or event name that is not known
     ├── DatabaseStateError       the database is missing, already there, or not initialised
-    └── StatusError              a status update, extension or event that is refused
+    ├── StatusError              a status update, extension or event that is refused
+    └── SheetError               a status sheet that cannot be applied (every bad cell listed)
 
 The CLI prints ``str(error)`` and exits non-zero; nothing else should ever reach the operator.
 """
@@ -66,3 +67,7 @@ class DatabaseStateError(TrackerError):
 
 class StatusError(TrackerError):
     """A status change is refused; nothing was written."""
+
+
+class SheetError(TrackerError):
+    """A status sheet is refused as a whole; nothing was written."""

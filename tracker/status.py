@@ -31,6 +31,7 @@ class StatusChange:
     by: str = ""
     evidence: str = ""
     force: bool = False
+    source: str = ""  # where the change came from when not typed in (a status sheet's file name), kept in the journal
 
 
 @dataclass
@@ -118,7 +119,8 @@ def update_status(
             from_state=row.state, to_state=state, from_progress=row.progress, to_progress=progress,
             note=change.note, evidence=change.evidence,
             details={"completed_on": completed_on.isoformat() if completed_on else None,
-                     "previous_completed_on": row.completed_on.isoformat() if row.completed_on else None},
+                     "previous_completed_on": row.completed_on.isoformat() if row.completed_on else None,
+                     **({"source": change.source} if change.source else {})},
         ))
         row.state, row.progress, row.completed_on = state, progress, completed_on
         if change.note:

@@ -47,6 +47,7 @@ from tracker.cli import (  # noqa: E402,F401
     mail_commands,
     plan_commands,
     report_commands,
+    sheet_commands,
     status_commands,
     unit_commands,
 )
