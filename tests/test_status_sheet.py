@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import subprocess
 
 import openpyxl
+import pytest
 
 from tests.conftest import Cli
 
@@ -20,6 +23,18 @@ def _export(cli, path, unit=UNIT):
 def _rows(sheet) -> dict[str, int]:
     """Item key -> sheet row."""
     return {sheet[f"B{r}"].value: r for r in range(4, sheet.max_row + 1) if sheet[f"B{r}"].value}
+
+
+def _filled(cli, path, edits: dict[tuple[str, str], object]) -> dict[str, int]:
+    """Export the unit's sheet and type ``edits`` ((item key, column) -> value) into it, as a clerk would."""
+    _export(cli, path)
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook["进度填报"]
+    rows = _rows(sheet)
+    for (key, column), value in edits.items():
+        sheet[f"{column}{rows[key]}"] = value
+    workbook.save(path)
+    return rows
 
 
 def test_exported_sheet_lists_open_work_with_locked_keys_and_validated_inputs(seeded, tmp_path):
@@ -53,17 +68,10 @@ def test_exported_sheet_lists_open_work_with_locked_keys_and_validated_inputs(se
 
 def test_filled_sheet_is_applied_with_journal_and_source(seeded, tmp_path):
     path = tmp_path / "狮山镇进度表.xlsx"
-    _export(seeded, path)
-    workbook = openpyxl.load_workbook(path)
-    sheet = workbook["进度填报"]
-    rows = _rows(sheet)
-    sheet[f"H{rows['1.义务教育']}"] = "已完成"
-    sheet[f"J{rows['1.义务教育']}"] = dt.datetime(2020, 9, 20)
-    sheet[f"K{rows['1.义务教育']}"] = "武教发〔2020〕12号"
-    sheet[f"I{rows['2']}"] = 50
-    sheet[f"H{rows['5']}"] = "不适用"
-    sheet[f"L{rows['5']}"] = "本镇无此项业务"
-    workbook.save(path)
+    _filled(seeded, path, {
+        ("1.义务教育", "H"): "已完成", ("1.义务教育", "J"): dt.datetime(2020, 9, 20), ("1.义务教育", "K"): "武教发〔2020〕12号",
+        ("2", "I"): 50, ("5", "H"): "不适用", ("5", "L"): "本镇无此项业务",
+    })
     before = seeded.snapshot()
     preview = seeded.json("sheet", "import", str(path), "--dry-run", "--today", TODAY)
     assert seeded.snapshot() == before and preview["dry_run"] is True
@@ -82,19 +90,12 @@ def test_filled_sheet_is_applied_with_journal_and_source(seeded, tmp_path):
 
 def test_a_sheet_with_bad_rows_is_refused_whole_and_lists_every_cell(seeded, tmp_path):
     path = tmp_path / "进度表.xlsx"
-    _export(seeded, path)
-    workbook = openpyxl.load_workbook(path)
-    sheet = workbook["进度填报"]
-    rows = _rows(sheet)
-    sheet[f"I{rows['2']}"] = 50  # a good row: not applied either
-    sheet[f"H{rows['1.义务教育']}"] = "完成了"
-    sheet[f"I{rows['1.户籍管理']}"] = 150
-    sheet[f"D{rows['5']}"] = "改过的事项"
-    sheet[f"H{rows['6']}"] = "不适用"
-    sheet[f"H{rows['7']}"] = "已完成"
-    sheet[f"J{rows['7']}"] = dt.datetime(2020, 10, 20)  # after --today
-    sheet[f"J{rows['8']}"] = "九月"
-    workbook.save(path)
+    rows = _filled(seeded, path, {
+        ("2", "I"): 50,  # a good row: not applied either
+        ("1.义务教育", "H"): "完成了", ("1.户籍管理", "I"): 150, ("5", "D"): "改过的事项", ("6", "H"): "不适用",
+        ("7", "H"): "已完成", ("7", "J"): dt.datetime(2020, 10, 20),  # after --today
+        ("8", "J"): "九月",
+    })
     before = seeded.snapshot()
     result = seeded("sheet", "import", str(path), "--today", TODAY, ok=False)
     assert result.exit_code == 1
@@ -145,3 +146,17 @@ def test_export_all_writes_one_sheet_per_unit_with_open_work(seeded, tmp_path):
     for entry in written:
         listing = seeded.json("items", "list", "--unit", entry["unit"], "--today", TODAY)
         assert entry["rows"] == sum(1 for i in listing for a in i["assignments"] if a["state"] in ("not_started", "in_progress"))
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed (.ci/run installs it)")
+def test_a_sheet_filled_in_and_saved_by_an_office_suite_comes_back(seeded, tmp_path):
+    """LibreOffice (as WPS or Excel would) re-saves the workbook: the identity, ids and validations survive."""
+    path = tmp_path / "进度表.xlsx"
+    _filled(seeded, path, {("2", "I"): 30})
+    out = tmp_path / "saved"
+    subprocess.run([shutil.which("soffice"), "--headless", f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
+                    "--convert-to", "xlsx", "--outdir", str(out), str(path)], check=True, capture_output=True, timeout=300)
+    saved = openpyxl.load_workbook(out / "进度表.xlsx")
+    assert saved["_tracker"].sheet_state != "visible" and saved["进度填报"].protection.sheet
+    result = seeded.json("sheet", "import", str(out / "进度表.xlsx"), "--today", TODAY)
+    assert [(c["item"], c["to"], c["to_progress"]) for c in result["changes"]] == [("2", "in_progress", 30)]

@@ -108,4 +108,7 @@ def sheet_import(
     for row, r in changes:
         done = f"，完成日期 {r.completed_on}" if r.completed_on else ""
         output.say(f"第 {row} 行  事项 {r.item}：{STATES[r.from_state]} {r.from_progress}% → {STATES[r.to_state]} {r.to_progress}%{done}")
+    if not changes:
+        output.say(f"{report.unit}：表中没有任何改动（与导出时相同），数据库未改动。")
+        return
     output.say(f"{report.unit}：{len(changes)} 项有变化" + ("（预览，数据库未改动）。" if dry_run else "，已记入历史。"))
