@@ -50,11 +50,11 @@ def grid_layout(rows: list[list[str]]) -> list[list[tuple[int, int, str]]]:
 
 def vertical_runs(laid: list[list[tuple[int, int, str]]]) -> list[tuple[int, int, int, int]]:
     """(first row, last row, first column, last column) of each vertical merge: a filled cell and the blank
-    cells of the same span below it."""
+    cells of the same span below it. The header row starts none: a blank cell right under it is just empty."""
     runs = []
     for r, row in enumerate(laid):
         for first, last, text in row:
-            if not text:
+            if not text or r == 0:
                 continue
             end = r
             while end + 1 < len(laid) and (first, last, "") in laid[end + 1]:
@@ -71,19 +71,11 @@ def _write_cell(cell, text: str) -> None:
         cell.add_paragraph(line)
 
 
-def build_docx(path: Path, *, with_annex2: bool = True, extra_task_table: bool = False) -> Path:
-    """The notice's annexes as a Word document: Annex 1 with real merged cells, then Annex 2 on a new page."""
-    preamble, rows = seed_rows()
-    document = docx.Document()
-    document.add_paragraph("武定县人民政府办公室关于印发基层政务公开标准化规范化工作实施方案的通知")
-    document.add_paragraph("各乡镇人民政府，县直各部门：现将有关事项通知如下。")
-    for line in preamble:
-        document.add_paragraph(line)
-    laid = grid_layout(rows)
+def _add_table(document, laid: list[list[tuple[int, int, str]]]) -> None:
     table = document.add_table(rows=len(laid), cols=GRID)
     table.style = "Table Grid"
     for r, row in enumerate(laid):
-        for first, last, text in row:
+        for first, _last, text in row:
             if text:
                 _write_cell(table.cell(r, first), text)
     for r, row in enumerate(laid):  # horizontal spans first
@@ -92,6 +84,25 @@ def build_docx(path: Path, *, with_annex2: bool = True, extra_task_table: bool =
                 table.cell(r, first).merge(table.cell(r, last))
     for top, bottom, first, last in vertical_runs(laid):
         table.cell(top, first).merge(table.cell(bottom, last))
+
+
+def build_docx(
+    path: Path, *, with_annex2: bool = True, extra_task_table: bool = False, split_before: int | None = None,
+) -> Path:
+    """The notice's annexes as a Word document: Annex 1 with real merged cells, then Annex 2 on a new page."""
+    preamble, rows = seed_rows()
+    document = docx.Document()
+    document.add_paragraph("武定县人民政府办公室关于印发基层政务公开标准化规范化工作实施方案的通知")
+    document.add_paragraph("各乡镇人民政府，县直各部门：现将有关事项通知如下。")
+    for line in preamble:
+        document.add_paragraph(line)
+    laid = grid_layout(rows)
+    if split_before is None:
+        _add_table(document, laid)
+    else:  # a table split at a page break, its header typed again on the next page
+        _add_table(document, laid[:split_before])
+        document.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
+        _add_table(document, [laid[0], *laid[split_before:]])
     document.add_paragraph("")  # Word always ends a document with a paragraph after its last table
     if extra_task_table:
         document.add_paragraph("附件3：").runs[0].add_break(WD_BREAK.PAGE)

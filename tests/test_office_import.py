@@ -40,6 +40,19 @@ def test_word_table_with_real_merges_imports_like_the_dump(cli, tmp_path):
     assert again["unchanged"] is True
 
 
+def test_word_table_split_at_a_page_break_with_its_header_repeated_is_one_table(cli, tmp_path):
+    plan = build_docx(tmp_path / "分页.docx", split_before=22)  # the second part starts at item (5)
+    tables = docx.Document(plan).tables
+    assert len(tables) == 3 and tables[1].cell(0, 0).text == "序号" and tables[1].cell(1, 2).text.startswith("（5）")
+    _same_as_dump(cli, plan)
+    bad = build_docx(tmp_path / "分页2.docx", split_before=22)
+    document = docx.Document(bad)
+    document.tables[1].cell(1, 4).text = "县不存在局"
+    document.save(bad)
+    message = cli("import", str(bad), ok=False).stderr
+    assert "第 1 个表格（含续表） 第 24 行" in message  # row 2 of the second part: rows count on across the parts
+
+
 def test_excel_sheet_with_merged_ranges_and_a_title_imports_like_the_dump(cli, tmp_path):
     plan = build_xlsx(tmp_path / "任务清单.xlsx")
     assert openpyxl.load_workbook(plan)["任务分工"].merged_cells.ranges

@@ -5,6 +5,10 @@ workbook several sheets. A table is a candidate when one of its first rows names
 importer needs (the same rule the importer applies to the header of a text dump). One candidate is
 taken; none is an error that lists what was found; several are refused until the operator picks
 one with ``--table N``, because guessing wrong would import the wrong plan silently.
+
+A Word table split in two at a page break, with its header typed again on the next page and no text
+between the parts, is one table: the second part is joined to the first, its rows numbered on
+from the first part's (so "第 1 个表格 第 N 行" counts rows across both parts).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tracker.errors import PlanImportError
-from tracker.tablefile import Row, Table
+from tracker.tablefile import Cell, Row, Table
 
 HEADER_SEARCH_ROWS = 10  # titles and notes above the header: a few rows in practice
 
@@ -26,6 +30,8 @@ class FoundTable:
     rows: list[Row]
     preamble: list[str] = field(default_factory=list)
     spans_unmarked: bool = False  # CSV: a horizontally merged cell leaves an empty cell beside it
+    follows_table: bool = False  # Word: no text between this table and the one before it
+    number: int = 0  # its place in the file, 1-based, as --table counts; set by choose_table when 0
 
 
 def _texts(row: Row) -> list[str]:
@@ -51,10 +57,12 @@ def choose_table(
     """The task table: the one candidate, or the ``wanted``-th table (1-based, as listed to the operator)."""
     if not found:
         raise PlanImportError("文件中没有任何表格。任务分工表应是 Word 表格或 Excel 工作表。", path=path)
+    count = len(found)
+    found = _join_continued(found, looks_like_header)
     if wanted is not None:
-        if not 1 <= wanted <= len(found):
-            raise PlanImportError(f"--table {wanted} 超出范围：文件中只有 {len(found)} 个表格。", path=path)
-        chosen = found[wanted - 1]
+        chosen = next((t for t in found if t.number == wanted), None)
+        if chosen is None:
+            raise PlanImportError(f"--table {wanted} 超出范围或是上一个表格的续表：文件中共有 {count} 个表格。", path=path)
         index = _header_index(chosen, looks_like_header)
         if index is None:
             raise PlanImportError(
@@ -71,13 +79,31 @@ def choose_table(
             f"并位于表格的前 {HEADER_SEARCH_ROWS} 行内。", path=path,
         )
     if len(candidates) > 1:
-        listing = "；".join(f"{found.index(t) + 1}. {_describe(t)}" for t, _i in candidates)
+        listing = "；".join(f"{t.number}. {_describe(t)}" for t, _i in candidates)
         raise PlanImportError(
             f"文件中有 {len(candidates)} 个表格像任务分工表：{listing}。"
-            f"请用 --table 编号 指定要导入哪一个，例如 --table {found.index(candidates[0][0]) + 1}。", path=path,
+            f"请用 --table 编号 指定要导入哪一个，例如 --table {candidates[0][0].number}。", path=path,
         )
     table, index = candidates[0]
     return _as_table(table, index), table
+
+
+def _join_continued(found: Sequence[FoundTable], looks_like_header: Callable[[Sequence[str]], bool]) -> list[FoundTable]:
+    joined: list[FoundTable] = []
+    for number, table in enumerate(found, start=1):
+        table.number = table.number or number
+        previous = joined[-1] if joined else None
+        if previous is not None and table.follows_table:
+            here, there = _header_index(table, looks_like_header), _header_index(previous, looks_like_header)
+            if here is not None and there is not None and _texts(table.rows[here]) == _texts(previous.rows[there]):
+                offset = previous.rows[-1].line
+                rows = [Row([Cell(c.text, c.line + offset) for c in row.cells]) for row in table.rows]
+                previous = FoundTable(f"{previous.name}（含续表）", [*previous.rows, *rows], previous.preamble,
+                                      previous.spans_unmarked, previous.follows_table, previous.number)
+                joined[-1] = previous
+                continue
+        joined.append(table)
+    return joined
 
 
 def _as_table(found: FoundTable, index: int) -> Table:

@@ -53,7 +53,8 @@ def read_word_tables(data: bytes, path: str) -> list[FoundTable]:
         else:
             rows = [Row(cells) for number, tr in enumerate(block.iterchildren(W + "tr"), start=1)
                     if (cells := [Cell(text, number) for text in _row_texts(tr, numbering)])]
-            found.append(FoundTable(f"第 {len(found) + 1} 个表格", rows, above[-PREAMBLE_PARAGRAPHS:]))
+            found.append(FoundTable(f"第 {len(found) + 1} 个表格", rows, above[-PREAMBLE_PARAGRAPHS:],
+                                    follows_table=bool(found) and not above))
             above = []
     return found
 
