@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -207,7 +208,8 @@ def test_old_word_and_wps_files_are_converted_by_libreoffice(cli, tmp_path):
     _same_as_dump(cli, made)
     wps = tmp_path / "通知.wps"
     shutil.copy(made, wps)
-    assert cli.json("import", str(wps))["unchanged"] is True
+    result = cli("import", str(wps), "--json")
+    assert json.loads(result.stdout)["unchanged"] is True and "正在用 LibreOffice 转换 通知.wps" in result.stderr
 
 
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed (.ci/run installs it)")

@@ -117,6 +117,15 @@ def convert_with_libreoffice(path: Path, data: bytes, target: str) -> bytes:
         return result.read_bytes()
 
 
+def needs_conversion(path: Path) -> bool:
+    """Whether reading the file will run LibreOffice (tens of seconds), so that the CLI can say so first."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(OLE_MAGIC)) == OLE_MAGIC
+    except OSError:
+        return False
+
+
 READERS: dict[str, Callable[[bytes, str], list[FoundTable]]] = {
     "docx": read_word_tables, "xlsx": read_workbook_tables, "csv": read_csv_tables,
 }

@@ -49,3 +49,8 @@ def say(message: str) -> None:
 
 def warn(message: str) -> None:
     errors.print(Text("警告：" + message, style="yellow"))
+
+
+def progress(message: str) -> None:
+    """A note on stderr that long work is under way; stdout stays clean for --json."""
+    errors.print(message, markup=False)

@@ -20,6 +20,7 @@ from tracker.directory import Directory, bundled_directory_path, read_directory_
 from tracker.errors import TrackerError
 from tracker.importer import COLUMN_LABELS, PlannedPlan, read_plan
 from tracker.models import ROLES
+from tracker.officefile import needs_conversion
 from tracker.plan_sync import PlanDiff, apply_plan, initialise
 from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, load_views
 from tracker.status import find_item
@@ -85,6 +86,11 @@ def _print_preview(plan: PlannedPlan) -> None:
                   COLUMN_LABELS["deadline"]], rows)
 
 
+def _say_if_converting(path: Path) -> None:
+    if needs_conversion(path):
+        output.progress(f"正在用 LibreOffice 转换 {path.name}（旧格式文件，可能需要几十秒）……")
+
+
 @app.command("init")
 def init_command(
     ctx: typer.Context,
@@ -112,6 +118,7 @@ def init_command(
                                if settings.general.unit_directory else bundled_directory_path())
     directory_file = read_directory_file(directory_path)
     plan_path = plan or BUNDLED_PLAN
+    _say_if_converting(plan_path)
     starts_on, now, who = context.today(start), context.now(start), actor(by)
     scratch = make_engine("sqlite://")
     create_scratch_schema(scratch)
@@ -152,6 +159,7 @@ def import_command(
     """
     context: Context = ctx.obj
     engine = context.ready_engine()
+    _say_if_converting(file)
     with write_session(engine) as session:
         directory = Directory.load(session)
         plan = read_plan(file, directory, plan_year, table=table)
