@@ -70,3 +70,11 @@ def test_whole_plan_feed_names_the_unit_and_uids_are_unique(seeded, tmp_path):
     assert any(str(e["summary"]).startswith("县教育体育局｜【1.义务教育】") for e in events)
     refused = seeded("ical", "--out", str(tmp_path / "x.txt"), ok=False)
     assert refused.exit_code == 1 and ".ics" in refused.stderr
+
+
+def test_alarm_days_come_from_the_configuration(seeded, tmp_path):
+    seeded.write_config("\n[reminders]\ncalendar_alarm_days = 10\n")
+    out = tmp_path / "a.ics"
+    seeded("ical", "--unit", UNIT, "--out", str(out), "--today", TODAY)
+    triggers = {alarm.decoded("trigger") for event in _events(out).values() for alarm in event.walk("VALARM")}
+    assert triggers == {dt.timedelta(days=-10)}

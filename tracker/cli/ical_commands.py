@@ -27,7 +27,8 @@ def ical_command(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="写入的日历文件（.ics）")],
     unit: Annotated[list[str] | None, typer.Option("--unit", help="只含某单位或单位组的任务（可重复；默认全部单位）")] = None,
-    alarm_days: Annotated[int, typer.Option("--alarm-days", min=0, help="提前几天提醒（日历闹钟，0 为当天）")] = 3,
+    alarm_days: Annotated[int | None, typer.Option(
+        "--alarm-days", min=0, help="提前几天提醒（日历闹钟，0 为当天；默认 config.toml 的 reminders.calendar_alarm_days）")] = None,
     no_alarm: Annotated[bool, typer.Option("--no-alarm", help="不设日历闹钟")] = False,
     today: Today = None,
     as_json: Json = False,
@@ -40,6 +41,8 @@ def ical_command(
     """
     context: Context = ctx.obj
     day = context.today(today)
+    if alarm_days is None:
+        alarm_days = context.config.settings.reminders.calendar_alarm_days
     if out.suffix.lower() != ".ics":
         raise TrackerError(f"--out 的文件名“{out}”应以 .ics 结尾（日历文件）。")
     with read_session(context.ready_engine()) as session:
