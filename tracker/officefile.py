@@ -82,10 +82,14 @@ def file_kind(path: Path, data: bytes) -> tuple[str, str | None] | None:
     return None
 
 
+def find_soffice() -> str | None:
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
 def convert_with_libreoffice(path: Path, data: bytes, target: str) -> bytes:
     """The file converted to ``target`` (docx or xlsx) by LibreOffice, in a private temporary folder and profile."""
     package = LIBREOFFICE_PACKAGES[target]
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    soffice = find_soffice()
     if soffice is None:
         raise PlanImportError(
             f"导入 {path.suffix or '旧格式'} 文件需要先用 LibreOffice 转换为 .{target}，但本机没有安装 LibreOffice。"
@@ -118,12 +122,16 @@ def convert_with_libreoffice(path: Path, data: bytes, target: str) -> bytes:
 
 
 def needs_conversion(path: Path) -> bool:
-    """Whether reading the file will run LibreOffice (tens of seconds), so that the CLI can say so first."""
+    """Whether reading the file will run LibreOffice (tens of seconds), so that the CLI can say so first; not when
+    it is encrypted or LibreOffice is missing, which are refused at once."""
     try:
         with path.open("rb") as handle:
-            return handle.read(len(OLE_MAGIC)) == OLE_MAGIC
-    except OSError:
+            if handle.read(len(OLE_MAGIC)) != OLE_MAGIC:
+                return False
+        kind = file_kind(path, path.read_bytes())
+    except (OSError, PlanImportError):  # reported when the file is read
         return False
+    return kind is not None and kind[1] is not None and find_soffice() is not None
 
 
 READERS: dict[str, Callable[[bytes, str], list[FoundTable]]] = {
