@@ -233,3 +233,21 @@ def test_without_libreoffice_the_message_names_the_package(seeded, tmp_path, mon
     excel = seeded("import", str(sheet), ok=False).stderr
     assert "libreoffice-calc-nogui" in excel
     assert seeded.snapshot() == before
+
+
+def test_merges_are_told_by_the_cell_element_not_by_equal_text(tmp_path):
+    from tracker.wordfile import read_word_tables
+
+    document = docx.Document()
+    table = document.add_table(rows=3, cols=3)
+    for c, text in enumerate(("县政府办公室", "县政府办公室", "2020年12月底")):
+        table.cell(0, c).text = text  # equal neighbours, not merged: two cells
+    table.cell(1, 0).merge(table.cell(1, 1)).text = "县政府办公室"  # one cell spanning two columns
+    table.cell(1, 2).text = "县财政局"
+    table.cell(1, 2).merge(table.cell(2, 2))  # the row below continues it
+    table.cell(2, 0).text = "县财政局"
+    table.cell(2, 1).text = "县财政局"
+    path = tmp_path / "t.docx"
+    document.save(path)
+    rows = [[c.text for c in row.cells] for row in read_word_tables(path.read_bytes(), str(path))[0].rows]
+    assert rows == [["县政府办公室", "县政府办公室", "2020年12月底"], ["县政府办公室", "县财政局"], ["县财政局", "县财政局", ""]]
