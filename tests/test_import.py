@@ -169,7 +169,7 @@ SEED_TEXT = SEED_ANNEX1.read_text("utf-8")
         ("short-row.txt", SEED_TEXT.replace("\t\n\t县政务服务管理局\n\t2020年12月底", "\t县政务服务管理局\n\t2020年12月底", 1),
          ["第 243 行", "单元格"]),
         ("empty.txt", "", ["文件是空的"]),
-        ("binary.docx", b"PK\x03\x04\x00\x00binary", ["不是纯文本"]),
+        ("binary.docx", b"PK\x03\x04\x00\x00binary", ["已损坏"]),
         ("latin.txt", b"\t\xff\xfe\xfd\xfc\x80\n", ["既不是 UTF-8", "GBK"]),
         ("missing.txt", None, ["找不到这个文件"]),
         ("no-table.txt", "只是一段文字\n没有表格\n", ["没有找到表格"]),

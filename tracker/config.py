@@ -81,6 +81,7 @@ class ReminderSettings(_Section):
         default_factory=lambda: ["lead", "guiding", "county_office"]
     )
     check_time: str = "08:30"
+    calendar_alarm_days: int = Field(default=3, ge=0)  # tracker ical: the calendar's own alarm, days before
 
     @field_validator("before_days")
     @classmethod

@@ -8,7 +8,8 @@
     ├── UnknownNameError         a unit, group, item or event name that is not known
     ├── DatabaseStateError       the database is missing, already there, or not initialised
     ├── StatusError              a status update, extension or event that is refused
-    └── CatalogueError           an Annex 2 catalogue file that cannot be read, or a refused acceptance
+    ├── CatalogueError           an Annex 2 catalogue file that cannot be read, or a refused acceptance
+    └── SheetError               a status sheet that cannot be applied (every bad cell listed)
 
 The CLI prints ``str(error)`` and exits non-zero; nothing else should ever reach the operator.
 """
@@ -71,3 +72,7 @@ class StatusError(TrackerError):
 
 class CatalogueError(TrackerError):
     """An Annex 2 catalogue cannot be read or accepted; nothing was written."""
+
+
+class SheetError(TrackerError):
+    """A status sheet is refused as a whole; nothing was written."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from tracker.directory import Directory
 from tracker.errors import DeadlineParseError, PlanImportError, UnknownNameError
 from tracker.models import UNIT_KINDS, UnitGroup
 from tracker.names import longest_common_run, normalize
+from tracker.officefile import FORMAT_NAMES, read_office_table
 from tracker.table_shape import drop_title_rows, unrepeat_tasks
 from tracker.tablefile import Row, Table, parse_table, read_file
 
@@ -112,6 +113,12 @@ def _columns(header: Row, path: str) -> list[str | None]:
     return found
 
 
+def looks_like_header(texts: Sequence[str]) -> bool:
+    """Whether a row names the columns ``_columns`` requires: how the office readers find the task table."""
+    named = {_column_of(text) for text in texts}
+    return "deadline" in named and bool(named & {"lead", "principal"}) and bool(named & {"task", "item"})
+
+
 def _cells_by_column(row: Row, columns: list[str | None]) -> dict[str, tuple[str, int]]:
     """The row's cells by column (``columns`` is the layout chosen for rows of this width); an unlabelled item
     number column is put in front of the item text, where the seed's tables write it: "（1）编制目录"."""
@@ -132,8 +139,14 @@ def reporting_columns(header: Row) -> list[str]:
 
 
 def shaped_table(text: str, path: str) -> tuple[Table, list[str | None]]:
-    """The table of a plan file with its title rows set aside, and the column of each header cell."""
-    table = drop_title_rows(parse_table(text, path), column_of)
+    """The table of a plan dump with its title rows set aside, and the column of each header cell."""
+    return shape(parse_table(text, path), path)
+
+
+def shape(table: Table, path: str) -> tuple[Table, list[str | None]]:
+    """A table from any reader with its title rows set aside and repeated task cells unrepeated (online suites'
+    exports), and the column of each header cell."""
+    table = drop_title_rows(table, column_of)
     columns = _columns(table.header, path)
     table.rows = unrepeat_tasks(table.rows, columns, path)
     return table, columns
@@ -188,8 +201,17 @@ def _flat(text: str) -> str:
     return re.sub(r"\s*\n\s*", "", text).strip()
 
 
-def read_plan(path: Path, directory: Directory, plan_year: int | None = None) -> PlannedPlan:
-    """Read, check and resolve a plan file; raise PlanImportError naming the line on any problem."""
+def read_plan(path: Path, directory: Directory, plan_year: int | None = None, *, table: int | None = None) -> PlannedPlan:
+    """Read, check and resolve a plan file (a text dump, or a Word/Excel/CSV file read by ``tracker.officefile``,
+    the ``table``-th table when it holds several); raise PlanImportError naming the line on any problem."""
+    office = read_office_table(path, looks_like_header, table)
+    if office is not None:
+        plan = plan_from_table(office.table, office.where, directory, plan_year=plan_year,
+                               encoding=FORMAT_NAMES[office.kind], checksum=office.checksum)
+        plan.source = str(path)
+        return plan
+    if table is not None:
+        raise PlanImportError("--table 只用于 Word、Excel 文件；纯文本计划表只含一个表格。", path=str(path))
     text, encoding = read_file(path)
     return parse_plan(text, str(path), directory, plan_year=plan_year, encoding=encoding)
 
@@ -197,7 +219,15 @@ def read_plan(path: Path, directory: Directory, plan_year: int | None = None) ->
 def parse_plan(
     text: str, path: str, directory: Directory, *, plan_year: int | None = None, encoding: str = "utf-8"
 ) -> PlannedPlan:
-    table, columns = shaped_table(text, path)
+    checksum = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return plan_from_table(parse_table(text, path), path, directory, plan_year=plan_year, encoding=encoding, checksum=checksum)
+
+
+def plan_from_table(
+    table: Table, path: str, directory: Directory, *, plan_year: int | None, encoding: str, checksum: str,
+) -> PlannedPlan:
+    """The plan in a table, whichever reader produced it: one set of column rules for every file format."""
+    table, columns = shape(table, path)
     if not table.rows:
         raise PlanImportError("表格只有表头，没有任何事项。", path=path, line=table.header.line)
     year = _plan_year(table, plan_year)
@@ -273,7 +303,6 @@ def parse_plan(
     has_principal = "principal" in columns
     if not has_principal:
         warnings.append("表格没有“主体责任单位/责任单位”列：牵头单位将作为承担工作的单位。")
-    checksum = hashlib.sha256(text.encode("utf-8")).hexdigest()
     title = next((line for line in reversed(table.preamble) if not line.rstrip("：:").startswith("附件")), "")
     return PlannedPlan(
         source=path, title=title, checksum=checksum, encoding=encoding, plan_year=year, tasks=tasks, items=items,

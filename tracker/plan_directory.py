@@ -17,7 +17,8 @@ from sqlmodel import Session
 
 from tracker.directory import Directory, DirectoryFile, DirectorySettings, GroupEntry, UnitEntry
 from tracker.errors import DirectoryError
-from tracker.importer import shaped_table, unit_cells
+from tracker.importer import looks_like_header, shape, shaped_table, unit_cells
+from tracker.officefile import read_office_table
 from tracker.models import Unit, UnitGroup
 from tracker.names import normalize
 from tracker.tablefile import read_file
@@ -78,11 +79,17 @@ class PlanUnits:
 
 
 def plan_names(path: Path, county: str = "") -> list[tuple[str, int]]:
-    """Every single unit name in a plan's unit columns, each once, with the line it first appears on."""
-    text, _encoding = read_file(path)
-    table, columns = shaped_table(text, str(path))
+    """Every single unit name in a plan's unit columns, each once, with the line it first appears on; the plan is
+    read as an import reads it (a text dump, or a Word, Excel or CSV file)."""
+    office = read_office_table(path, looks_like_header, None)
+    if office is not None:
+        where = office.where
+        table, columns = shape(office.table, where)
+    else:
+        where = str(path)
+        table, columns = shaped_table(read_file(path)[0], where)
     seen: dict[str, tuple[str, int]] = {}
-    for _role, cell, line in unit_cells(table, columns, str(path)):
+    for _role, cell, line in unit_cells(table, columns, where):
         lines = [normalize(text) for text in cell.splitlines()]
         for name in split_names(cell, county):
             offset = next((i for i, text in enumerate(lines) if text and (name in text or name.startswith(text))), 0)

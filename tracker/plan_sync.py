@@ -341,7 +341,7 @@ def sync_assignments(
 def initialise(
     session: Session, directory_file: DirectoryFile, plan_path: Path, *, plan_year: int | None,
     starts_on: dt.date, now: dt.datetime, actor: str, calendar: WorkCalendar | None = None,
-    recurring_until: dt.date | None = None,
+    recurring_until: dt.date | None = None, table: int | None = None,
 ) -> tuple[PlannedPlan, PlanDiff]:
     """Fill an empty schema: the directory, then the plan."""
     session.add(Plan(
@@ -350,6 +350,6 @@ def initialise(
     ))
     store_directory(session, directory_file)
     directory = Directory.load(session)
-    plan = read_plan(plan_path, directory, plan_year)
+    plan = read_plan(plan_path, directory, plan_year, table=table)
     return plan, apply_plan(session, plan, directory, now=now, actor=actor, calendar=calendar,
                             recurring_until=recurring_until)

@@ -30,6 +30,7 @@ class StatusChange:
     by: str = ""
     evidence: str = ""
     force: bool = False
+    source: str = ""  # where the change came from when not typed in (a status sheet's file name), kept in the journal
 
 
 @dataclass
@@ -147,7 +148,8 @@ def update_status(
             note=change.note, evidence=change.evidence,
             details={"completed_on": completed_on.isoformat() if completed_on else None,
                      "previous_completed_on": row.completed_on.isoformat() if row.completed_on else None,
-                     **({"occurrence": label} if label else {})},
+                     **({"occurrence": label} if label else {}),
+                     **({"source": change.source} if change.source else {})},
         ))
         row.state, row.progress, row.completed_on = state, progress, completed_on
         if change.note:

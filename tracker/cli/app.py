@@ -74,9 +74,11 @@ from tracker.cli import (  # noqa: E402,F401
     admin_commands,
     catalog_commands,
     contact_commands,
+    ical_commands,
     mail_commands,
     plan_commands,
     report_commands,
+    sheet_commands,
     status_commands,
     unit_commands,
 )

@@ -49,3 +49,7 @@ UNIT_KIND_CHOICES = _with_words(
     {**{label: code for code, label in UNIT_KINDS.items()}, "部门": "department", "村": "village", "村委会": "village",
      "居委会": "village", "社区": "village", "县人民政府": "county_government", "政府办": "office"},
 )
+
+
+TableNumber = Annotated[int | None, typer.Option(
+    "--table", min=1, help="Word/Excel 文件中有多个任务表时，导入第几个（导入时会列出编号）")]

@@ -79,3 +79,8 @@ def setup_logging(tz: dt.tzinfo, level: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def progress(message: str) -> None:
+    """A note on stderr that long work is under way; stdout stays clean for --json."""
+    errors.print(message, markup=False)

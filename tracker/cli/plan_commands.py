@@ -14,7 +14,7 @@ from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
 from tracker.cli.directory_output import print_email_summary, print_plan_units
-from tracker.cli.options import FILTER_STATES, LIGHTS, By, Json, Occurrence, Period, PlanYear, Today, choose
+from tracker.cli.options import FILTER_STATES, LIGHTS, By, Json, Occurrence, Period, PlanYear, TableNumber, Today, choose
 from tracker.db import create_database, create_scratch_schema, is_initialised, make_engine, read_session, write_session
 from tracker.deadlines import parse_deadline
 from tracker.directory import Directory, bundled_directory_path, read_directory_file
@@ -25,6 +25,7 @@ from tracker.contact_list import units_without_email
 from tracker.plan_directory import PlanUnits, plan_names, units_from_names
 from tracker.plan_directory import directory_file as plan_directory_file
 from tracker.occurrences import PERIOD_NAMES
+from tracker.officefile import needs_conversion
 from tracker.plan_sync import PlanDiff, apply_plan, initialise
 from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, load_views, principal_counts
 from tracker.status import find_item, resolve_occurrence
@@ -95,10 +96,15 @@ def _print_preview(plan: PlannedPlan) -> None:
                   COLUMN_LABELS["deadline"]], rows)
 
 
+def _say_if_converting(path: Path) -> None:
+    if needs_conversion(path):
+        output.progress(f"正在用 LibreOffice 转换 {path.name}（旧格式文件，可能需要几十秒）……")
+
+
 @app.command("init", rich_help_panel="设置")
 def init_command(
     ctx: typer.Context,
-    plan: Annotated[Path | None, typer.Option("--plan", help="计划表文件（默认：内置的武定县附件1）")] = None,
+    plan: Annotated[Path | None, typer.Option("--plan", help="计划表文件：Word（.docx/.doc/.wps）、Excel（.xlsx/.xls/.et/.csv）或纯文本（默认：内置的武定县附件1）")] = None,
     units: Annotated[Path | None, typer.Option("--units", help="单位名录 TOML（默认：config.toml 中的设置或内置名录）")] = None,
     force: Annotated[bool, typer.Option("--force", help="数据库已存在时清空重建（进度和历史将丢失）")] = False,
     if_missing: Annotated[bool, typer.Option("--if-missing", help="数据库已存在时什么也不做（供脚本反复运行）")] = False,
@@ -106,6 +112,7 @@ def init_command(
     county: Annotated[str | None, typer.Option("--county", help="本县名称，如 某某县（与 --units-from-plan 一起用）")] = None,
     units_from_plan: Annotated[bool, typer.Option("--units-from-plan", help="按计划表中出现的单位名称生成单位名录（不用名录文件）")] = False,
     plan_year: PlanYear = None,
+    table: TableNumber = None,
     by: By = None,
     as_json: Json = False,
 ) -> None:
@@ -135,17 +142,19 @@ def init_command(
         directory_file = read_directory_file(directory_path)
         if county:
             directory_file.directory.county = county.strip()
+    _say_if_converting(plan_path)
     starts_on, now, who = context.today(start, "--start"), context.now(start, "--start"), actor(by)
     scratch = make_engine("sqlite://")
     create_scratch_schema(scratch)
     with write_session(scratch) as session:  # everything is checked before the real database is touched
         initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who,
-                   calendar=context.calendar, recurring_until=settings.general.recurring_until)
+                   calendar=context.calendar, recurring_until=settings.general.recurring_until, table=table)
     engine = context.engine
     create_database(engine, force=force)
     with write_session(engine) as session:
         planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now,
-                                   actor=who, calendar=context.calendar, recurring_until=settings.general.recurring_until)
+                                   actor=who, calendar=context.calendar, recurring_until=settings.general.recurring_until,
+                                   table=table)
         directory = Directory.load(session)
         unit_count = len(directory.units)
         without = units_without_email(directory)
@@ -168,22 +177,25 @@ def init_command(
 @app.command("import", rich_help_panel="计划")
 def import_command(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="计划表文件（Word 表格另存的纯文本）")],
+    file: Annotated[Path, typer.Argument(help="计划表文件：Word（.docx/.doc/.wps）、Excel（.xlsx/.xls/.et/.csv）或 Word 表格另存的纯文本")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示预览和将要发生的变化，不写数据库")] = False,
     plan_year: PlanYear = None,
+    table: TableNumber = None,
     by: By = None,
     today: Today = None,
     as_json: Json = False,
 ) -> None:
     """导入或重新导入计划表：更新事项，增减任务分工，保留已有进度和历史。
 
-    例：tracker import 附件1.txt --dry-run
+    例：tracker import 通知.docx --dry-run
+        tracker import 任务清单.xlsx --table 2
     """
     context: Context = ctx.obj
     engine = context.ready_engine()
+    _say_if_converting(file)
     with write_session(engine) as session:
         directory = Directory.load(session)
-        plan = read_plan(file, directory, plan_year)
+        plan = read_plan(file, directory, plan_year, table=table)
         diff = apply_plan(session, plan, directory, now=context.now(today), actor=actor(by), write=not dry_run,
                           calendar=context.calendar, recurring_until=context.config.settings.general.recurring_until)
         if dry_run:
