@@ -34,7 +34,8 @@ def root(
     ctx: typer.Context,
     config: Annotated[str | None, typer.Option("--config", help="配置文件路径（默认：$TRACKER_CONFIG 或 ./config.toml）")] = None,
 ) -> None:
-    ctx.obj = Context(config_path=config)
+    # a caller that embeds the CLI (the tests) may hand in the real clock as ``obj``; the system clock otherwise
+    ctx.obj = Context(config_path=config, clock=ctx.obj) if callable(ctx.obj) else Context(config_path=config)
 
 
 def main() -> None:
@@ -43,6 +44,7 @@ def main() -> None:
 
 from tracker.cli import (  # noqa: E402,F401
     admin_commands,
+    ledger_commands,
     mail_commands,
     plan_commands,
     report_commands,

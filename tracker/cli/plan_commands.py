@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 from rich.text import Text
 from sqlalchemy.engine import make_url
+from sqlmodel import Session
 
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
 from tracker.cli.options import By, Json, PlanYear, Today
-from tracker.db import create_database, create_scratch_schema, is_initialised, make_engine, read_session, write_session
+from tracker.db import create_scratch_schema, initialise_database, is_half_made, is_initialised, make_engine, read_session, write_session
 from tracker.deadlines import parse_deadline
 from tracker.directory import Directory, bundled_directory_path, read_directory_file
 from tracker.errors import TrackerError
@@ -103,7 +104,8 @@ def init_command(
         tracker init --plan 附件1.txt --force
     """
     context: Context = ctx.obj
-    if if_missing and not force and is_initialised(context.engine):
+    half_made = is_half_made(context.engine)
+    if if_missing and not force and is_initialised(context.engine) and not half_made:
         output.say("数据库已存在，未做改动（--if-missing）。")
         return
     settings = context.config.settings
@@ -116,16 +118,19 @@ def init_command(
     create_scratch_schema(scratch)
     with write_session(scratch) as session:  # everything is checked before the real database is touched
         initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who)
-    engine = context.engine
-    create_database(engine, force=force)
-    with write_session(engine) as session:
+    def fill(session: Session) -> tuple[PlannedPlan, PlanDiff, int]:
         planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who)
-        unit_count = len(Directory.load(session).units)
+        return planned, diff, len(Directory.load(session).units)
+
+    # the schema, the directory and the plan in one transaction: an init killed halfway leaves nothing behind
+    planned, diff, unit_count = initialise_database(context.engine, fill, force=force)
     if as_json:
         output.print_json({"database": make_url(context.config.database_url).render_as_string(hide_password=True),
                            "units": unit_count, "tasks": len(planned.tasks), "items": len(planned.items),
                            "warnings": planned.warnings, **diff.to_json()})
         return
+    if half_made:
+        output.say("上次初始化没有完成（只建了表、没有数据），已重新初始化。")
     output.say(f"已创建数据库：{make_url(context.config.database_url).render_as_string(hide_password=True)}")
     output.say(f"  单位名录：{directory_path}（{unit_count} 个单位）")
     _print_plan_summary(planned, diff, "已载入")

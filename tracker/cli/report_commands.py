@@ -36,7 +36,7 @@ def weekly_command(
     例：tracker report weekly --as-of 2020-10-12 --out 通报.html --xlsx 台账.xlsx
     """
     context: Context = ctx.obj
-    day = context.today(as_of)
+    day = context.writing_day(as_of, option="--as-of") if send else context.today(as_of)
     engine = context.ready_engine()
     with read_session(engine) as session:
         settings = report_settings(context)

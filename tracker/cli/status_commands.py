@@ -10,7 +10,7 @@ from sqlmodel import select
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor, parse_date
-from tracker.cli.options import By, Json, Today
+from tracker.cli.options import By, Drill, Json, Today
 from tracker.db import read_session, write_session
 from tracker.directory import Directory
 from tracker.errors import StatusError
@@ -39,6 +39,7 @@ def status_command(
     force: Annotated[bool, typer.Option("--force", help="允许修改已完成事项的完成日期")] = False,
     by: By = None,
     today: Today = None,
+    drill: Drill = False,
     as_json: Json = False,
 ) -> None:
     """更新单位在某事项上的状态，并记入历史。
@@ -48,7 +49,7 @@ def status_command(
     context: Context = ctx.obj
     if set_state is not None and set_state not in STATE_NAMES:
         raise StatusError(f"--set 的值“{set_state}”无效。可用：not-started、in-progress、done、n/a。")
-    day = context.today(today)
+    day = context.writing_day(today, drill=drill)
     change = StatusChange(
         state=STATE_NAMES[set_state] if set_state else None, progress=progress, note=note,
         on=parse_date(on, "--on") if on else None, by=actor(by), evidence=evidence, force=force,
@@ -65,6 +66,12 @@ def status_command(
         done = f"，完成日期 {r.completed_on}" if r.completed_on else ""
         output.say(f"事项 {r.item}  {r.unit}：{STATES[r.from_state]} {r.from_progress}% → {STATES[r.to_state]} {r.to_progress}%{done}")
     output.say(f"共更新 {sum(r.changed for r in records)} 个单位。")
+    _drill_note(context)
+
+
+def _drill_note(context: Context) -> None:
+    if context.drilling:
+        output.say("这是演练：以上在数据库副本上完成，真实数据库没有改动。")
 
 
 @app.command("history")
@@ -90,7 +97,7 @@ def history_command(
             "note": e.note, "evidence": e.evidence, "details": e.details,
         } for e in entries])
         return
-    actions = {"status": "状态", "extend": "延期", "retire": "移出计划", "restore": "恢复", "event": "事件"}
+    actions = {"status": "状态", "extend": "延期", "retire": "移出计划", "restore": "恢复", "event": "事件", "rewind": "撤销台账"}
     tz = context.config.tz
     rows = []
     for e in entries:
@@ -117,6 +124,7 @@ def extend_command(
     reason: Annotated[str, typer.Option("--reason", help="延期原因或批准文号")],
     by: By = None,
     today: Today = None,
+    drill: Drill = False,
     as_json: Json = False,
 ) -> None:
     """登记经批准的延期：单位获得新的期限，原期限保留。
@@ -124,6 +132,7 @@ def extend_command(
     例：tracker extend 9 --unit 环州乡人民政府 --to 2021-08-31 --reason "县政府办批复同意"
     """
     context: Context = ctx.obj
+    context.writing_day(today, drill=drill)
     with write_session(context.ready_engine()) as session:
         results = extend(session, Directory.load(session), item, unit, parse_date(to, "--to"), reason,
                          by=actor(by), calendar=context.calendar, now=context.now(today))
@@ -132,6 +141,7 @@ def extend_command(
         return
     for r in results:
         output.say(f"事项 {r['item']}  {r['unit']}：期限 {r['from_due']} → {r['to_due']}（原定 {r['original_due']}）")
+    _drill_note(context)
 
 
 @event_app.command("record")
@@ -141,6 +151,7 @@ def event_record(
     on: Annotated[str, typer.Option("--on", help="事件发生日期 YYYY-MM-DD")],
     by: By = None,
     today: Today = None,
+    drill: Drill = False,
     as_json: Json = False,
 ) -> None:
     """登记外部事件的发生日期；等待它的事项由此得到期限。
@@ -148,7 +159,7 @@ def event_record(
     例：tracker event record E1 --on 2021-03-15
     """
     context: Context = ctx.obj
-    day = context.today(today)
+    day = context.writing_day(today, drill=drill)
     with write_session(context.ready_engine()) as session:
         result = record_event(session, name, parse_date(on, "--on"), by=actor(by), today=day, now=context.now(today))
         waiting = session.exec(select(Item).where(Item.event_key == result["key"], Item.retired == False).order_by(Item.position)).all()  # noqa: E712
@@ -163,6 +174,7 @@ def event_record(
     output.say(f"已登记事件 {result['key']}：{result['name']}，发生于 {result['to']}{moved}")
     for key, (due, _waiting) in dues.items():
         output.say(f"  事项 {key} 的期限：{due}")
+    _drill_note(context)
 
 
 @events_app.command("list")
