@@ -77,15 +77,19 @@ def daily_check(
     With ``reading`` the check is recorded with the clock it ran on; with ``guard`` (the date came from
     that clock) a clock that jumped forward raises ClockError before anything is written.
     """
-    if reading is not None:
-        with write_session(engine) as session:
+    def note_clock(session: Session) -> None:  # in the check's own transaction: a failed check leaves no record
+        if reading is not None:
             if guard:
                 require_trusted_clock(session, today, reading)
             record_check(session, today, reading)
+
     if not calendar.is_workday(today):
+        with write_session(engine) as session:
+            note_clock(session)
         return CheckReport(today, workday=False, warnings=calendar.warnings, skipped_reason=f"{today} 不是工作日，不发送提醒。")
     try:
         with write_session(engine) as session:
+            note_clock(session)
             plan = plan_check(session, today, calendar, settings.policy, settings.lights)
             rendered = [
                 render_digest(d, sender=settings.sender, now=now, county=settings.county, prefix=settings.subject_prefix,
