@@ -4,6 +4,11 @@ Claim and record are short write transactions of their own, so a slow SMTP serve
 database lock. Each message is recorded as soon as it is sent, so a process killed mid-batch
 leaves at most the one message in flight sent but unrecorded; the rest of its batch is merely
 claimed, and another pass takes them over when the lease runs out (with the same Message-IDs).
+
+A live pump never loses its claims: after each message it renews the lease of the ones it still
+holds (in the transaction that records the message), so a batch may take far longer than the lease
+on a slow server without a second pump sending the same mail. The lease then only has to outlast
+one message, which ``DeliveryPolicy.lease`` is sized for from the transport's timeout.
 """
 
 from __future__ import annotations
@@ -12,16 +17,17 @@ import asyncio
 import datetime as dt
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from notifications.errors import DeliveryError
 from notifications.transports import Transport
 from tracker.db import write_connection, write_session
-from tracker.outbox import Claimed, claim_batch, record_failure, record_sent, release
+from tracker.outbox import Claimed, claim_batch, record_failure, record_sent, release, renew
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,14 @@ class DeliveryPolicy:
     lease: dt.timedelta = dt.timedelta(minutes=5)
     max_attempts: int = 8
     retry_after_seconds: int = 60
+
+
+def lease_for(configured: dt.timedelta, send_timeout: float | None) -> dt.timedelta:
+    """The lease a claim needs: at least what one message may take, which is a few round trips of ``send_timeout``
+    (connect, MAIL, RCPT, DATA). Claims are renewed after every message, so the batch size does not matter."""
+    if send_timeout is None:
+        return configured
+    return max(configured, dt.timedelta(seconds=3 * send_timeout))
 
 
 @dataclass
@@ -62,42 +76,58 @@ async def _pump(
     report = DeliveryReport()
     envelope_from = parseaddr(policy.sender)[1]
     halted, more = False, True
+    owner = uuid.uuid4().hex  # this pass's name on its claims
     try:
         with write_connection(engine) as recorder:
             while more and not (halted or stop()):
                 with recorder.begin():
-                    batch = claim_batch(recorder, now=now(), lease=policy.lease, limit=BATCH)
+                    batch = claim_batch(recorder, now=now(), lease=policy.lease, limit=BATCH, owner=owner)
                 more = len(batch) == BATCH  # a short batch took everything that was due
                 unsent = [message.id for message in batch]
+                held = set(unsent)
                 try:
                     for message in batch:
                         if stop():
                             break
                         unsent.remove(message.id)
-                        if not await _send_one(engine, recorder, transport, policy, envelope_from, message, now, report):
+                        if message.id not in held:
+                            continue  # another pump took this claim over (it had expired): it sends it, not us
+                        outcome = await _send_one(engine, transport, policy, envelope_from, message, now, report, owner)
+                        with recorder.begin():
+                            if outcome.sent:
+                                record_sent(recorder, message.id, now=now(), note=outcome.note)
+                            held = renew(recorder, unsent, owner=owner, now=now())
+                        if not outcome.go_on:
                             halted = True  # the server is unwell: leave the rest queued for the next pass
                             break
                 finally:
                     if unsent:
                         with recorder.begin():
-                            release(recorder, unsent)
+                            release(recorder, unsent, owner=owner)
     finally:
         await transport.close()
     return report
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    sent: bool  # the caller records it as sent, with the server's ``note``
+    go_on: bool  # False after a temporary failure: the server is unwell
+    note: str = ""
+
+
 async def _send_one(
-    engine: Engine, recorder: Connection, transport: Transport, policy: DeliveryPolicy, envelope_from: str, message: Claimed,
-    now: Callable[[], dt.datetime], report: DeliveryReport,
-) -> bool:
-    """Send one claimed message and record the outcome; False after a temporary failure."""
+    engine: Engine, transport: Transport, policy: DeliveryPolicy, envelope_from: str, message: Claimed,
+    now: Callable[[], dt.datetime], report: DeliveryReport, owner: str,
+) -> _Outcome:
+    """Send one claimed message; a failure is recorded here, a success by the caller (with the lease renewal)."""
     started = time.monotonic()
     try:
         note = await transport.send(envelope_from, message.to, message.raw, message.message_id)
     except DeliveryError as exc:
         with write_session(engine) as session:
             state = record_failure(session, message.id, str(exc), permanent=exc.permanent, now=now(),
-                                   max_attempts=policy.max_attempts, retry_after=policy.retry_after_seconds)
+                                   max_attempts=policy.max_attempts, retry_after=policy.retry_after_seconds, owner=owner)
         if state == "failed":
             report.failed += 1
         else:
@@ -105,10 +135,8 @@ async def _send_one(
         report.errors.append(f"{message.recipient}：{exc}")
         log.warning("邮件 %s 发给 %s 失败（%s）：%s", message.id, message.recipient,
                     "不再重试" if state == "failed" else "稍后重试", exc)
-        return exc.permanent
-    with recorder.begin():
-        record_sent(recorder, message.id, now=now(), note=note)
+        return _Outcome(sent=False, go_on=exc.permanent)
     report.sent += 1
     log.info("邮件 %s 已发给 %s（%d 个地址，%.2f 秒）%s", message.id, message.recipient, len(message.to),
              time.monotonic() - started, note)
-    return True
+    return _Outcome(sent=True, go_on=True, note=note)

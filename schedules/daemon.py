@@ -31,6 +31,7 @@ class DaemonPlan:
     check_at: dt.time
     report_at: dt.time
     pump_every_seconds: int
+    clock: Callable[[], dt.datetime]  # the real clock, read at the CLI's edge
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def run_daemon(plan: DaemonPlan, jobs: Jobs, stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    now = dt.datetime.now(plan.timezone)
+    now = plan.clock().astimezone(plan.timezone)
     if now.time() >= plan.check_at and not stop.is_set():
         jobs.check()
     if now.time() >= plan.report_at and not stop.is_set():

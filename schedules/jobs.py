@@ -3,7 +3,11 @@
 The daily check renders and stores every message of the day together with the ledger rows that
 claim its stages, in one transaction: after it commits, nothing is lost, whatever happens to the
 delivery that follows; if another process got there first, its unique ledger rows make this
-transaction fail and nothing is stored twice.
+transaction fail and nothing is stored twice. Only that conflict means "already done": any other
+integrity error is a fault and is reported as one.
+
+Each check first records the clock it ran on; a check whose date comes from the clock (the daemon,
+``run --once`` without ``--today``) is refused when that clock jumped forward (tracker.ledger).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from notifications.weekly import render_weekly_message
 from tracker.calendar import WorkCalendar
 from tracker.db import read_session, write_session
 from tracker.directory import Directory, delivery_unit
-from tracker.errors import TrackerError
+from tracker.errors import DatabaseStateError, TrackerError
+from tracker.ledger import ClockReading, is_claim_conflict, record_check, require_trusted_clock
 from tracker.models import ReportRun
 from tracker.outbox import store_check, store_message
 from tracker.queries import LightRules
@@ -63,12 +68,28 @@ def preview_check(engine: Engine, settings: CheckSettings, calendar: WorkCalenda
         return plan_check(session, today, calendar, settings.policy, settings.lights)
 
 
-def daily_check(engine: Engine, settings: CheckSettings, calendar: WorkCalendar, today: dt.date, now: dt.datetime) -> CheckReport:
-    """Decide, render and store the day's digests; nothing on a day that is not a working day."""
+def daily_check(
+    engine: Engine, settings: CheckSettings, calendar: WorkCalendar, today: dt.date, now: dt.datetime, *,
+    reading: ClockReading | None = None, guard: bool = False,
+) -> CheckReport:
+    """Decide, render and store the day's digests; nothing on a day that is not a working day.
+
+    With ``reading`` the check is recorded with the clock it ran on; with ``guard`` (the date came from
+    that clock) a clock that jumped forward raises ClockError before anything is written.
+    """
+    def note_clock(session: Session) -> None:  # in the check's own transaction: a failed check leaves no record
+        if reading is not None:
+            if guard:
+                require_trusted_clock(session, today, reading)
+            record_check(session, today, reading)
+
     if not calendar.is_workday(today):
+        with write_session(engine) as session:
+            note_clock(session)
         return CheckReport(today, workday=False, warnings=calendar.warnings, skipped_reason=f"{today} 不是工作日，不发送提醒。")
     try:
         with write_session(engine) as session:
+            note_clock(session)
             plan = plan_check(session, today, calendar, settings.policy, settings.lights)
             rendered = [
                 render_digest(d, sender=settings.sender, now=now, county=settings.county, prefix=settings.subject_prefix,
@@ -76,7 +97,9 @@ def daily_check(engine: Engine, settings: CheckSettings, calendar: WorkCalendar,
                 for d in plan.digests
             ]
             store_check(session, plan, rendered, now=now)
-    except IntegrityError:
+    except IntegrityError as exc:
+        if not is_claim_conflict(exc, "notice"):
+            raise _write_fault(f"{today} 的每日检查", exc) from exc
         log.info("另一个进程已处理 %s 的检查，本次不重复发送。", today)
         return CheckReport(today, workday=True, warnings=calendar.warnings, skipped_reason="另一个进程已完成本次检查。")
     for name in plan.unreachable:
@@ -84,6 +107,13 @@ def daily_check(engine: Engine, settings: CheckSettings, calendar: WorkCalendar,
     log.info("%s 检查完成：%d 封邮件，%d 条提醒。", today, len(rendered), len(plan.notices))
     return CheckReport(today, workday=True, messages=len(rendered), notices=len(plan.notices),
                        unreachable=plan.unreachable, warnings=calendar.warnings)
+
+
+def _write_fault(what: str, exc: IntegrityError) -> DatabaseStateError:
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+    return DatabaseStateError(
+        f"{what}写入数据库时违反了约束（{detail}），本次没有保存任何内容。这不是另一个进程已完成的情形。"
+        "请运行 tracker config check 检查数据库版本；如仍出错，请把这条信息交给维护人员。")
 
 
 @dataclass(frozen=True)
@@ -129,7 +159,9 @@ def weekly_report_job(
             report = build_weekly_report(session, today, calendar, settings.lights, title=settings.title, tz=settings.tz)
             stored = store_weekly_messages(session, report, settings, now)
             session.add(ReportRun(week=week, as_of=today, message_id=stored[0] if stored else None, created_at=now))
-    except IntegrityError:
+    except IntegrityError as exc:
+        if not is_claim_conflict(exc, "reportrun"):
+            raise _write_fault(f"{week} 的周报", exc) from exc
         return ReportOutcome(False, f"{week} 的周报已由另一个进程生成。")
     log.info("%s 周报已生成，等待发送。", week)
     return ReportOutcome(True, f"{week} 的周报已生成。")

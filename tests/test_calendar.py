@@ -35,7 +35,7 @@ def test_the_warning_reaches_the_cli_and_the_messages(cli, tmp_path):
     cli("init", "--plan", str(plan))
     listing = cli("remind", "--dry-run", "--today", "2028-03-01")
     assert "2028 年的法定节假日和调休安排未知" in listing.stderr
-    result = cli.json("run", "--once", "--today", "2028-03-01")
+    result = cli.json("run", "--once", "--today", "2028-03-01", "--drill", "--out", str(cli.home / "outbox"))  # a future date: a drill
     assert any("2028" in w for w in result["check"]["warnings"])
     [eml] = (cli.home / "outbox").glob("*.eml")
     import email

@@ -9,7 +9,8 @@
     ├── DatabaseStateError       the database is missing, already there, or not initialised
     ├── StatusError              a status update, extension or event that is refused
     ├── CatalogueError           an Annex 2 catalogue file that cannot be read, or a refused acceptance
-    └── SheetError               a status sheet that cannot be applied (every bad cell listed)
+    ├── SheetError               a status sheet that cannot be applied (every bad cell listed)
+    └── ClockError               a date that cannot be trusted: out of range, in the future, a clock that jumped
 
 The CLI prints ``str(error)`` and exits non-zero; nothing else should ever reach the operator.
 """
@@ -76,3 +77,7 @@ class CatalogueError(TrackerError):
 
 class SheetError(TrackerError):
     """A status sheet is refused as a whole; nothing was written."""
+
+
+class ClockError(TrackerError):
+    """A date or clock that the tracker will not act on; writing with it could silence real reminders."""

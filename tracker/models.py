@@ -188,6 +188,7 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: dt.datetime | None = None
     claimed_at: dt.datetime | None = None
+    claimed_by: str | None = None
     last_error: str = ""
     created_at: dt.datetime
     sent_at: dt.datetime | None = None
@@ -284,3 +285,21 @@ class DisclosureNotice(SQLModel, table=True):
     sent_on: dt.date
     message_id: int | None = Field(default=None, foreign_key="outboxmessage.id")
     created_at: dt.datetime
+
+
+class CheckRun(SQLModel, table=True):
+    """One daily check, or an operator's confirmation of the date, with the real clock that read it.
+
+    A check acts on the date of its clock; if that clock jumped forward, it would claim stages of
+    dates that have not come and silence their reminders for good. Each row keeps the wall clock and
+    the time since the machine booted (which never jumps), so the next check can tell a clock that
+    jumped from one that merely ran on; ``kind = 'confirm'`` records that an operator vouched for a date.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = "check"
+    day: dt.date = Field(index=True)
+    at: dt.datetime
+    boot_id: str = ""
+    uptime: float = 0.0
+    actor: str = ""

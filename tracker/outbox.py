@@ -3,6 +3,10 @@
 Claiming is a conditional update (``... WHERE id = ? AND state = 'pending'``, then the row count),
 so two processes never send the same message. A message left in 'sending' by a process that died
 is taken over once its lease has run out; it is sent again with the same Message-ID.
+
+A claim names its owner (``claimed_by``, one token per pass of a pump), and the owner renews the
+claims it still holds after every message: however long a batch takes on a slow server, a claim
+never expires while its owner is working, and an owner that finds a claim taken over skips it.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ def _claim_statements() -> tuple[Any, ...]:
     parameters: building SQLAlchemy statements anew costs more than running them."""
     at = OutboxMessage.__table__.c.claimed_at.type  # type: ignore[attr-defined]
     now, expired_before, n = bindparam("now", type_=at), bindparam("expired_before", type_=at), bindparam("n", type_=Integer)
+    owner = bindparam("owner")
     claimable = (
         (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at <= expired_before),  # type: ignore[operator]
         (OutboxMessage.state == "pending") & or_(OutboxMessage.next_attempt_at == None, OutboxMessage.next_attempt_at <= now),  # noqa: E711
@@ -75,7 +80,7 @@ def _claim_statements() -> tuple[Any, ...]:
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(  # type: ignore[attr-defined]
             select(OutboxMessage.id).where(condition).order_by(OutboxMessage.id).limit(n).scalar_subquery()), condition)
-        .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
+        .values(state="sending", claimed_at=now, claimed_by=owner, attempts=OutboxMessage.attempts + 1)
         .returning(OutboxMessage.id, OutboxMessage.to_addrs, OutboxMessage.message_id, OutboxMessage.recipient)
         for condition in claimable
     )
@@ -98,7 +103,9 @@ class Claimed:
     recipient: str
 
 
-def claim_batch(session: Session | Connection, *, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Claimed]:
+def claim_batch(
+    session: Session | Connection, *, now: dt.datetime, lease: dt.timedelta, limit: int, owner: str = "",
+) -> list[Claimed]:
     """Take up to ``limit`` messages for sending, oldest first; rows another process took meanwhile are skipped.
 
     Expired leases and pending messages are claimed by separate statements, so that each walks the
@@ -110,7 +117,8 @@ def claim_batch(session: Session | Connection, *, now: dt.datetime, lease: dt.ti
     taken: list[Any] = []
     for claim in _CLAIMS:
         if len(taken) < limit:
-            taken += session.execute(claim, {"now": now, "expired_before": now - lease, "n": limit - len(taken)}).all()
+            taken += session.execute(
+                claim, {"now": now, "expired_before": now - lease, "n": limit - len(taken), "owner": owner}).all()
     if not taken:
         return []
     ids = [row.id for row in taken]
@@ -122,12 +130,25 @@ def claim_batch(session: Session | Connection, *, now: dt.datetime, lease: dt.ti
     return [Claimed(r.id, list(r.to_addrs), raw[r.id], r.message_id, r.recipient) for r in sorted(taken, key=lambda r: r.id)]
 
 
-def release(session: Session | Connection, ids: Sequence[int]) -> None:
+_OWNED = (OutboxMessage.id.in_(bindparam("ids", expanding=True)), OutboxMessage.state == "sending",  # type: ignore[attr-defined]
+          OutboxMessage.claimed_by == bindparam("owner"))
+_RENEW = (update(OutboxMessage).where(*_OWNED)
+          .values(claimed_at=bindparam("now", type_=OutboxMessage.__table__.c.claimed_at.type))  # type: ignore[attr-defined]
+          .returning(OutboxMessage.id))
+_RELEASE = update(OutboxMessage).where(*_OWNED).values(state="pending", claimed_at=None, claimed_by=None,
+                                                       attempts=OutboxMessage.attempts - 1)
+
+
+def renew(session: Session | Connection, ids: Sequence[int], *, owner: str, now: dt.datetime) -> set[int]:
+    """Extend the lease on the claims ``owner`` still holds among ``ids``; returns those (a row taken over is not)."""
+    if not ids:
+        return set()
+    return set(session.execute(_RENEW, {"ids": list(ids), "owner": owner, "now": now}).scalars())
+
+
+def release(session: Session | Connection, ids: Sequence[int], *, owner: str = "") -> None:
     """Give back claimed messages that were not attempted (the process is stopping, or the server is down)."""
-    session.execute(
-        update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.state == "sending")  # type: ignore[attr-defined]
-        .values(state="pending", claimed_at=None, attempts=OutboxMessage.attempts - 1)
-    )
+    session.execute(_RELEASE, {"ids": list(ids), "owner": owner})
 
 
 _SENT = text("UPDATE outboxmessage SET state = 'sent', sent_at = :at, last_error = :note WHERE id = :id").bindparams(
@@ -141,10 +162,17 @@ def record_sent(connection: Connection | Session, message_id: int, *, now: dt.da
 
 
 def record_failure(
-    session: Session, message_id: int, error: str, *, permanent: bool, now: dt.datetime, max_attempts: int, retry_after: int
+    session: Session, message_id: int, error: str, *, permanent: bool, now: dt.datetime, max_attempts: int, retry_after: int,
+    owner: str | None = None,
 ) -> str:
-    """Record a failed attempt: retry later with backoff, or give up; returns the new state."""
+    """Record a failed attempt: retry later with backoff, or give up; returns the new state.
+
+    With ``owner``, a message no longer claimed by it (another pump took it over, and may have sent
+    it) is left as it is: recording this failure would put a delivered message back in the queue.
+    """
     row = session.get_one(OutboxMessage, message_id)
+    if owner is not None and (row.state != "sending" or row.claimed_by != owner):
+        return row.state
     row.last_error = error
     if permanent or row.attempts >= max_attempts:
         row.state = "failed"

@@ -20,7 +20,7 @@ from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context
 from tracker.cli.options import Json
-from tracker.db import backup_database, current_revision, head_revision, is_initialised, make_engine, read_session, upgrade_database
+from tracker.db import backup_database, current_revision, is_initialised, make_engine, read_session, schema_problem, upgrade_database
 from tracker.directory import bundled_directory_path, read_directory_file
 from tracker.errors import TrackerError
 from tracker.models import OutboxBody, OutboxMessage
@@ -160,15 +160,12 @@ def check_config(context: Context) -> tuple[list[str], list[str]]:
     shown = make_engine(url).url.render_as_string(hide_password=True) if url else url
     try:
         engine = context.engine
-        with engine.connect() as connection:
-            if is_initialised(engine):
-                revision, head = current_revision(connection), head_revision()
-                if revision == head:
-                    good.append(f"数据库：{shown}（版本 {revision}）")
-                else:
-                    bad.append(f"数据库 {shown} 的版本是 {revision or '无'}，当前程序需要 {head}。请运行 tracker db upgrade。")
-            else:
-                bad.append(f"数据库 {shown} 尚未初始化。请运行 tracker init。")
+        problem = schema_problem(engine)  # connects only to a database that exists: checking creates nothing
+        if problem is not None:
+            bad.append(str(problem))
+        else:
+            with engine.connect() as connection:
+                good.append(f"数据库：{shown}（版本 {current_revision(connection)}）")
     except SQLAlchemyError as exc:
         bad.append(f"无法连接数据库 {shown}：{type(exc).__name__}。请检查 database.url 或 TRACKER_DATABASE_URL。")
     return good, bad

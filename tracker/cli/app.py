@@ -63,7 +63,8 @@ def root(
     ctx: typer.Context,
     config: Annotated[str | None, typer.Option("--config", help="配置文件路径（默认：$TRACKER_CONFIG 或 ./config.toml）；可写在子命令之后")] = None,
 ) -> None:
-    ctx.obj = Context(config_path=config)
+    # a caller that embeds the CLI (the tests) may hand in the real clock as ``obj``; the system clock otherwise
+    ctx.obj = Context(config_path=config, clock=ctx.obj) if callable(ctx.obj) else Context(config_path=config)
 
 
 def main() -> None:
@@ -75,6 +76,7 @@ from tracker.cli import (  # noqa: E402,F401
     catalog_commands,
     contact_commands,
     ical_commands,
+    ledger_commands,
     mail_commands,
     plan_commands,
     report_commands,

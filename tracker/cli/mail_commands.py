@@ -14,18 +14,18 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from notifications.delivery import DeliveryPolicy, deliver_pending
+from notifications.delivery import DeliveryPolicy, deliver_pending, lease_for
 from notifications.errors import DeliveryError
 from notifications.render import build_message, render_subject
-from notifications.transports import FolderTransport, SmtpSettings, Transport, make_transport, read_password
+from notifications.transports import FolderTransport, MemoryTransport, SmtpSettings, Transport, make_transport, read_password
 from schedules.daemon import DaemonPlan, Jobs, run_daemon
 from schedules.jobs import CheckReport, CheckSettings, ReportSettings, daily_check, preview_check, weekly_report_job
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, parse_date
-from tracker.cli.options import Json, Today
+from tracker.cli.options import Drill, Json, Today
 from tracker.db import copy_database, make_engine, read_session, write_session
-from tracker.errors import TrackerError
+from tracker.errors import ClockError, TrackerError
 from tracker.outbox import STATES, list_messages, retry
 from tracker.times import local_iso, local_text
 from tracker.reminders import Policy, stage_label
@@ -58,8 +58,8 @@ def report_settings(context: Context) -> ReportSettings:
 
 def delivery_policy(context: Context) -> DeliveryPolicy:
     m = context.config.settings.mail
-    return DeliveryPolicy(sender=m.sender, lease=dt.timedelta(seconds=m.lease_seconds), max_attempts=m.max_attempts,
-                          retry_after_seconds=m.retry_after_seconds)
+    lease = lease_for(dt.timedelta(seconds=m.lease_seconds), m.smtp.timeout_seconds if m.transport == "smtp" else None)
+    return DeliveryPolicy(sender=m.sender, lease=lease, max_attempts=m.max_attempts, retry_after_seconds=m.retry_after_seconds)
 
 
 def transport_for(context: Context) -> Transport:
@@ -91,45 +91,83 @@ def run_command(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="只做一次检查和发送，然后退出")] = False,
     today: Today = None,
+    drill: Drill = False,
+    out: Annotated[Path | None, typer.Option("--out", help="演练（--drill）时把邮件写入此文件夹（.eml）；不写则不保留")] = None,
     as_json: Json = False,
 ) -> None:
     """运行提醒：默认作为常驻进程按计划检查和发送；--once 检查并发送一次后退出。
 
-    常驻运行时加 --today 会把业务日期固定为该日（用于演练）。
+    --today 不能晚于今天（会提前占用将来日期的提醒）；演练将来的日期请加 --drill，它在数据库副本上运行，
+    邮件不发出（可用 --out 写入文件夹）。常驻运行时发现系统时钟向前跳了一天以上，会暂停检查，直到
+    用 tracker ledger confirm-date 确认日期。
     例：tracker run --once --today 2020-09-27
+        tracker run --once --today 2021-06-01 --drill --out 演练邮件
     """
     context: Context = ctx.obj
     output.setup_logging(context.config.tz, logging.WARNING if once else logging.INFO)
+    if out is not None and not drill:
+        raise TrackerError("--out 只用于演练（--drill）。正式发送的方式由配置项 mail.transport 决定。")
+    context.writing_day(today, drill=drill)
     engine = context.ready_engine()
-    settings, policy, transport = check_settings(context), delivery_policy(context), transport_for(context)
+    settings, policy = check_settings(context), delivery_policy(context)
+    transport: Transport = (FolderTransport(out) if out else MemoryTransport()) if drill else transport_for(context)
     if once:
         day = context.today(today)
-        report = daily_check(engine, settings, context.calendar, day, context.now(today))
+        reading = None if drill else context.reading()
+        report = daily_check(engine, settings, context.calendar, day, context.now(today), reading=reading,
+                             guard=today is None)
         weekly = weekly_report_job(engine, report_settings(context), context.calendar, day, context.now(today))
         delivered = deliver_pending(engine, transport, policy, now=_clock(context, today))
         if as_json:
-            output.print_json({"check": report.to_json(), "weekly_report": weekly.generated, "delivery": delivered.to_json()})
+            output.print_json({"check": report.to_json(), "weekly_report": weekly.generated, "delivery": delivered.to_json(),
+                               "drill": drill})
             return
         _print_check(report)
         output.say(weekly.text)
         output.say(f"发送：成功 {delivered.sent} 封，稍后重试 {delivered.retrying} 封，失败 {delivered.failed} 封。")
         for error in delivered.errors:
             output.warn(error)
+        if drill:
+            output.say("这是演练：以上在数据库副本上完成，真实数据库没有改动，也没有发出邮件"
+                       + (f"（邮件已写入 {out}）。" if out else "。"))
         return
+    if drill:
+        raise TrackerError("--drill 只用于 --once：常驻进程不做演练。")
     stop = threading.Event()
     reminders = context.config.settings.reminders
     plan = DaemonPlan(timezone=context.config.tz, check_at=dt.time.fromisoformat(reminders.check_time),
                       report_at=dt.time.fromisoformat(context.config.settings.report.time),
-                      pump_every_seconds=context.config.settings.mail.pump_every_seconds)
+                      pump_every_seconds=context.config.settings.mail.pump_every_seconds, clock=context.real_now)
     weekly = report_settings(context)
+    blocked = threading.Event()  # the clock jumped: no check and no report until the operator confirms the date
 
     def check() -> None:
-        _print_check(daily_check(engine, settings, context.calendar, context.today(today), context.now(today)))
+        try:
+            _print_check(daily_check(engine, settings, context.calendar, context.today(today), context.now(today),
+                                     reading=context.reading(), guard=today is None))
+        except ClockError as exc:
+            if not blocked.is_set():
+                log.error("%s", exc)
+            blocked.set()
+            return
+        except TrackerError as exc:
+            log.error("%s", exc)
+        blocked.clear()
 
     def report() -> None:
-        log.info(weekly_report_job(engine, weekly, context.calendar, context.today(today), context.now(today)).text)
+        if blocked.is_set():
+            log.warning("系统时钟未经确认，本次不生成周报。")
+            return
+        try:
+            log.info(weekly_report_job(engine, weekly, context.calendar, context.today(today), context.now(today)).text)
+        except TrackerError as exc:
+            log.error("%s", exc)
 
     def pump() -> None:
+        if blocked.is_set():  # the operator may have confirmed the date since: try the day's check again
+            check()
+            if not blocked.is_set() and context.real_now().time() >= plan.report_at:
+                report()
         deliver_pending(engine, transport, policy, now=_clock(context, today), stop=stop.is_set)
 
     run_daemon(plan, Jobs(check=check, report=report, pump=pump), stop)

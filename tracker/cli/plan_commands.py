@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 from rich.text import Text
 from sqlalchemy.engine import make_url
+from sqlmodel import Session
 
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
 from tracker.cli.directory_output import print_email_summary, print_plan_units
 from tracker.cli.options import FILTER_STATES, LIGHTS, By, Json, Occurrence, Period, PlanYear, TableNumber, Today, choose
-from tracker.db import create_database, create_scratch_schema, is_initialised, make_engine, read_session, write_session
+from tracker.db import create_scratch_schema, initialise_database, is_half_made, is_initialised, make_engine, read_session, write_session
 from tracker.deadlines import parse_deadline
 from tracker.directory import Directory, bundled_directory_path, read_directory_file
 from tracker.errors import TrackerError
@@ -123,7 +124,8 @@ def init_command(
         tracker init --county 某某县 --plan 分解表.txt --units-from-plan   （其他县：单位名录从计划表生成）
     """
     context: Context = ctx.obj
-    if if_missing and not force and is_initialised(context.engine):
+    half_made = is_half_made(context.engine)
+    if if_missing and not force and is_initialised(context.engine) and not half_made:
         output.say("数据库已存在，未做改动（--if-missing）。")
         return
     settings = context.config.settings
@@ -149,21 +151,24 @@ def init_command(
     with write_session(scratch) as session:  # everything is checked before the real database is touched
         initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who,
                    calendar=context.calendar, recurring_until=settings.general.recurring_until, table=table)
-    engine = context.engine
-    create_database(engine, force=force)
-    with write_session(engine) as session:
+
+    def fill(session: Session) -> tuple[PlannedPlan, PlanDiff, int, dict[str, object]]:
         planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now,
                                    actor=who, calendar=context.calendar, recurring_until=settings.general.recurring_until,
                                    table=table)
         directory = Directory.load(session)
-        unit_count = len(directory.units)
-        without = units_without_email(directory)
+        return planned, diff, len(directory.units), units_without_email(directory)
+
+    # the schema, the directory and the plan in one transaction: an init killed halfway leaves nothing behind
+    planned, diff, unit_count, without = initialise_database(context.engine, fill, force=force)
     if as_json:
         output.print_json({"database": make_url(context.config.database_url).render_as_string(hide_password=True),
                            "units": unit_count, "tasks": len(planned.tasks), "items": len(planned.items),
                            "warnings": planned.warnings, "units_without_email": without,
                            **({"units_from_plan": from_plan.to_json()} if from_plan else {}), **diff.to_json()})
         return
+    if half_made:
+        output.say("上次初始化没有完成（只建了表、没有数据），已重新初始化。")
     output.say(f"已创建数据库：{make_url(context.config.database_url).render_as_string(hide_password=True)}")
     if from_plan:
         print_plan_units(from_plan, "已按计划表生成单位名录")

@@ -41,7 +41,7 @@ def weekly_command(
     if as_of and today:
         raise TrackerError("--as-of 和 --today 只能写一个（两者含义相同）。")
     option, given = ("--as-of", as_of) if as_of else ("--today", today)
-    day = context.today(given, option)
+    day = context.writing_day(given, option=option) if send else context.today(given, option)
     engine = context.ready_engine()
     with read_session(engine) as session:
         settings = report_settings(context)

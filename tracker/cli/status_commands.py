@@ -10,7 +10,7 @@ from sqlmodel import select
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor, parse_date
-from tracker.cli.options import SET_STATES, By, Json, Occurrence, Period, Today, choose
+from tracker.cli.options import SET_STATES, By, Drill, Json, Occurrence, Period, Today, choose
 from tracker.db import read_session, write_session
 from tracker.directory import Directory
 from tracker.models import STATES, Event, Item
@@ -41,6 +41,7 @@ def status_command(
     period: Period = None,
     by: By = None,
     today: Today = None,
+    drill: Drill = False,
     as_json: Json = False,
 ) -> None:
     """更新单位在某事项上的状态，并记入历史。定期工作（如每月25日前）每期单独登记。
@@ -49,7 +50,7 @@ def status_command(
         tracker status 17 --unit 狮山镇 --period 2020-10 --set done --on 2020-10-23
     """
     context: Context = ctx.obj
-    day = context.today(today)
+    day = context.writing_day(today, drill=drill)
     change = StatusChange(
         state=choose(set_state, "--set", SET_STATES) if set_state else None, progress=progress, note=note,
         on=parse_date(on, "--on") if on else None, by=actor(by), evidence=evidence, force=force,
@@ -68,6 +69,12 @@ def status_command(
         done = f"，完成日期 {r.completed_on}" if r.completed_on else ""
         output.say(f"{label}  {r.unit}：{STATES[r.from_state]} {r.from_progress}% → {STATES[r.to_state]} {r.to_progress}%{done}")
     output.say(f"共更新 {sum(r.changed for r in records)} 个单位。")
+    _drill_note(context)
+
+
+def _drill_note(context: Context) -> None:
+    if context.drilling:
+        output.say("这是演练：以上在数据库副本上完成，真实数据库没有改动。")
 
 
 @app.command("history", rich_help_panel="状态")
@@ -94,7 +101,7 @@ def history_command(
             "note": e.note, "evidence": e.evidence, "details": e.details, "via": via,
         } for e, via in entries])
         return
-    actions = {"status": "状态", "extend": "延期", "retire": "移出计划", "restore": "恢复", "event": "事件"}
+    actions = {"status": "状态", "extend": "延期", "retire": "移出计划", "restore": "恢复", "event": "事件", "rewind": "撤销台账"}
     rows = []
     for e, via in entries:
         if via == "event":
@@ -130,6 +137,7 @@ def extend_command(
     period: Period = None,
     by: By = None,
     today: Today = None,
+    drill: Drill = False,
     as_json: Json = False,
 ) -> None:
     """登记经批准的延期：单位获得新的期限，原期限保留。
@@ -137,6 +145,7 @@ def extend_command(
     例：tracker extend 9 --unit 环州乡人民政府 --to 2021-08-31 --reason "县政府办批复同意"
     """
     context: Context = ctx.obj
+    context.writing_day(today, drill=drill)
     with write_session(context.ready_engine()) as session:
         results = extend(session, Directory.load(session), item, unit, parse_date(to, "--to"), reason,
                          by=actor(by), calendar=context.calendar, now=context.now(today), occurrence=occurrence,
@@ -146,6 +155,7 @@ def extend_command(
         return
     for r in results:
         output.say(f"事项 {r['item']}  {r['unit']}：期限 {r['from_due']} → {r['to_due']}（原定 {r['original_due']}）")
+    _drill_note(context)
 
 
 @event_app.command("record")
@@ -155,6 +165,7 @@ def event_record(
     on: Annotated[str, typer.Option("--on", help="事件发生日期 YYYY-MM-DD")],
     by: By = None,
     today: Today = None,
+    drill: Drill = False,
     as_json: Json = False,
 ) -> None:
     """登记外部事件的发生日期；等待它的事项由此得到期限。
@@ -162,7 +173,7 @@ def event_record(
     例：tracker event record E1 --on 2021-03-15
     """
     context: Context = ctx.obj
-    day = context.today(today)
+    day = context.writing_day(today, drill=drill)
     with write_session(context.ready_engine()) as session:
         result = record_event(session, name, parse_date(on, "--on"), by=actor(by), today=day, now=context.now(today))
         waiting = session.exec(select(Item).where(Item.event_key == result["key"], Item.retired == False).order_by(Item.position)).all()  # noqa: E712
@@ -177,6 +188,7 @@ def event_record(
     output.say(f"已登记事件 {result['key']}：{result['name']}，发生于 {result['to']}{moved}")
     for key, (due, _waiting) in dues.items():
         output.say(f"  事项 {key} 的期限：{due}")
+    _drill_note(context)
 
 
 @events_app.command("list")

@@ -5,7 +5,7 @@ its meaning and its status); the plan gains the day occurrences are made up to, 
 first listed. Existing rows keep all their data; the next import (or unit change) adds the occurrences.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 """
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
