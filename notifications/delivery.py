@@ -19,7 +19,7 @@ from email.utils import parseaddr
 from sqlalchemy import Connection, Engine
 
 from notifications.errors import DeliveryError
-from notifications.transports import Transport
+from notifications.transports import Transport, eml_name
 from tracker.db import write_connection, write_session
 from tracker.outbox import Claimed, claim_batch, record_failure, record_sent, release
 
@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 class DeliveryPolicy:
     sender: str
     lease: dt.timedelta = dt.timedelta(minutes=5)
-    max_attempts: int = 8
+    max_attempts: int = 36
     retry_after_seconds: int = 60
+    retry_max_seconds: int = 3600  # with the defaults above, a message is retried for about 30 hours
 
 
 @dataclass
@@ -40,9 +41,11 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    halted: str = ""  # why the pass stopped without charging any message (a refused password, a certificate)
 
     def to_json(self) -> dict[str, object]:
-        return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed, "errors": self.errors}
+        shown: dict[str, object] = {"sent": self.sent, "retrying": self.retrying, "failed": self.failed, "errors": self.errors}
+        return {**shown, "halted": self.halted} if self.halted else shown
 
 
 def deliver_pending(
@@ -93,11 +96,19 @@ async def _send_one(
     """Send one claimed message and record the outcome; False after a temporary failure."""
     started = time.monotonic()
     try:
-        note = await transport.send(envelope_from, message.to, message.raw, message.message_id)
+        note = await transport.send(envelope_from, message.to, message.raw, message.message_id, label=_label(message))
     except DeliveryError as exc:
+        if exc.stop_pass:
+            with recorder.begin():
+                release(recorder, [message.id], note=str(exc))
+            report.halted = str(exc)
+            report.errors.append(str(exc))
+            log.error("发送暂停，邮件留在发件箱中：%s", exc)
+            return False
         with write_session(engine) as session:
             state = record_failure(session, message.id, str(exc), permanent=exc.permanent, now=now(),
-                                   max_attempts=policy.max_attempts, retry_after=policy.retry_after_seconds)
+                                   max_attempts=policy.max_attempts, retry_after=policy.retry_after_seconds,
+                                   retry_max=policy.retry_max_seconds)
         if state == "failed":
             report.failed += 1
         else:
@@ -106,9 +117,15 @@ async def _send_one(
         log.warning("邮件 %s 发给 %s 失败（%s）：%s", message.id, message.recipient,
                     "不再重试" if state == "failed" else "稍后重试", exc)
         return exc.permanent
+    if note:
+        report.errors.append(f"{message.recipient}：{note}")
     with recorder.begin():
         record_sent(recorder, message.id, now=now(), note=note)
     report.sent += 1
     log.info("邮件 %s 已发给 %s（%d 个地址，%.2f 秒）%s", message.id, message.recipient, len(message.to),
              time.monotonic() - started, note)
     return True
+
+
+def _label(message: Claimed) -> str:
+    return eml_name(message.run_date, message.recipient, message.id) if message.run_date else ""

@@ -7,7 +7,8 @@
     ├── DeadlineParseError       a 完成时间 text that cannot be read
     ├── UnknownNameError         a unit, group, item or event name that is not known
     ├── DatabaseStateError       the database is missing, already there, or not initialised
-    └── StatusError              a status update, extension or event that is refused
+    ├── StatusError              a status update, extension or event that is refused
+    └── OutputFileError          a file the command was asked to write is refused or cannot be written
 
 The CLI prints ``str(error)`` and exits non-zero; nothing else should ever reach the operator.
 """
@@ -66,3 +67,7 @@ class DatabaseStateError(TrackerError):
 
 class StatusError(TrackerError):
     """A status change is refused; nothing was written."""
+
+
+class OutputFileError(TrackerError):
+    """An output path would clobber data (the database, the config, an existing file) or cannot be written."""

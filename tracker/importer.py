@@ -18,7 +18,7 @@ from tracker.directory import Directory
 from tracker.errors import DeadlineParseError, PlanImportError, UnknownNameError
 from tracker.models import UNIT_KINDS, UnitGroup
 from tracker.names import longest_common_run, normalize
-from tracker.tablefile import Row, Table, parse_table, read_file
+from tracker.tablefile import DEFAULT_MAX_BYTES, Row, Table, parse_table, read_file
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "number": ("序号", "编号"),
@@ -131,9 +131,11 @@ def _flat(text: str) -> str:
     return re.sub(r"\s*\n\s*", "", text).strip()
 
 
-def read_plan(path: Path, directory: Directory, plan_year: int | None = None) -> PlannedPlan:
+def read_plan(
+    path: Path, directory: Directory, plan_year: int | None = None, *, max_bytes: int | None = DEFAULT_MAX_BYTES
+) -> PlannedPlan:
     """Read, check and resolve a plan file; raise PlanImportError naming the line on any problem."""
-    text, encoding = read_file(path)
+    text, encoding = read_file(path, max_bytes)
     return parse_plan(text, str(path), directory, plan_year=plan_year, encoding=encoding)
 
 

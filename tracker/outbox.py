@@ -74,7 +74,8 @@ def _claim_statements() -> tuple[Any, ...]:
         .where(OutboxMessage.id.in_(  # type: ignore[attr-defined]
             select(OutboxMessage.id).where(condition).order_by(OutboxMessage.id).limit(n).scalar_subquery()), condition)
         .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.id, OutboxMessage.to_addrs, OutboxMessage.message_id, OutboxMessage.recipient)
+        .returning(OutboxMessage.id, OutboxMessage.to_addrs, OutboxMessage.message_id, OutboxMessage.recipient,
+                   OutboxMessage.run_date)
         for condition in claimable
     )
 
@@ -94,6 +95,7 @@ class Claimed:
     raw: str
     message_id: str
     recipient: str
+    run_date: dt.date | None = None
 
 
 def claim_batch(session: Session | Connection, *, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Claimed]:
@@ -117,14 +119,19 @@ def claim_batch(session: Session | Connection, *, now: dt.datetime, lease: dt.ti
     else:
         bodies = session.execute(_BODIES_IN, {"ids": ids})
     raw = dict(bodies.all())  # type: ignore[arg-type]
-    return [Claimed(r.id, list(r.to_addrs), raw[r.id], r.message_id, r.recipient) for r in sorted(taken, key=lambda r: r.id)]
+    return [Claimed(r.id, list(r.to_addrs), raw[r.id], r.message_id, r.recipient, r.run_date)
+            for r in sorted(taken, key=lambda r: r.id)]
 
 
-def release(session: Session | Connection, ids: Sequence[int]) -> None:
-    """Give back claimed messages that were not attempted (the process is stopping, or the server is down)."""
+def release(session: Session | Connection, ids: Sequence[int], *, note: str = "") -> None:
+    """Give back claimed messages that were not attempted (the process is stopping, the server is down, the
+    settings are wrong): the attempt is not charged; ``note`` says why, for `outbox list`."""
+    values: dict[str, Any] = {"state": "pending", "claimed_at": None, "attempts": OutboxMessage.attempts - 1}
+    if note:
+        values["last_error"] = note
     session.execute(
         update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.state == "sending")  # type: ignore[attr-defined]
-        .values(state="pending", claimed_at=None, attempts=OutboxMessage.attempts - 1)
+        .values(**values)
     )
 
 
@@ -138,8 +145,15 @@ def record_sent(connection: Connection | Session, message_id: int, *, now: dt.da
     connection.execute(_SENT, {"at": now, "note": note, "id": message_id})
 
 
+def retry_delay(attempts: int, retry_after: int, retry_max: int | None) -> dt.timedelta:
+    """The wait after the ``attempts``-th failed attempt: doubling from ``retry_after``, at most ``retry_max`` seconds."""
+    seconds = retry_after * 2 ** min(attempts - 1, 40)
+    return dt.timedelta(seconds=seconds if retry_max is None else min(seconds, retry_max))
+
+
 def record_failure(
-    session: Session, message_id: int, error: str, *, permanent: bool, now: dt.datetime, max_attempts: int, retry_after: int
+    session: Session, message_id: int, error: str, *, permanent: bool, now: dt.datetime, max_attempts: int, retry_after: int,
+    retry_max: int | None = None,
 ) -> str:
     """Record a failed attempt: retry later with backoff, or give up; returns the new state."""
     row = session.get_one(OutboxMessage, message_id)
@@ -148,7 +162,7 @@ def record_failure(
         row.state = "failed"
     else:
         row.state = "pending"
-        row.next_attempt_at = now + dt.timedelta(seconds=retry_after * 2 ** (row.attempts - 1))
+        row.next_attempt_at = now + retry_delay(row.attempts, retry_after, retry_max)
     session.add(row)
     return row.state
 

@@ -18,6 +18,7 @@ from tracker.directory import Directory, DirectoryFile, store_directory
 from tracker.expansion import ItemSpec, expand_item
 from tracker.importer import COLUMN_LABELS, PlannedItem, PlannedPlan, read_plan
 from tracker.models import Assignment, Event, Item, JournalEntry, Plan, WorkTask
+from tracker.tablefile import DEFAULT_MAX_BYTES
 
 AssignmentKey = tuple[str, str, str]  # item key, unit name, role
 
@@ -246,7 +247,7 @@ def sync_assignments(session: Session, directory: Directory, *, now: dt.datetime
 
 def initialise(
     session: Session, directory_file: DirectoryFile, plan_path: Path, *, plan_year: int | None,
-    starts_on: dt.date, now: dt.datetime, actor: str,
+    starts_on: dt.date, now: dt.datetime, actor: str, max_bytes: int | None = DEFAULT_MAX_BYTES,
 ) -> tuple[PlannedPlan, PlanDiff]:
     """Fill an empty schema: the directory, then the plan."""
     session.add(Plan(
@@ -255,5 +256,5 @@ def initialise(
     ))
     store_directory(session, directory_file)
     directory = Directory.load(session)
-    plan = read_plan(plan_path, directory, plan_year)
+    plan = read_plan(plan_path, directory, plan_year, max_bytes=max_bytes)
     return plan, apply_plan(session, plan, directory, now=now, actor=actor)

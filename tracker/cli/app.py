@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import logging
+from typing import Annotated, Any, NoReturn
 
 import typer
+from sqlalchemy.exc import DBAPIError
 from typer.core import TyperGroup
 
-from tracker.cli import output
+from tracker.cli import failures, output
 from tracker.cli.context import Context
 from tracker.errors import TrackerError
 
 
 class _Root(TyperGroup):
-    """Every TrackerError becomes one Chinese line on stderr and exit code 1; nothing is half-written."""
+    """Every TrackerError, and every refusal of the disk or the database, becomes one Chinese line on stderr and
+    exit code 1; nothing is half-written. After a command that computed dates in a year without holiday data,
+    the warning is shown if the command did not show it itself."""
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except TrackerError as exc:
-            output.errors.print("错误：" + str(exc), markup=False)
-            raise SystemExit(1) from exc
+            self._fail(str(exc), exc)
+        except DBAPIError as exc:
+            self._fail(failures.database_error(exc, failures.shown_database(ctx.obj)), exc)
+        except OSError as exc:
+            self._fail(failures.os_error(exc), exc)
+        _calendar_warnings(ctx.obj)
+        return result
+
+    @staticmethod
+    def _fail(message: str, exc: BaseException) -> NoReturn:
+        output.errors.print("错误：" + message, markup=False)
+        raise SystemExit(1) from exc
+
+
+def _calendar_warnings(context: Context | None) -> None:
+    calendar = context.__dict__.get("calendar") if context is not None else None  # only if the command computed dates
+    for warning in calendar.warnings if calendar is not None else []:
+        output.warn_once(warning)
 
 
 app = typer.Typer(
@@ -39,6 +59,11 @@ def root(
 
 def main() -> None:
     app(prog_name="tracker")
+
+
+# The calendar logs the holiday-data warning for the daemon's log; at the command line the root prints it once
+# as a 警告 line instead of Python's bare last-resort output.
+logging.getLogger("tracker.calendar").addHandler(logging.NullHandler())
 
 
 from tracker.cli import (  # noqa: E402,F401

@@ -14,10 +14,10 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from notifications.delivery import DeliveryPolicy, deliver_pending
+from notifications.delivery import DeliveryPolicy, DeliveryReport, deliver_pending
 from notifications.errors import DeliveryError
 from notifications.render import build_message, render_subject
-from notifications.transports import FolderTransport, SmtpSettings, Transport, make_transport, read_password
+from notifications.transports import FolderTransport, SmtpSettings, Transport, eml_name, make_transport, read_password
 from schedules.daemon import DaemonPlan, Jobs, run_daemon
 from schedules.jobs import CheckReport, CheckSettings, ReportSettings, daily_check, preview_check, weekly_report_job
 from tracker.cli import output
@@ -26,6 +26,7 @@ from tracker.cli.context import Context, parse_date
 from tracker.cli.options import Json, Today
 from tracker.db import copy_database, make_engine, read_session, write_session
 from tracker.errors import TrackerError
+from tracker.models import OutboxMessage
 from tracker.outbox import STATES, list_messages, retry
 from tracker.reminders import Policy, stage_label
 
@@ -58,7 +59,7 @@ def report_settings(context: Context) -> ReportSettings:
 def delivery_policy(context: Context) -> DeliveryPolicy:
     m = context.config.settings.mail
     return DeliveryPolicy(sender=m.sender, lease=dt.timedelta(seconds=m.lease_seconds), max_attempts=m.max_attempts,
-                          retry_after_seconds=m.retry_after_seconds)
+                          retry_after_seconds=m.retry_after_seconds, retry_max_seconds=m.retry_max_seconds)
 
 
 def transport_for(context: Context) -> Transport:
@@ -108,12 +109,13 @@ def run_command(
         delivered = deliver_pending(engine, transport, policy, now=_clock(context, today))
         if as_json:
             output.print_json({"check": report.to_json(), "weekly_report": weekly.generated, "delivery": delivered.to_json()})
-            return
-        _print_check(report)
-        output.say(weekly.text)
-        output.say(f"发送：成功 {delivered.sent} 封，稍后重试 {delivered.retrying} 封，失败 {delivered.failed} 封。")
-        for error in delivered.errors:
-            output.warn(error)
+        else:
+            _print_check(report)
+            output.say(weekly.text)
+            output.say(f"发送：成功 {delivered.sent} 封，稍后重试 {delivered.retrying} 封，失败 {delivered.failed} 封。")
+            for error in delivered.errors:
+                output.warn(error)
+        _exit_on_delivery_failure(delivered)
         return
     stop = threading.Event()
     reminders = context.config.settings.reminders
@@ -132,6 +134,17 @@ def run_command(
         deliver_pending(engine, transport, policy, now=_clock(context, today), stop=stop.is_set)
 
     run_daemon(plan, Jobs(check=check, report=report, pump=pump), stop)
+
+
+def _exit_on_delivery_failure(delivered: DeliveryReport) -> None:
+    """A cron job must notice mail that will never arrive, and a pass stopped by wrong settings: exit 1."""
+    if delivered.failed:
+        output.errors.print(f"错误：{delivered.failed} 封邮件发送失败且不再重试。请用 tracker outbox list --state failed 查看原因，"
+                            "改正后用 tracker outbox retry 重发。", markup=False)
+        raise typer.Exit(1)
+    if delivered.halted:
+        output.errors.print("错误：发送已暂停，邮件留在发件箱中：" + delivered.halted, markup=False)
+        raise typer.Exit(1)
 
 
 @app.command("remind")
@@ -269,18 +282,41 @@ def outbox_list(
         raise TrackerError(f"--state 的值“{bad[0]}”无效。可用：{'、'.join(STATES)}。")
     with read_session(context.ready_engine()) as session:
         rows = list_messages(session, state or [])
+    tz = context.config.tz
+    mail = context.config.settings.mail
+    folder = context.config.path(mail.folder) if mail.transport == "folder" else None
+
+    def when(value: dt.datetime | None) -> str | None:
+        return value.astimezone(tz).isoformat() if value else None
+
+    def file(m: OutboxMessage) -> str | None:
+        """Where the folder transport put (or will put) the message."""
+        return str(folder / eml_name(m.run_date, m.recipient, m.id)) if folder is not None else None
+
+    def refused(m: OutboxMessage) -> str:
+        return m.last_error if m.state == "sent" else ""
+
     if as_json:
         output.print_json([{
             "id": m.id, "kind": m.kind, "run_date": m.run_date.isoformat(), "recipient": m.recipient, "to": m.to_addrs,
             "subject": m.subject, "message_id": m.message_id, "state": m.state, "attempts": m.attempts,
-            "last_error": m.last_error, "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+            "last_error": m.last_error, "refused": refused(m) or None, "created_at": when(m.created_at),
+            "sent_at": when(m.sent_at), "next_attempt_at": when(m.next_attempt_at) if m.state == "pending" else None,
+            "file": file(m) if m.state == "sent" else None,
         } for m in rows])
         return
-    tz = context.config.tz
-    output.table("发件箱", ["编号", "日期", "收件单位", "状态", "尝试", "发送时间", "错误"],
-                 [[str(m.id), m.run_date.isoformat(), m.recipient, STATES[m.state], str(m.attempts),
-                   m.sent_at.astimezone(tz).strftime("%m-%d %H:%M") if m.sent_at else "", output.short(m.last_error, 40)]
-                  for m in rows])
+
+    def shown(m: OutboxMessage) -> str:
+        if m.state == "sent":
+            return f"{when(m.sent_at)}" + (f"\n{Path(file(m) or '').name}" if folder is not None else "")
+        if m.state == "pending" and m.next_attempt_at:
+            return f"下次尝试 {when(m.next_attempt_at)}"
+        return ""
+
+    output.table("发件箱", ["编号", "日期", "收件单位", "主题", "状态", "尝试", "发送时间 / 文件", "错误或拒收"],
+                 [[str(m.id), m.run_date.isoformat(), m.recipient, output.short(m.subject, 36),
+                   STATES[m.state] + ("（部分拒收）" if refused(m) else ""), str(m.attempts), shown(m),
+                   output.short(m.last_error, 60)] for m in rows])
 
 
 @outbox_app.command("retry")

@@ -47,5 +47,15 @@ def say(message: str) -> None:
     console.print(message, markup=False)
 
 
+_warned: set[str] = set()
+
+
 def warn(message: str) -> None:
+    _warned.add(message)
     errors.print(Text("警告：" + message, style="yellow"))
+
+
+def warn_once(message: str) -> None:
+    """A warning the command may already have shown (the holiday-data warning): shown only if it has not."""
+    if message not in _warned:
+        warn(message)

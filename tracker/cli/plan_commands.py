@@ -115,11 +115,13 @@ def init_command(
     scratch = make_engine("sqlite://")
     create_scratch_schema(scratch)
     with write_session(scratch) as session:  # everything is checked before the real database is touched
-        initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who)
+        initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who,
+                   max_bytes=settings.general.max_file_bytes)
     engine = context.engine
     create_database(engine, force=force)
     with write_session(engine) as session:
-        planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who)
+        planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who,
+                   max_bytes=settings.general.max_file_bytes)
         unit_count = len(Directory.load(session).units)
     if as_json:
         output.print_json({"database": make_url(context.config.database_url).render_as_string(hide_password=True),
@@ -149,7 +151,7 @@ def import_command(
     engine = context.ready_engine()
     with write_session(engine) as session:
         directory = Directory.load(session)
-        plan = read_plan(file, directory, plan_year)
+        plan = read_plan(file, directory, plan_year, max_bytes=context.config.settings.general.max_file_bytes)
         diff = apply_plan(session, plan, directory, now=context.now(None), actor=actor(by), write=not dry_run)
         if dry_run:
             session.rollback()
