@@ -92,6 +92,10 @@ def read_directory_file(path: Path) -> DirectoryFile:
         raise DirectoryError(f"找不到单位名录文件 {path}。请检查 config.toml 中的 general.unit_directory。") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DirectoryError(f"单位名录文件 {path} 无法读取：{exc}。请保存为 UTF-8 编码的 TOML 后重试。") from exc
+    except PermissionError as exc:
+        raise DirectoryError(f"没有读取单位名录文件 {path} 的权限。请检查文件权限（ls -l）。") from exc
+    except OSError as exc:
+        raise DirectoryError(f"无法读取单位名录文件 {path}：{exc.strerror}。请检查 general.unit_directory 或 --units。") from exc
     try:
         parsed = DirectoryFile.model_validate(raw)
     except ValidationError as exc:

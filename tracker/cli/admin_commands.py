@@ -48,7 +48,7 @@ def db_upgrade(ctx: typer.Context, as_json: Json = False) -> None:
 
 
 @db_app.command("backup")
-def db_backup(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="备份文件（SQLite 格式）")]) -> None:
+def db_backup(ctx: typer.Context, file: Annotated[Path, typer.Argument(readable=False, help="备份文件（SQLite 格式）")]) -> None:
     """对正在使用的数据库做一致的备份（SQLite 在线备份；PostgreSQL 导出为 SQLite 文件）。
 
     例：tracker db backup 备份/tracker-2020-10-12.db

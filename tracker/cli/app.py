@@ -20,6 +20,7 @@ class _Root(TyperGroup):
     the warning is shown if the command did not show it itself."""
 
     def invoke(self, ctx: typer.Context) -> Any:
+        output.forget_warnings()
         try:
             result = super().invoke(ctx)
         except TrackerError as exc:

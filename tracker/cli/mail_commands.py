@@ -191,7 +191,7 @@ def simulate_command(
     ctx: typer.Context,
     start: Annotated[str, typer.Option("--from", help="开始日期 YYYY-MM-DD")],
     end: Annotated[str, typer.Option("--to", help="结束日期 YYYY-MM-DD")],
-    out: Annotated[Path, typer.Option("--out", help="把每封邮件写入此文件夹（.eml）")],
+    out: Annotated[Path, typer.Option("--out", readable=False, help="把每封邮件写入此文件夹（.eml）")],
     as_json: Json = False,
 ) -> None:
     """在数据库的临时副本（SQLite）上逐日重放检查和发送，邮件写入文件夹；真实数据库不变。

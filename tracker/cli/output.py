@@ -55,6 +55,11 @@ def warn(message: str) -> None:
     errors.print(Text("警告：" + message, style="yellow"))
 
 
+def forget_warnings() -> None:
+    """A new command starts (tests run many in one process)."""
+    _warned.clear()
+
+
 def warn_once(message: str) -> None:
     """A warning the command may already have shown (the holiday-data warning): shown only if it has not."""
     if message not in _warned:

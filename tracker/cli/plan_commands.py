@@ -88,8 +88,8 @@ def _print_preview(plan: PlannedPlan) -> None:
 @app.command("init")
 def init_command(
     ctx: typer.Context,
-    plan: Annotated[Path | None, typer.Option("--plan", help="计划表文件（默认：内置的武定县附件1）")] = None,
-    units: Annotated[Path | None, typer.Option("--units", help="单位名录 TOML（默认：config.toml 中的设置或内置名录）")] = None,
+    plan: Annotated[Path | None, typer.Option("--plan", readable=False, help="计划表文件（默认：内置的武定县附件1）")] = None,
+    units: Annotated[Path | None, typer.Option("--units", readable=False, help="单位名录 TOML（默认：config.toml 中的设置或内置名录）")] = None,
     force: Annotated[bool, typer.Option("--force", help="数据库已存在时清空重建（进度和历史将丢失）")] = False,
     if_missing: Annotated[bool, typer.Option("--if-missing", help="数据库已存在时什么也不做（供脚本反复运行）")] = False,
     start: Annotated[str | None, typer.Option("--start", help="计划开始日期，用于推算计划进度（默认今天）")] = None,
@@ -137,7 +137,7 @@ def init_command(
 @app.command("import")
 def import_command(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="计划表文件（Word 表格另存的纯文本）")],
+    file: Annotated[Path, typer.Argument(readable=False, help="计划表文件（Word 表格另存的纯文本）")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示预览和将要发生的变化，不写数据库")] = False,
     plan_year: PlanYear = None,
     by: By = None,

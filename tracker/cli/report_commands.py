@@ -28,8 +28,8 @@ app.add_typer(report_app, name="report")
 def weekly_command(
     ctx: typer.Context,
     as_of: Annotated[str | None, typer.Option("--as-of", "--today", help="统计截至哪一天（YYYY-MM-DD，默认今天）")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="把通报写成 HTML 文件")] = None,
-    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="把台账写成 Excel 文件")] = None,
+    out: Annotated[Path | None, typer.Option("--out", readable=False, help="把通报写成 HTML 文件")] = None,
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", readable=False, help="把台账写成 Excel 文件")] = None,
     send: Annotated[bool, typer.Option("--send", help="立即通过邮件发给配置的收件单位（附 Excel 台账）")] = False,
     force: Annotated[bool, typer.Option("--force", help="--out / --xlsx 的文件已存在时替换它")] = False,
     as_json: Json = False,
