@@ -308,9 +308,9 @@ def outbox_list(
 
     def shown(m: OutboxMessage) -> str:
         if m.state == "sent":
-            return f"{when(m.sent_at)}" + (f"\n{Path(file(m) or '').name}" if folder is not None else "")
+            return f"{m.sent_at.astimezone(tz).isoformat(timespec='seconds') if m.sent_at else ''}" + (f"\n{Path(file(m) or '').name}" if folder is not None else "")
         if m.state == "pending" and m.next_attempt_at:
-            return f"下次尝试 {when(m.next_attempt_at)}"
+            return f"下次尝试 {m.next_attempt_at.astimezone(tz).isoformat(timespec='seconds')}"
         return ""
 
     output.table("发件箱", ["编号", "日期", "收件单位", "主题", "状态", "尝试", "发送时间 / 文件", "错误或拒收"],
