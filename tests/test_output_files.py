@@ -22,14 +22,15 @@ def _weekly(cli, *args: str, ok: bool = True):
 
 
 def test_the_database_and_the_configuration_are_never_overwritten(seeded, sqlite_only):
-    before = seeded.db_path.read_bytes()
+    before = seeded.snapshot()
     config = seeded.config.read_text("utf-8")
     for option, target in (("--xlsx", seeded.db_path), ("--out", seeded.db_path), ("--xlsx", seeded.config),
                            ("--out", Path(f"{seeded.db_path}-wal"))):
         for force in ((), ("--force",)):
             result = _weekly(seeded, option, str(target), *force, ok=False)
             assert result.exit_code == 1 and "是本系统的数据库或配置文件，不能覆盖" in result.stderr, result.output
-    assert seeded.db_path.read_bytes() == before and seeded.config.read_text("utf-8") == config
+    assert seeded.db_path.read_bytes().startswith(b"SQLite format 3\x00")
+    assert seeded.snapshot() == before and seeded.config.read_text("utf-8") == config
     assert seeded.json("items", "list", "--today", "2020-10-12")  # the database still works
 
 

@@ -249,7 +249,7 @@ def mail_test(
     s = context.config.settings
     now = context.now(None)
     message = build_message(recipient="测试收件人", to=[to], subject=f"【{s.mail.subject_prefix}】测试邮件",
-                            text=f"这是一封测试邮件，发送于 {now:%Y-%m-%d %H:%M}。收到即说明邮件设置可用。", html=None,
+                            text=f"这是一封测试邮件，发送于 {now.isoformat(timespec='seconds')}。收到即说明邮件设置可用。", html=None,
                             sender=s.mail.sender, now=now, entries=[])
     transport = transport_for(context)
 

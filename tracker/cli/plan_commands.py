@@ -120,8 +120,8 @@ def init_command(
     engine = context.engine
     create_database(engine, force=force)
     with write_session(engine) as session:
-        planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who,
-                   max_bytes=settings.general.max_file_bytes)
+        planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now,
+                                   actor=who, max_bytes=settings.general.max_file_bytes)
         unit_count = len(Directory.load(session).units)
     if as_json:
         output.print_json({"database": make_url(context.config.database_url).render_as_string(hide_password=True),

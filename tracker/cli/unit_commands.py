@@ -15,7 +15,7 @@ from tracker.directory import Directory, check_new_name, validate_email
 from tracker.errors import DirectoryError
 from tracker.models import ROLES, UNIT_KINDS, Assignment, Item, Unit
 from tracker.plan_sync import sync_assignments
-from tracker.text import clean_line
+from tracker.text import clean_line, clean_text
 from sqlmodel import select
 
 units_app = typer.Typer(help="单位名录。", no_args_is_help=True)
@@ -118,7 +118,7 @@ def units_add(
     """
     context: Context = ctx.obj
     _check_kind(kind)
-    clean = clean_line(name)
+    clean = clean_text(name).strip()  # a pasted line break is refused below; other control characters are dropped
     alias = [clean_line(a) for a in alias or []]
     contact, phone = clean_line(contact), clean_line(phone)
     if not clean or any(ch in clean for ch in "\r\n\t<>\"@"):
