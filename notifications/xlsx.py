@@ -77,6 +77,8 @@ CELL_LIMIT = 32_767  # characters (UTF-16 code units) Excel keeps in one cell; i
 
 def cell_text(text: str) -> str:
     """Text fit for a cell: no character XML forbids, and cut to Excel's limit with a marker saying how long it was."""
+    if len(text) <= CELL_LIMIT // 2 and text.isprintable():  # nearly every cell: one C-level scan, no regex
+        return text
     text = clean_text(text)
     if len(text) <= CELL_LIMIT // 2 or len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF) <= CELL_LIMIT:
         return text
