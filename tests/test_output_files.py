@@ -92,3 +92,10 @@ def test_a_full_disk_leaves_the_old_file_and_no_partial_one(seeded, tmp_path):
         assert not (mount / "big.bin").exists() and not [p for p in mount.iterdir() if p.name.endswith(".part")]
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_simulate_refuses_a_file_as_its_mail_folder(seeded, sqlite_only):
+    before = seeded.snapshot()
+    result = seeded("simulate", "--from", "2020-09-01", "--to", "2020-09-02", "--out", str(seeded.db_path), ok=False)
+    assert result.exit_code == 1 and "是一个文件" in result.stderr
+    assert seeded.snapshot() == before

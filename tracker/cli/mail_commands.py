@@ -202,6 +202,8 @@ def simulate_command(
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
     if last < first:
         raise TrackerError(f"--to（{last}）早于 --from（{first}）。")
+    if out.exists() and not out.is_dir():
+        raise TrackerError(f"--out 应是存放 .eml 文件的文件夹，但 {out} 是一个文件，未做任何改动。请换一个文件夹名，例如 模拟邮件。")
     engine = context.ready_engine()
     settings, policy, weekly_settings = check_settings(context), delivery_policy(context), report_settings(context)
     check_at = dt.time.fromisoformat(context.config.settings.reminders.check_time)
