@@ -22,10 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from notifications.errors import DeliveryError
-from notifications.transports import Transport
+from notifications.transports import Transport, eml_name
 from tracker.db import write_connection, write_session
 from tracker.outbox import Claimed, claim_batch, record_failure, record_sent, release, renew
 
@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 class DeliveryPolicy:
     sender: str
     lease: dt.timedelta = dt.timedelta(minutes=5)
-    max_attempts: int = 8
+    max_attempts: int = 36
     retry_after_seconds: int = 60
+    retry_max_seconds: int = 3600  # with the defaults above, a message is retried for about 30 hours
 
 
 def lease_for(configured: dt.timedelta, send_timeout: float | None) -> dt.timedelta:
@@ -54,9 +55,11 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    halted: str = ""  # why the pass stopped without charging any message (a refused password, a certificate)
 
     def to_json(self) -> dict[str, object]:
-        return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed, "errors": self.errors}
+        shown: dict[str, object] = {"sent": self.sent, "retrying": self.retrying, "failed": self.failed, "errors": self.errors}
+        return {**shown, "halted": self.halted} if self.halted else shown
 
 
 def deliver_pending(
@@ -92,7 +95,8 @@ async def _pump(
                         unsent.remove(message.id)
                         if message.id not in held:
                             continue  # another pump took this claim over (it had expired): it sends it, not us
-                        outcome = await _send_one(engine, transport, policy, envelope_from, message, now, report, owner)
+                        outcome = await _send_one(engine, recorder, transport, policy, envelope_from, message, now,
+                                                  report, owner)
                         with recorder.begin():
                             if outcome.sent:
                                 record_sent(recorder, message.id, now=now(), note=outcome.note)
@@ -112,22 +116,30 @@ async def _pump(
 @dataclass(frozen=True)
 class _Outcome:
     sent: bool  # the caller records it as sent, with the server's ``note``
-    go_on: bool  # False after a temporary failure: the server is unwell
+    go_on: bool  # False after a temporary failure or a stopped pass: the server is unwell, or the settings are wrong
     note: str = ""
 
 
 async def _send_one(
-    engine: Engine, transport: Transport, policy: DeliveryPolicy, envelope_from: str, message: Claimed,
-    now: Callable[[], dt.datetime], report: DeliveryReport, owner: str,
+    engine: Engine, recorder: Connection, transport: Transport, policy: DeliveryPolicy, envelope_from: str,
+    message: Claimed, now: Callable[[], dt.datetime], report: DeliveryReport, owner: str,
 ) -> _Outcome:
     """Send one claimed message; a failure is recorded here, a success by the caller (with the lease renewal)."""
     started = time.monotonic()
     try:
-        note = await transport.send(envelope_from, message.to, message.raw, message.message_id)
+        note = await transport.send(envelope_from, message.to, message.raw, message.message_id, label=_label(message))
     except DeliveryError as exc:
+        if exc.stop_pass:
+            with recorder.begin():
+                release(recorder, [message.id], owner=owner, note=str(exc))
+            report.halted = str(exc)
+            report.errors.append(str(exc))
+            log.error("发送暂停，邮件留在发件箱中：%s", exc)
+            return _Outcome(sent=False, go_on=False)
         with write_session(engine) as session:
             state = record_failure(session, message.id, str(exc), permanent=exc.permanent, now=now(),
-                                   max_attempts=policy.max_attempts, retry_after=policy.retry_after_seconds, owner=owner)
+                                   max_attempts=policy.max_attempts, retry_after=policy.retry_after_seconds,
+                                   retry_max=policy.retry_max_seconds, owner=owner)
         if state == "failed":
             report.failed += 1
         else:
@@ -136,7 +148,13 @@ async def _send_one(
         log.warning("邮件 %s 发给 %s 失败（%s）：%s", message.id, message.recipient,
                     "不再重试" if state == "failed" else "稍后重试", exc)
         return _Outcome(sent=False, go_on=exc.permanent)
+    if note:
+        report.errors.append(f"{message.recipient}：{note}")
     report.sent += 1
     log.info("邮件 %s 已发给 %s（%d 个地址，%.2f 秒）%s", message.id, message.recipient, len(message.to),
              time.monotonic() - started, note)
     return _Outcome(sent=True, go_on=True, note=note)
+
+
+def _label(message: Claimed) -> str:
+    return eml_name(message.run_date, message.recipient, message.id) if message.run_date else ""

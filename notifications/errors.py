@@ -19,8 +19,12 @@ class TransportConfigError(NotificationError):
 
 
 class DeliveryError(NotificationError):
-    """A message was not delivered. Permanent failures (5xx, refused recipients) are not retried."""
+    """A message was not delivered. Permanent failures (5xx, refused recipients) are not retried.
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    ``stop_pass`` marks failures that are not the message's: a refused password, a certificate, TLS
+    on the wrong port. The pass stops and the message goes back to the queue uncharged."""
+
+    def __init__(self, message: str, *, permanent: bool, stop_pass: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.stop_pass = stop_pass

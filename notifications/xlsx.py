@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
+from tracker.text import clean_text
+
 EPOCH = dt.date(1899, 12, 30)
 
 # style ids in cellXfs below
@@ -72,6 +74,25 @@ def column_letter(index: int) -> str:
     return letters
 
 
+CELL_LIMIT = 32_767  # characters (UTF-16 code units) Excel keeps in one cell; it refuses a file with more
+
+
+def cell_text(text: str) -> str:
+    """Text fit for a cell: no character XML forbids, and cut to Excel's limit with a marker saying how long it was."""
+    if len(text) <= CELL_LIMIT // 2 and text.isprintable():  # nearly every cell: one C-level scan, no regex
+        return text
+    text = clean_text(text)
+    if len(text) <= CELL_LIMIT // 2 or len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF) <= CELL_LIMIT:
+        return text
+    marker = f"……（内容过长，已截断；全文共 {len(text)} 字）"
+    room, units = CELL_LIMIT - len(marker), 0
+    for end, ch in enumerate(text):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > room:
+            return text[:end] + marker
+    return text + marker
+
+
 def _cell(ref: str, value: object) -> str:
     style = PLAIN
     if isinstance(value, Styled):
@@ -84,7 +105,7 @@ def _cell(ref: str, value: object) -> str:
         return f'<c r="{ref}" s="{style}"><v>{value}</v></c>'
     if isinstance(value, dt.date):
         return f'<c r="{ref}" s="{style or DATE}"><v>{(value - EPOCH).days}</v></c>'
-    text = escape(str(value)).replace("\n", "&#10;")
+    text = escape(cell_text(str(value))).replace("\n", "&#10;")
     return f'<c r="{ref}" s="{style}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 
 
@@ -124,7 +145,7 @@ def workbook(sheets: Sequence[Sheet]) -> bytes:
                  '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
                  '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
                  'Target="xl/workbook.xml"/></Relationships>')
-    names = "".join(f'<sheet name="{escape(s.name)}" sheetId="{i}" r:id="rId{i}"/>' for i, s in enumerate(sheets, start=1))
+    names = "".join(f'<sheet name="{escape(clean_text(s.name))}" sheetId="{i}" r:id="rId{i}"/>' for i, s in enumerate(sheets, start=1))
     filters = "".join(
         f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">\'{escape(s.name)}\'!$A$1:${column_letter(s.filter_columns)}$1</definedName>'
         for i, s in enumerate(sheets) if s.filter_columns)

@@ -1,5 +1,6 @@
 import datetime as dt
 import email
+import json
 import os
 import signal
 import subprocess
@@ -199,7 +200,9 @@ def test_permanent_failure_is_recorded_and_not_retried_forever(seeded):
     server = SmtpServer(recorder=Recorder(replies=["550 5.1.1 mailbox unavailable"])).start()
     try:
         use_smtp(seeded, server.port, retry_after_seconds=0)
-        first = seeded.json("run", "--once", "--today", "2020-09-23")
+        run = seeded("run", "--once", "--today", "2020-09-23", "--json", ok=False)
+        assert run.exit_code == 1 and "tracker outbox list --state failed" in run.stderr  # a cron job notices
+        first = json.loads(run.stdout)
         assert (first["delivery"]["sent"], first["delivery"]["failed"]) == (28, 1)
         [failed] = seeded.json("outbox", "list", "--state", "failed")
         assert "550" in failed["last_error"] and failed["attempts"] == 1

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tracker.errors import ConfigError
 
@@ -37,6 +37,12 @@ class GeneralSettings(_Section):
     unit_directory: str = ""
     county: str = "武定县"
     recurring_until: dt.date | None = None  # last day recurring duties get occurrences; default: end of plan year + 2
+    max_file_mb: float = Field(default=50, gt=0)
+
+    @property
+    def max_file_bytes(self) -> int:
+        """The largest plan or directory file read; a bigger one is refused before it is read."""
+        return int(self.max_file_mb * 1024 * 1024)
 
     @field_validator("timezone")
     @classmethod
@@ -110,14 +116,21 @@ class SmtpSettings(_Section):
     password_file: str = ""
     timeout_seconds: float = Field(default=30, gt=0)
 
+    @model_validator(mode="after")
+    def _one_kind_of_tls(self) -> SmtpSettings:
+        if self.tls and self.starttls:
+            raise ValueError("中 starttls 和 tls 不能同时为 true：STARTTLS（通常端口 587）与直接 TLS（通常端口 465）只能选一个")
+        return self
+
 
 class MailSettings(_Section):
     transport: str = "folder"
     sender: str = "县政府办公室 <tracker@wuding.example>"
     subject_prefix: str = "政务公开任务提醒"
     folder: str = "outbox"
-    max_attempts: int = Field(default=8, ge=1)
+    max_attempts: int = Field(default=36, ge=1)
     retry_after_seconds: int = Field(default=60, ge=0)
+    retry_max_seconds: int = Field(default=3600, ge=0)
     lease_seconds: int = Field(default=300, ge=0)
     pump_every_seconds: int = Field(default=60, ge=1)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
@@ -234,6 +247,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"配置文件 {path} 不是有效的 TOML：{exc}。请修正该行后重试。") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"配置文件 {path} 不是 UTF-8 编码，请另存为 UTF-8 后重试。") from exc
+    except PermissionError as exc:
+        raise ConfigError(f"没有读取配置文件 {path} 的权限。请检查文件权限和所有者（它应可由运行 tracker 的用户读取）。") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"配置文件 {path} 是一个文件夹。请用 --config 指定 config.toml 文件。") from exc
+    except OSError as exc:
+        raise ConfigError(f"无法读取配置文件 {path}：{exc.strerror}。") from exc
 
 
 def locate(explicit: str | os.PathLike[str] | None = None) -> tuple[Path | None, str]:

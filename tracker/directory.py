@@ -15,13 +15,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import String, cast
 from sqlmodel import Session, select
 
 from tracker.errors import DirectoryError, UnknownNameError
 from tracker.models import UNIT_KINDS, Unit, UnitGroup
 from tracker.names import normalize, suggest
+from tracker.text import clean_line
 
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 _SEPARATORS = re.compile(r"[、，,；;／/]+")
@@ -29,6 +30,16 @@ _SEPARATORS = re.compile(r"[、，,；;／/]+")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _one_line(cls, value: object) -> object:
+        """Names, contacts and phones are one line each; TOML escapes (\\u0001) can smuggle control characters in."""
+        if isinstance(value, str):
+            return clean_line(value)
+        if isinstance(value, list):
+            return [clean_line(v) if isinstance(v, str) else v for v in value]
+        return value
 
 
 class UnitEntry(_Strict):
@@ -82,6 +93,10 @@ def read_directory_file(path: Path) -> DirectoryFile:
         raise DirectoryError(f"找不到单位名录文件 {path}。请检查 config.toml 中的 general.unit_directory。") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DirectoryError(f"单位名录文件 {path} 无法读取：{exc}。请保存为 UTF-8 编码的 TOML 后重试。") from exc
+    except PermissionError as exc:
+        raise DirectoryError(f"没有读取单位名录文件 {path} 的权限。请检查文件权限（ls -l）。") from exc
+    except OSError as exc:
+        raise DirectoryError(f"无法读取单位名录文件 {path}：{exc.strerror}。请检查 general.unit_directory 或 --units。") from exc
     try:
         parsed = DirectoryFile.model_validate(raw)
     except ValidationError as exc:

@@ -10,7 +10,8 @@
     ├── StatusError              a status update, extension or event that is refused
     ├── CatalogueError           an Annex 2 catalogue file that cannot be read, or a refused acceptance
     ├── SheetError               a status sheet that cannot be applied (every bad cell listed)
-    └── ClockError               a date that cannot be trusted: out of range, in the future, a clock that jumped
+    ├── ClockError               a date that cannot be trusted: out of range, in the future, a clock that jumped
+    └── OutputFileError          a file the command was asked to write is refused or cannot be written
 
 The CLI prints ``str(error)`` and exits non-zero; nothing else should ever reach the operator.
 """
@@ -81,3 +82,7 @@ class SheetError(TrackerError):
 
 class ClockError(TrackerError):
     """A date or clock that the tracker will not act on; writing with it could silence real reminders."""
+
+
+class OutputFileError(TrackerError):
+    """An output path would clobber data (the database, the config, an existing file) or cannot be written."""

@@ -20,7 +20,7 @@ from tracker.models import UNIT_KINDS, UnitGroup
 from tracker.names import longest_common_run, normalize
 from tracker.officefile import FORMAT_NAMES, read_office_table
 from tracker.table_shape import drop_title_rows, unrepeat_tasks
-from tracker.tablefile import Row, Table, parse_table, read_file
+from tracker.tablefile import DEFAULT_MAX_BYTES, Row, Table, check_input_file, parse_table, read_file
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "number": ("序号", "编号"),
@@ -201,9 +201,14 @@ def _flat(text: str) -> str:
     return re.sub(r"\s*\n\s*", "", text).strip()
 
 
-def read_plan(path: Path, directory: Directory, plan_year: int | None = None, *, table: int | None = None) -> PlannedPlan:
+def read_plan(
+    path: Path, directory: Directory, plan_year: int | None = None, *, table: int | None = None,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+) -> PlannedPlan:
     """Read, check and resolve a plan file (a text dump, or a Word/Excel/CSV file read by ``tracker.officefile``,
-    the ``table``-th table when it holds several); raise PlanImportError naming the line on any problem."""
+    the ``table``-th table when it holds several); raise PlanImportError naming the line on any problem. Whatever
+    the format, a FIFO, a device or a file over ``max_bytes`` is refused before it is read."""
+    check_input_file(path, max_bytes)
     office = read_office_table(path, looks_like_header, table)
     if office is not None:
         plan = plan_from_table(office.table, office.where, directory, plan_year=plan_year,
@@ -212,7 +217,7 @@ def read_plan(path: Path, directory: Directory, plan_year: int | None = None, *,
         return plan
     if table is not None:
         raise PlanImportError("--table 只用于 Word、Excel 文件；纯文本计划表只含一个表格。", path=str(path))
-    text, encoding = read_file(path)
+    text, encoding = read_file(path, max_bytes)
     return parse_plan(text, str(path), directory, plan_year=plan_year, encoding=encoding)
 
 

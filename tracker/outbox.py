@@ -81,7 +81,8 @@ def _claim_statements() -> tuple[Any, ...]:
         .where(OutboxMessage.id.in_(  # type: ignore[attr-defined]
             select(OutboxMessage.id).where(condition).order_by(OutboxMessage.id).limit(n).scalar_subquery()), condition)
         .values(state="sending", claimed_at=now, claimed_by=owner, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.id, OutboxMessage.to_addrs, OutboxMessage.message_id, OutboxMessage.recipient)
+        .returning(OutboxMessage.id, OutboxMessage.to_addrs, OutboxMessage.message_id, OutboxMessage.recipient,
+                   OutboxMessage.run_date)
         for condition in claimable
     )
 
@@ -101,6 +102,7 @@ class Claimed:
     raw: str
     message_id: str
     recipient: str
+    run_date: dt.date | None = None
 
 
 def claim_batch(
@@ -127,7 +129,8 @@ def claim_batch(
     else:
         bodies = session.execute(_BODIES_IN, {"ids": ids})
     raw = dict(bodies.all())  # type: ignore[arg-type]
-    return [Claimed(r.id, list(r.to_addrs), raw[r.id], r.message_id, r.recipient) for r in sorted(taken, key=lambda r: r.id)]
+    return [Claimed(r.id, list(r.to_addrs), raw[r.id], r.message_id, r.recipient, r.run_date)
+            for r in sorted(taken, key=lambda r: r.id)]
 
 
 _OWNED = (OutboxMessage.id.in_(bindparam("ids", expanding=True)), OutboxMessage.state == "sending",  # type: ignore[attr-defined]
@@ -137,6 +140,7 @@ _RENEW = (update(OutboxMessage).where(*_OWNED)
           .returning(OutboxMessage.id))
 _RELEASE = update(OutboxMessage).where(*_OWNED).values(state="pending", claimed_at=None, claimed_by=None,
                                                        attempts=OutboxMessage.attempts - 1)
+_RELEASE_WITH_NOTE = _RELEASE.values(last_error=bindparam("note"))
 
 
 def renew(session: Session | Connection, ids: Sequence[int], *, owner: str, now: dt.datetime) -> set[int]:
@@ -146,9 +150,13 @@ def renew(session: Session | Connection, ids: Sequence[int], *, owner: str, now:
     return set(session.execute(_RENEW, {"ids": list(ids), "owner": owner, "now": now}).scalars())
 
 
-def release(session: Session | Connection, ids: Sequence[int], *, owner: str = "") -> None:
-    """Give back claimed messages that were not attempted (the process is stopping, or the server is down)."""
-    session.execute(_RELEASE, {"ids": list(ids), "owner": owner})
+def release(session: Session | Connection, ids: Sequence[int], *, owner: str = "", note: str = "") -> None:
+    """Give back claimed messages that were not attempted (the process is stopping, the server is down, the
+    settings are wrong): the attempt is not charged; ``note`` says why, for `outbox list`."""
+    if note:
+        session.execute(_RELEASE_WITH_NOTE, {"ids": list(ids), "owner": owner, "note": note})
+    else:
+        session.execute(_RELEASE, {"ids": list(ids), "owner": owner})
 
 
 _SENT = text("UPDATE outboxmessage SET state = 'sent', sent_at = :at, last_error = :note WHERE id = :id").bindparams(
@@ -161,9 +169,15 @@ def record_sent(connection: Connection | Session, message_id: int, *, now: dt.da
     connection.execute(_SENT, {"at": now, "note": note, "id": message_id})
 
 
+def retry_delay(attempts: int, retry_after: int, retry_max: int | None) -> dt.timedelta:
+    """The wait after the ``attempts``-th failed attempt: doubling from ``retry_after``, at most ``retry_max`` seconds."""
+    seconds = retry_after * 2 ** min(attempts - 1, 40)
+    return dt.timedelta(seconds=seconds if retry_max is None else min(seconds, retry_max))
+
+
 def record_failure(
     session: Session, message_id: int, error: str, *, permanent: bool, now: dt.datetime, max_attempts: int, retry_after: int,
-    owner: str | None = None,
+    retry_max: int | None = None, owner: str | None = None,
 ) -> str:
     """Record a failed attempt: retry later with backoff, or give up; returns the new state.
 
@@ -178,7 +192,7 @@ def record_failure(
         row.state = "failed"
     else:
         row.state = "pending"
-        row.next_attempt_at = now + dt.timedelta(seconds=retry_after * 2 ** (row.attempts - 1))
+        row.next_attempt_at = now + retry_delay(row.attempts, retry_after, retry_max)
     session.add(row)
     return row.state
 

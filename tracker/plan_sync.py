@@ -22,6 +22,7 @@ from tracker.expansion import ItemSpec, expand_item
 from tracker.importer import COLUMN_LABELS, PlannedItem, PlannedPlan, read_plan
 from tracker.models import Assignment, Event, Item, JournalEntry, Plan, UnitGroup, WorkTask
 from tracker.occurrences import Occurrence, occurrences, plan_end
+from tracker.tablefile import DEFAULT_MAX_BYTES
 
 AssignmentKey = tuple[str, str, str, str]  # item key, unit name, role, occurrence ("" unless the item recurs)
 Desired = dict[AssignmentKey, tuple[int, dt.date | None]]  # unit id and the occurrence's due date
@@ -342,6 +343,7 @@ def initialise(
     session: Session, directory_file: DirectoryFile, plan_path: Path, *, plan_year: int | None,
     starts_on: dt.date, now: dt.datetime, actor: str, calendar: WorkCalendar | None = None,
     recurring_until: dt.date | None = None, table: int | None = None,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
 ) -> tuple[PlannedPlan, PlanDiff]:
     """Fill an empty schema: the directory, then the plan."""
     session.add(Plan(
@@ -350,6 +352,6 @@ def initialise(
     ))
     store_directory(session, directory_file)
     directory = Directory.load(session)
-    plan = read_plan(plan_path, directory, plan_year, table=table)
+    plan = read_plan(plan_path, directory, plan_year, table=table, max_bytes=max_bytes)
     return plan, apply_plan(session, plan, directory, now=now, actor=actor, calendar=calendar,
                             recurring_until=recurring_until)

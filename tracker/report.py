@@ -195,8 +195,10 @@ def build_weekly_report(
     changes += _journal_changes(session, since, as_of, tz)
     changes.sort(key=lambda c: (c.on, c.item, c.occurrence, c.unit))
     ranked = sorted(units.values(), key=lambda u: (-u.overdue, -u.overdue_days, u.done / u.assigned if u.assigned else 1, u.unit))
+    # failed messages, and sent ones whose server refused some recipients (the note a transport returns is kept as last_error)
     undelivered = [(m.recipient, m.subject, m.last_error) for m in session.exec(
-        select(OutboxMessage).where(OutboxMessage.state == "failed").order_by(OutboxMessage.id)).all()]
+        select(OutboxMessage).where((OutboxMessage.state == "failed") | ((OutboxMessage.state == "sent") & (OutboxMessage.last_error != "")))
+        .order_by(OutboxMessage.id)).all()]
     upcoming.sort()
     return WeeklyReport(as_of=as_of, since=since, title=title, totals=totals, items=items, units=ranked, changes=changes,
                         upcoming=upcoming, undelivered=undelivered, warnings=calendar.warnings, ledger=ledger,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlmodel import Session, select
 
@@ -20,6 +20,7 @@ from tracker.models import STATES, Assignment, Event, Item, JournalEntry, Unit, 
 from tracker.names import normalize, suggest
 from tracker.occurrences import EXAMPLES, occurrence_for_period, occurrence_of
 from tracker.queries import item_dues
+from tracker.text import clean_line, clean_text
 
 @dataclass(frozen=True)
 class StatusChange:
@@ -119,7 +120,11 @@ def update_status(
     session: Session, directory: Directory, item_key: str, unit_names: Sequence[str], change: StatusChange,
     *, today: dt.date, now: dt.datetime, occurrence: str | None = None, period: str | None = None,
 ) -> list[ChangeRecord]:
-    """Apply one change to the named assignments; all are checked before any is written."""
+    """Apply one change to the named assignments; all are checked before any is written.
+
+    Notes and evidence arrive pasted from Word: their control characters are cleaned here, before
+    they reach the journal, the reports and the workbook."""
+    change = replace(change, note=clean_text(change.note), evidence=clean_text(change.evidence), by=clean_line(change.by))
     if change.state is not None and change.state not in STATES:
         raise StatusError(f"未知的状态“{change.state}”。可用：not-started、in-progress、done、n/a。")
     if change.progress is not None and not 0 <= change.progress <= 100:
@@ -187,6 +192,7 @@ def extend(
     *, by: str, calendar: WorkCalendar, now: dt.datetime, occurrence: str | None = None, period: str | None = None,
 ) -> list[dict[str, object]]:
     """Record an approved extension (延期): a new effective deadline, the original kept beside it."""
+    reason, by = clean_text(reason), clean_line(by)
     if not reason.strip():
         raise StatusError("延期必须用 --reason 写明原因（如批准文号）。")
     item = find_item(session, item_key)
@@ -245,6 +251,7 @@ def find_event(session: Session, name: str) -> Event:
 
 def record_event(session: Session, name: str, on: dt.date, *, by: str, today: dt.date, now: dt.datetime) -> dict[str, object]:
     """Record (or move) the date an outside event happened; items waiting on it get their due date."""
+    by = clean_line(by)
     if on > today:
         raise StatusError(f"事件日期 {on} 晚于今天（{today}）。只能登记已经发生的事件。")
     event = find_event(session, name)

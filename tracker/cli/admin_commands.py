@@ -50,7 +50,7 @@ def db_upgrade(ctx: typer.Context, as_json: Json = False) -> None:
 
 
 @db_app.command("backup")
-def db_backup(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="备份文件（SQLite 格式）")]) -> None:
+def db_backup(ctx: typer.Context, file: Annotated[Path, typer.Argument(readable=False, help="备份文件（SQLite 格式）")]) -> None:
     """对正在使用的数据库做一致的备份（SQLite 在线备份；PostgreSQL 导出为 SQLite 文件）。
 
     例：tracker db backup 备份/tracker-2020-10-12.db
@@ -109,22 +109,39 @@ def export_command(
     output.print_json(data)
 
 
-def check_config(context: Context) -> tuple[list[str], list[str]]:
-    """(what is fine, what is wrong): every problem named, nothing secret printed."""
+def _password_source(base: Path, user: str, password_file: str, password_env: str) -> tuple[bool, str]:
+    """Whether the SMTP password can be found, and a line saying where (never the password)."""
+    if password_file:
+        readable = os.access(base / Path(password_file).expanduser(), os.R_OK)
+        return readable, (f"SMTP 密码文件 {password_file}" + ("可读" if readable else " 不存在或不可读，请检查 mail.smtp.password_file。"))
+    if os.environ.get(password_env):
+        return True, f"SMTP 密码：从环境变量 {password_env} 读取（已设置）"
+    return False, f"SMTP 用户 {user} 需要密码：请设置环境变量 {password_env}，或在 mail.smtp.password_file 指定密码文件。"
+
+
+def check_config(context: Context) -> tuple[list[str], list[str], list[str]]:
+    """(what is fine, what is wrong, what is risky): every problem named, nothing secret printed."""
     good: list[str] = []
     bad: list[str] = []
+    warnings: list[str] = []
     path, how = config_module.locate(context.config_path)
     if path is not None:
         try:
             raw = tomllib.loads(Path(path).read_text("utf-8"))
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            return good, [f"配置文件 {path} 无法读取：{exc}"]
+            return good, [f"配置文件 {path} 无法读取：{exc}"], warnings
         bad += config_module.problems(raw)
         good.append(f"配置文件：{path}（{how}）")
     else:
         good.append("配置文件：内置默认配置")
     if bad:
-        return good, bad
+        smtp_raw = raw.get("mail", {}).get("smtp", {}) if isinstance(raw.get("mail"), dict) else {}
+        if isinstance(smtp_raw, dict) and smtp_raw.get("user") and raw["mail"].get("transport") == "smtp":
+            defaults = config_module.SmtpSettings.model_fields
+            ok, line = _password_source(Path(path).resolve().parent, str(smtp_raw["user"]), str(smtp_raw.get("password_file", "")),
+                                        str(smtp_raw.get("password_env", defaults["password_env"].default)))
+            (good if ok else bad).append(line)
+        return good, bad, warnings
     settings = context.config.settings
     mail = settings.mail
     if mail.transport not in TRANSPORTS:
@@ -138,17 +155,12 @@ def check_config(context: Context) -> tuple[list[str], list[str]]:
         bad.append(str(exc))
     if mail.transport == "smtp":
         smtp = mail.smtp
-        if smtp.starttls and smtp.tls:
-            bad.append("配置项 mail.smtp.starttls 和 mail.smtp.tls 不能同时为 true：STARTTLS（通常端口 587）与直接 TLS（通常端口 465）只能选一个。")
         if smtp.user:
-            if smtp.password_file:
-                readable = os.access(context.config.path(smtp.password_file), os.R_OK)
-                (good if readable else bad).append(
-                    f"SMTP 密码文件 {smtp.password_file}" + ("可读" if readable else " 不存在或不可读，请检查 mail.smtp.password_file。"))
-            elif os.environ.get(smtp.password_env):
-                good.append(f"SMTP 密码：从环境变量 {smtp.password_env} 读取（已设置）")
-            else:
-                bad.append(f"SMTP 用户 {smtp.user} 需要密码：请设置环境变量 {smtp.password_env}，或在 mail.smtp.password_file 指定密码文件。")
+            ok, line = _password_source(context.config.base_dir, smtp.user, smtp.password_file, smtp.password_env)
+            (good if ok else bad).append(line)
+            if not (smtp.tls or smtp.starttls):
+                warnings.append(f"SMTP 用户 {smtp.user} 的密码将在不加密的连接上发送（mail.smtp.tls 和 starttls 都是 false），"
+                                "网络上的人可以截获它。请设 starttls = true（端口 587 或 25）或 tls = true（端口 465）。")
         good.append(f"SMTP 服务器：{smtp.host}:{smtp.port}（{'直接 TLS' if smtp.tls else 'STARTTLS' if smtp.starttls else '不加密'}）")
     directory = settings.general.unit_directory
     try:
@@ -168,7 +180,7 @@ def check_config(context: Context) -> tuple[list[str], list[str]]:
                 good.append(f"数据库：{shown}（版本 {current_revision(connection)}）")
     except SQLAlchemyError as exc:
         bad.append(f"无法连接数据库 {shown}：{type(exc).__name__}。请检查 database.url 或 TRACKER_DATABASE_URL。")
-    return good, bad
+    return good, bad, warnings
 
 
 @config_app.command("check")
@@ -178,12 +190,14 @@ def config_check(ctx: typer.Context, as_json: Json = False) -> None:
     例：tracker config check
     """
     context: Context = ctx.obj
-    good, bad = check_config(context)
+    good, bad, warnings = check_config(context)
     if as_json:
-        output.print_json({"ok": not bad, "checked": good, "problems": bad})
+        output.print_json({"ok": not bad, "checked": good, "problems": bad, "warnings": warnings})
     else:
         for line in good:
             output.say("✓ " + line)
+        for line in warnings:
+            output.say("⚠ " + line)
         for line in bad:
             output.say("✗ " + line)
         output.say("配置没有问题。" if not bad else f"发现 {len(bad)} 处问题，请按提示修改。")

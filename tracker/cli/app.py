@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
+from sqlalchemy.exc import DBAPIError
 from typer._click import exceptions as click_errors
-from typer.exceptions import Abort
 from typer.core import TyperGroup
+from typer.exceptions import Abort
 
-from tracker.cli import chinese, output
+from tracker.cli import chinese, failures, output
 from tracker.cli.context import Context
 from tracker.errors import TrackerError
 
@@ -19,15 +21,27 @@ chinese.install()
 
 
 class _Root(TyperGroup):
-    """Every refusal, the product's or the parser's, becomes one Chinese line on stderr and exit code 1;
-    nothing is half-written."""
+    """Every refusal, the product's, the parser's, the disk's or the database's, becomes one Chinese line on stderr
+    and exit code 1; nothing is half-written. After a command that computed dates in a year without holiday data,
+    the warning is shown if the command did not show it itself."""
 
     def invoke(self, ctx: typer.Context) -> Any:
+        output.forget_warnings()
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except TrackerError as exc:
-            output.errors.print("错误：" + str(exc), markup=False)
-            raise SystemExit(1) from exc
+            self._fail(str(exc), exc)
+        except DBAPIError as exc:
+            self._fail(failures.database_error(exc, failures.shown_database(ctx.obj)), exc)
+        except OSError as exc:
+            self._fail(failures.os_error(exc), exc)
+        _calendar_warnings(ctx.obj)
+        return result
+
+    @staticmethod
+    def _fail(message: str, exc: BaseException) -> NoReturn:
+        output.errors.print("错误：" + message, markup=False)
+        raise SystemExit(1) from exc
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -52,6 +66,12 @@ class _Root(TyperGroup):
         sys.exit(result if isinstance(result, int) else 0)
 
 
+def _calendar_warnings(context: Context | None) -> None:
+    calendar = context.__dict__.get("calendar") if context is not None else None  # only if the command computed dates
+    for warning in calendar.warnings if calendar is not None else []:
+        output.warn_once(warning)
+
+
 app = typer.Typer(
     cls=_Root, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
     help="县级政务工作任务进度跟踪与到期提醒。",
@@ -69,6 +89,11 @@ def root(
 
 def main() -> None:
     app(prog_name="tracker")
+
+
+# The calendar logs the holiday-data warning for the daemon's log; at the command line the root prints it once
+# as a 警告 line instead of Python's bare last-resort output.
+logging.getLogger("tracker.calendar").addHandler(logging.NullHandler())
 
 
 from tracker.cli import (  # noqa: E402,F401

@@ -22,9 +22,10 @@ from sqlalchemy import Engine
 
 from tracker import config as config_module
 from tracker.calendar import WorkCalendar
-from tracker.db import copy_database, make_engine, require_initialised
+from tracker.db import copy_database, make_engine, require_initialised, sqlite_path
 from tracker.errors import ClockError, TrackerError
 from tracker.ledger import ClockReading
+from tracker.outfiles import mode_like
 from tracker.queries import LightRules
 
 Clock = Callable[[], dt.datetime]
@@ -88,6 +89,25 @@ class Context:
             self._drill = (folder, copy)
         return Path(self._drill[0].name)
 
+    def protected_paths(self) -> list[Path]:
+        """Files no output may overwrite: the SQLite database with its journals, the configuration, the password file."""
+        paths: list[Path] = []
+        database = sqlite_path(self.config.database_url)
+        if database is not None:
+            paths += [database, *(Path(f"{database}{suffix}") for suffix in ("-wal", "-shm", "-journal"))]
+        located, _how = config_module.locate(self.config_path)
+        if located is not None:
+            paths.append(located)
+        password_file = self.config.settings.mail.smtp.password_file
+        if password_file:
+            paths.append(self.config.path(password_file))
+        return paths
+
+    @property
+    def output_mode(self) -> int:
+        """Reports hold what the database holds: they get its permissions (0600 for PostgreSQL)."""
+        return mode_like(sqlite_path(self.config.database_url))
+
     @cached_property
     def calendar(self) -> WorkCalendar:
         return WorkCalendar.from_settings(self.config.settings.calendar.years)
@@ -107,13 +127,17 @@ class Context:
         return ClockReading(at=self.real_now(), boot_id=boot_id, uptime=uptime)
 
     def today(self, given: str | None, option: str = "--today") -> dt.date:
-        """``given`` (the value of ``option``, named in the error when it is not a date) or today in the zone."""
-        return parse_date(given, option) if given else self.real_now().date()
+        """``given`` (the value of ``option``, named in the error when it is not a date) or today in the zone; a year
+        without holiday data is noted at once, so that every command using it warns."""
+        day = parse_date(given, option) if given else self.real_now().date()
+        self.calendar.is_workday(day)
+        return day
 
     def writing_day(self, given: str | None, *, drill: bool | None = None, option: str = "--today") -> dt.date:
         """The day a writing command acts on: never later than the real date (a day's tolerance for clocks and
         zones) unless ``drill``, which switches the command to a copy; ``drill=None``: the command has no --drill."""
         day = parse_date(given, option) if given else self.real_now().date()
+        self.calendar.is_workday(day)
         if drill:
             self.start_drill()
             return day

@@ -14,10 +14,12 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from notifications.delivery import DeliveryPolicy, deliver_pending, lease_for
+from notifications.delivery import DeliveryPolicy, DeliveryReport, deliver_pending, lease_for
 from notifications.errors import DeliveryError
 from notifications.render import build_message, render_subject
-from notifications.transports import FolderTransport, MemoryTransport, SmtpSettings, Transport, make_transport, read_password
+from notifications.transports import (
+    FolderTransport, MemoryTransport, SmtpSettings, Transport, eml_name, make_transport, read_password,
+)
 from schedules.daemon import DaemonPlan, Jobs, run_daemon
 from schedules.jobs import CheckReport, CheckSettings, ReportSettings, daily_check, preview_check, weekly_report_job
 from tracker.cli import output
@@ -26,6 +28,7 @@ from tracker.cli.context import Context, parse_date
 from tracker.cli.options import Drill, Json, Today
 from tracker.db import copy_database, make_engine, read_session, write_session
 from tracker.errors import ClockError, TrackerError
+from tracker.models import OutboxMessage
 from tracker.outbox import STATES, list_messages, retry
 from tracker.times import local_iso, local_text
 from tracker.reminders import Policy, stage_label
@@ -59,7 +62,8 @@ def report_settings(context: Context) -> ReportSettings:
 def delivery_policy(context: Context) -> DeliveryPolicy:
     m = context.config.settings.mail
     lease = lease_for(dt.timedelta(seconds=m.lease_seconds), m.smtp.timeout_seconds if m.transport == "smtp" else None)
-    return DeliveryPolicy(sender=m.sender, lease=lease, max_attempts=m.max_attempts, retry_after_seconds=m.retry_after_seconds)
+    return DeliveryPolicy(sender=m.sender, lease=lease, max_attempts=m.max_attempts, retry_after_seconds=m.retry_after_seconds,
+                          retry_max_seconds=m.retry_max_seconds)
 
 
 def transport_for(context: Context) -> Transport:
@@ -121,15 +125,16 @@ def run_command(
         if as_json:
             output.print_json({"check": report.to_json(), "weekly_report": weekly.generated, "delivery": delivered.to_json(),
                                "drill": drill})
-            return
-        _print_check(report)
-        output.say(weekly.text)
-        output.say(f"发送：成功 {delivered.sent} 封，稍后重试 {delivered.retrying} 封，失败 {delivered.failed} 封。")
-        for error in delivered.errors:
-            output.warn(error)
-        if drill:
-            output.say("这是演练：以上在数据库副本上完成，真实数据库没有改动，也没有发出邮件"
-                       + (f"（邮件已写入 {out}）。" if out else "。"))
+        else:
+            _print_check(report)
+            output.say(weekly.text)
+            output.say(f"发送：成功 {delivered.sent} 封，稍后重试 {delivered.retrying} 封，失败 {delivered.failed} 封。")
+            for error in delivered.errors:
+                output.warn(error)
+            if drill:
+                output.say("这是演练：以上在数据库副本上完成，真实数据库没有改动，也没有发出邮件"
+                           + (f"（邮件已写入 {out}）。" if out else "。"))
+        _exit_on_delivery_failure(delivered)
         return
     if drill:
         raise TrackerError("--drill 只用于 --once：常驻进程不做演练。")
@@ -171,6 +176,17 @@ def run_command(
         deliver_pending(engine, transport, policy, now=_clock(context, today), stop=stop.is_set)
 
     run_daemon(plan, Jobs(check=check, report=report, pump=pump), stop)
+
+
+def _exit_on_delivery_failure(delivered: DeliveryReport) -> None:
+    """A cron job must notice mail that will never arrive, and a pass stopped by wrong settings: exit 1."""
+    if delivered.failed:
+        output.errors.print(f"错误：{delivered.failed} 封邮件发送失败且不再重试。请用 tracker outbox list --state failed 查看原因，"
+                            "改正后用 tracker outbox retry 重发。", markup=False)
+        raise typer.Exit(1)
+    if delivered.halted:
+        output.errors.print("错误：发送已暂停，邮件留在发件箱中：" + delivered.halted, markup=False)
+        raise typer.Exit(1)
 
 
 @app.command("remind", rich_help_panel="提醒")
@@ -217,7 +233,7 @@ def simulate_command(
     ctx: typer.Context,
     start: Annotated[str, typer.Option("--from", help="开始日期 YYYY-MM-DD")],
     end: Annotated[str, typer.Option("--to", help="结束日期 YYYY-MM-DD")],
-    out: Annotated[Path, typer.Option("--out", help="把每封邮件写入此文件夹（.eml）")],
+    out: Annotated[Path, typer.Option("--out", readable=False, help="把每封邮件写入此文件夹（.eml）")],
     as_json: Json = False,
 ) -> None:
     """在数据库的临时副本（SQLite）上逐日重放检查和发送，邮件写入文件夹；真实数据库不变。
@@ -228,6 +244,8 @@ def simulate_command(
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
     if last < first:
         raise TrackerError(f"--to（{last}）早于 --from（{first}）。")
+    if out.exists() and not out.is_dir():
+        raise TrackerError(f"--out 应是存放 .eml 文件的文件夹，但 {out} 是一个文件，未做任何改动。请换一个文件夹名，例如 模拟邮件。")
     engine = context.ready_engine()
     settings, policy, weekly_settings = check_settings(context), delivery_policy(context), report_settings(context)
     check_at = dt.time.fromisoformat(context.config.settings.reminders.check_time)
@@ -275,7 +293,7 @@ def mail_test(
     s = context.config.settings
     now = context.now(None)
     message = build_message(recipient="测试收件人", to=[to], subject=f"【{s.mail.subject_prefix}】测试邮件",
-                            text=f"这是一封测试邮件，发送于 {now:%Y-%m-%d %H:%M}。收到即说明邮件设置可用。", html=None,
+                            text=f"这是一封测试邮件，发送于 {now.isoformat(timespec='seconds')}。收到即说明邮件设置可用。", html=None,
                             sender=s.mail.sender, now=now, entries=[])
     transport = transport_for(context)
 
@@ -309,17 +327,37 @@ def outbox_list(
     with read_session(context.ready_engine()) as session:
         rows = list_messages(session, state or [])
     tz = context.config.tz
+    mail = context.config.settings.mail
+    folder = context.config.path(mail.folder) if mail.transport == "folder" else None
+
+    def file(m: OutboxMessage) -> str | None:
+        """Where the folder transport put (or will put) the message."""
+        return str(folder / eml_name(m.run_date, m.recipient, m.id)) if folder is not None else None
+
+    def refused(m: OutboxMessage) -> str:
+        return m.last_error if m.state == "sent" else ""
+
     if as_json:
         output.print_json([{
             "id": m.id, "kind": m.kind, "run_date": m.run_date.isoformat(), "recipient": m.recipient, "to": m.to_addrs,
             "subject": m.subject, "message_id": m.message_id, "state": m.state, "attempts": m.attempts,
-            "last_error": m.last_error, "sent_at": local_iso(m.sent_at, tz), "created_at": local_iso(m.created_at, tz),
+            "last_error": m.last_error, "refused": refused(m) or None, "created_at": local_iso(m.created_at, tz),
+            "sent_at": local_iso(m.sent_at, tz), "next_attempt_at": local_iso(m.next_attempt_at, tz) if m.state == "pending" else None,
+            "file": file(m) if m.state == "sent" else None,
         } for m in rows])
         return
-    output.table("发件箱", ["编号", "日期", "收件单位", "状态", "尝试", "发送时间", "错误"],
-                 [[str(m.id), m.run_date.isoformat(), m.recipient, STATES[m.state], str(m.attempts),
-                   local_text(m.sent_at, tz), output.short(m.last_error, 40)]
-                  for m in rows])
+
+    def shown(m: OutboxMessage) -> str:
+        if m.state == "sent":
+            return local_text(m.sent_at, tz) + (f"\n{Path(file(m) or '').name}" if folder is not None else "")
+        if m.state == "pending" and m.next_attempt_at:
+            return f"下次尝试 {local_text(m.next_attempt_at, tz)}"
+        return ""
+
+    output.table("发件箱", ["编号", "日期", "收件单位", "主题", "状态", "尝试", "发送时间 / 文件", "错误或拒收"],
+                 [[str(m.id), m.run_date.isoformat(), m.recipient, output.short(m.subject, 36),
+                   STATES[m.state] + ("（部分拒收）" if refused(m) else ""), str(m.attempts), shown(m),
+                   output.short(m.last_error, 60)] for m in rows])
 
 
 @outbox_app.command("retry")

@@ -49,7 +49,11 @@ def say(message: str) -> None:
     console.print(message, markup=False)
 
 
+_warned: set[str] = set()
+
+
 def warn(message: str) -> None:
+    _warned.add(message)
     errors.print(Text("警告：" + message, style="yellow"))
 
 
@@ -84,3 +88,14 @@ def setup_logging(tz: dt.tzinfo, level: int) -> None:
 def progress(message: str) -> None:
     """A note on stderr that long work is under way; stdout stays clean for --json."""
     errors.print(message, markup=False)
+
+
+def forget_warnings() -> None:
+    """A new command starts (tests run many in one process)."""
+    _warned.clear()
+
+
+def warn_once(message: str) -> None:
+    """A warning the command may already have shown (the holiday-data warning): shown only if it has not."""
+    if message not in _warned:
+        warn(message)

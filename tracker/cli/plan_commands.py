@@ -105,8 +105,8 @@ def _say_if_converting(path: Path) -> None:
 @app.command("init", rich_help_panel="设置")
 def init_command(
     ctx: typer.Context,
-    plan: Annotated[Path | None, typer.Option("--plan", help="计划表文件：Word（.docx/.doc/.wps）、Excel（.xlsx/.xls/.et/.csv）或纯文本（默认：内置的武定县附件1）")] = None,
-    units: Annotated[Path | None, typer.Option("--units", help="单位名录 TOML（默认：config.toml 中的设置或内置名录）")] = None,
+    plan: Annotated[Path | None, typer.Option("--plan", readable=False, help="计划表文件：Word（.docx/.doc/.wps）、Excel（.xlsx/.xls/.et/.csv）或纯文本（默认：内置的武定县附件1）")] = None,
+    units: Annotated[Path | None, typer.Option("--units", readable=False, help="单位名录 TOML（默认：config.toml 中的设置或内置名录）")] = None,
     force: Annotated[bool, typer.Option("--force", help="数据库已存在时清空重建（进度和历史将丢失）")] = False,
     if_missing: Annotated[bool, typer.Option("--if-missing", help="数据库已存在时什么也不做（供脚本反复运行）")] = False,
     start: Annotated[str | None, typer.Option("--start", help="计划开始日期，用于推算计划进度（默认今天）")] = None,
@@ -150,12 +150,13 @@ def init_command(
     create_scratch_schema(scratch)
     with write_session(scratch) as session:  # everything is checked before the real database is touched
         initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who,
-                   calendar=context.calendar, recurring_until=settings.general.recurring_until, table=table)
+                   calendar=context.calendar, recurring_until=settings.general.recurring_until, table=table,
+                   max_bytes=settings.general.max_file_bytes)
 
     def fill(session: Session) -> tuple[PlannedPlan, PlanDiff, int, dict[str, object]]:
         planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now,
                                    actor=who, calendar=context.calendar, recurring_until=settings.general.recurring_until,
-                                   table=table)
+                                   table=table, max_bytes=settings.general.max_file_bytes)
         directory = Directory.load(session)
         return planned, diff, len(directory.units), units_without_email(directory)
 
@@ -182,7 +183,7 @@ def init_command(
 @app.command("import", rich_help_panel="计划")
 def import_command(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="计划表文件：Word（.docx/.doc/.wps）、Excel（.xlsx/.xls/.et/.csv）或 Word 表格另存的纯文本")],
+    file: Annotated[Path, typer.Argument(readable=False, help="计划表文件：Word（.docx/.doc/.wps）、Excel（.xlsx/.xls/.et/.csv）或 Word 表格另存的纯文本")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示预览和将要发生的变化，不写数据库")] = False,
     plan_year: PlanYear = None,
     table: TableNumber = None,
@@ -200,7 +201,7 @@ def import_command(
     _say_if_converting(file)
     with write_session(engine) as session:
         directory = Directory.load(session)
-        plan = read_plan(file, directory, plan_year, table=table)
+        plan = read_plan(file, directory, plan_year, table=table, max_bytes=context.config.settings.general.max_file_bytes)
         diff = apply_plan(session, plan, directory, now=context.now(today), actor=actor(by), write=not dry_run,
                           calendar=context.calendar, recurring_until=context.config.settings.general.recurring_until)
         if dry_run:

@@ -17,6 +17,8 @@ from tracker.cli.mail_commands import delivery_policy, report_settings, transpor
 from tracker.cli.options import Json
 from tracker.errors import TrackerError
 from tracker.db import read_session, write_session
+from tracker.errors import OutputFileError
+from tracker.outfiles import check_output_path, write_output
 from tracker.report import build_weekly_report
 
 report_app = typer.Typer(help="进度通报。", no_args_is_help=True)
@@ -28,28 +30,37 @@ def weekly_command(
     ctx: typer.Context,
     as_of: Annotated[str | None, typer.Option("--as-of", help="统计截至哪一天（YYYY-MM-DD，默认今天）")] = None,
     today: Annotated[str | None, typer.Option("--today", help="同 --as-of")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="把通报写成 HTML 文件")] = None,
-    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="把台账写成 Excel 文件")] = None,
+    out: Annotated[Path | None, typer.Option("--out", readable=False, help="把通报写成 HTML 文件")] = None,
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", readable=False, help="把台账写成 Excel 文件")] = None,
     send: Annotated[bool, typer.Option("--send", help="立即通过邮件发给配置的收件单位（附 Excel 台账）")] = False,
+    force: Annotated[bool, typer.Option("--force", help="--out / --xlsx 的文件已存在时替换它")] = False,
     as_json: Json = False,
 ) -> None:
     """生成每周进度通报：总体数字、红灯事项、各单位排名、近 7 日变化、未来 14 日到期。
 
     例：tracker report weekly --as-of 2020-10-12 --out 通报.html --xlsx 台账.xlsx
+
+    文件先写入临时文件再改名，权限与数据库文件相同；已有的文件只有加 --force 才会替换。
     """
     context: Context = ctx.obj
     if as_of and today:
         raise TrackerError("--as-of 和 --today 只能写一个（两者含义相同）。")
     option, given = ("--as-of", as_of) if as_of else ("--today", today)
     day = context.writing_day(given, option=option) if send else context.today(given, option)
+    if out and xlsx and out.resolve() == xlsx.resolve():
+        raise OutputFileError(f"--out 和 --xlsx 指向同一个文件 {out}。请给 HTML 通报和 Excel 台账各用一个文件名。")
+    protected = context.protected_paths()
+    for path, what in ((out, "HTML 通报"), (xlsx, "Excel 台账")):
+        if path:
+            check_output_path(path, protected=protected, force=force, what=what)
     engine = context.ready_engine()
     with read_session(engine) as session:
         settings = report_settings(context)
         report = build_weekly_report(session, day, context.calendar, settings.lights, title=settings.title, tz=settings.tz)
     if out:
-        out.write_text(render_html(report), "utf-8")
+        write_output(out, render_html(report).encode("utf-8"), mode=context.output_mode, what="HTML 通报")
     if xlsx:
-        xlsx.write_bytes(render_xlsx(report))
+        write_output(xlsx, render_xlsx(report), mode=context.output_mode, what="Excel 台账")
     delivered = None
     if send:
         now = context.now(given, option)

@@ -15,6 +15,7 @@ from tracker.directory import Directory, check_new_name, validate_email
 from tracker.errors import DirectoryError
 from tracker.models import ROLES, UNIT_KINDS, Assignment, Item, Unit
 from tracker.plan_sync import sync_assignments
+from tracker.text import clean_line, clean_text
 from sqlmodel import select
 
 units_app = typer.Typer(help="单位名录。", no_args_is_help=True)
@@ -112,7 +113,9 @@ def units_add(
     """
     context: Context = ctx.obj
     kind = choose(kind, "--kind", UNIT_KIND_CHOICES, "单位类别")
-    clean = name.strip()
+    clean = clean_text(name).strip()  # a pasted line break is refused below; other control characters are dropped
+    alias = [clean_line(a) for a in alias or []]
+    contact, phone = clean_line(contact), clean_line(phone)
     if not clean or any(ch in clean for ch in "\r\n\t<>\"@"):
         raise DirectoryError(f"单位名称“{clean!r}”无效：不能为空，也不能含换行、制表符或 < > \" @。")
     if kind == "village" and not parent:
@@ -164,12 +167,13 @@ def units_set(
         if email is not None:
             unit.emails = [validate_email(e.strip(), unit.name) for e in email]
         if alias:
+            alias = [clean_line(a) for a in alias]
             check_new_name(directory, alias)
             unit.aliases = [*unit.aliases, *alias]
         if contact is not None:
-            unit.contact = contact
+            unit.contact = clean_line(contact)
         if phone is not None:
-            unit.phone = phone
+            unit.phone = clean_line(phone)
         if parent is not None:
             new_parent = directory.unit(parent)
             if new_parent.id == unit.id:
