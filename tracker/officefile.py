@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import stat
 import subprocess
 import tempfile
 import zipfile
@@ -123,8 +124,11 @@ def convert_with_libreoffice(path: Path, data: bytes, target: str) -> bytes:
 
 def needs_conversion(path: Path) -> bool:
     """Whether reading the file will run LibreOffice (tens of seconds), so that the CLI can say so first; not when
-    it is encrypted or LibreOffice is missing, which are refused at once."""
+    it is encrypted or LibreOffice is missing, which are refused at once. Only a regular file is opened: a FIFO or
+    a device would block here, before the reader refuses it."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False
         with path.open("rb") as handle:
             if handle.read(len(OLE_MAGIC)) != OLE_MAGIC:
                 return False
@@ -145,6 +149,8 @@ def read_office_table(
     """The task table of an office file, or None when the file is a text dump for ``tracker.tablefile`` (which
     also reports a missing or unreadable file)."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None  # a FIFO, a device or a folder: tracker.tablefile refuses it without reading
         with path.open("rb") as handle:
             head = handle.read(len(OLE_MAGIC))
         office = head.startswith((ZIP_MAGIC, OLE_MAGIC)) or path.suffix.lower() in WORD_SUFFIXES | SHEET_SUFFIXES | {".csv"}
