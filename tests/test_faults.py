@@ -193,8 +193,10 @@ def test_two_daemons_and_a_status_writer_deliver_each_stage_once(seeded, tmp_pat
         writer_script = tmp_path / "writer.py"
         writer_script.write_text(STATUS_WRITER, "utf-8")
         logs = [tmp_path / f"daemon-{n}.log" for n in range(2)]
-        daemons = [subprocess.Popen(command, env=env, cwd=seeded.home, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
-                   for log in logs]
+        daemons = []
+        for log in logs:
+            with log.open("w") as out:  # the child keeps its own copy of the file descriptor
+                daemons.append(subprocess.Popen(command, env=env, cwd=seeded.home, stdout=out, stderr=subprocess.STDOUT, text=True))
         writer = subprocess.Popen([sys.executable, str(writer_script), str(seeded.config)], stderr=subprocess.PIPE, text=True)
         # Monday 2020-10-12: item (1)'s overdue notice and item (2)'s before-30 (the latest stages due), and the weekly report
         assert wait_for(lambda: len(server.recorder.message_ids()) >= 31, 120), server.recorder.message_ids()
