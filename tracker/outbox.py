@@ -65,9 +65,10 @@ def _claim_statements() -> tuple[Any, ...]:
     parameters: building SQLAlchemy statements anew costs more than running them."""
     at = OutboxMessage.__table__.c.claimed_at.type  # type: ignore[attr-defined]
     now, expired_before, n = bindparam("now", type_=at), bindparam("expired_before", type_=at), bindparam("n", type_=Integer)
+    mail = OutboxMessage.channel_id == None  # noqa: E711  (robot posts have a pump of their own: tracker.chat_outbox)
     claimable = (
-        (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at <= expired_before),  # type: ignore[operator]
-        (OutboxMessage.state == "pending") & or_(OutboxMessage.next_attempt_at == None, OutboxMessage.next_attempt_at <= now),  # noqa: E711
+        mail & (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at <= expired_before),  # type: ignore[operator]
+        mail & (OutboxMessage.state == "pending") & or_(OutboxMessage.next_attempt_at == None, OutboxMessage.next_attempt_at <= now),  # noqa: E711
     )
     return tuple(
         update(OutboxMessage)
@@ -139,16 +140,18 @@ def record_sent(connection: Connection | Session, message_id: int, *, now: dt.da
 
 
 def record_failure(
-    session: Session, message_id: int, error: str, *, permanent: bool, now: dt.datetime, max_attempts: int, retry_after: int
+    session: Session, message_id: int, error: str, *, permanent: bool, now: dt.datetime, max_attempts: int, retry_after: int,
+    retry_at: dt.datetime | None = None,
 ) -> str:
-    """Record a failed attempt: retry later with backoff, or give up; returns the new state."""
+    """Record a failed attempt: retry later with backoff (or at ``retry_at``, when a rate limit says when), or give up;
+    returns the new state."""
     row = session.get_one(OutboxMessage, message_id)
     row.last_error = error
     if permanent or row.attempts >= max_attempts:
         row.state = "failed"
     else:
         row.state = "pending"
-        row.next_attempt_at = now + dt.timedelta(seconds=retry_after * 2 ** (row.attempts - 1))
+        row.next_attempt_at = retry_at or now + dt.timedelta(seconds=retry_after * 2 ** (row.attempts - 1))
     session.add(row)
     return row.state
 

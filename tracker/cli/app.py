@@ -43,6 +43,7 @@ def main() -> None:
 
 from tracker.cli import (  # noqa: E402,F401
     admin_commands,
+    channel_commands,
     mail_commands,
     plan_commands,
     report_commands,

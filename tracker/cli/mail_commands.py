@@ -22,6 +22,7 @@ from schedules.daemon import DaemonPlan, Jobs, run_daemon
 from schedules.jobs import CheckReport, CheckSettings, ReportSettings, daily_check, preview_check, weekly_report_job
 from tracker.cli import output
 from tracker.cli.app import app
+from tracker.cli.channel_commands import deliver_robots
 from tracker.cli.context import Context, parse_date
 from tracker.cli.options import Json, Today
 from tracker.db import copy_database, make_engine, read_session, write_session
@@ -106,13 +107,17 @@ def run_command(
         report = daily_check(engine, settings, context.calendar, day, context.now(today))
         weekly = weekly_report_job(engine, report_settings(context), context.calendar, day, context.now(today))
         delivered = deliver_pending(engine, transport, policy, now=_clock(context, today))
+        posted = deliver_robots(context, policy, now=_clock(context, today))
         if as_json:
-            output.print_json({"check": report.to_json(), "weekly_report": weekly.generated, "delivery": delivered.to_json()})
+            output.print_json({"check": report.to_json(), "weekly_report": weekly.generated, "delivery": delivered.to_json(),
+                               "robot_delivery": posted.to_json()})
             return
         _print_check(report)
         output.say(weekly.text)
         output.say(f"发送：成功 {delivered.sent} 封，稍后重试 {delivered.retrying} 封，失败 {delivered.failed} 封。")
-        for error in delivered.errors:
+        if posted.sent or posted.retrying or posted.failed:
+            output.say(f"群机器人：成功 {posted.sent} 条，稍后重试 {posted.retrying} 条，失败 {posted.failed} 条。")
+        for error in delivered.errors + posted.errors:
             output.warn(error)
         return
     stop = threading.Event()
@@ -131,7 +136,10 @@ def run_command(
     def pump() -> None:
         deliver_pending(engine, transport, policy, now=_clock(context, today), stop=stop.is_set)
 
-    run_daemon(plan, Jobs(check=check, report=report, pump=pump), stop)
+    def robots() -> None:
+        deliver_robots(context, policy, now=_clock(context, today), stop=stop.is_set)
+
+    run_daemon(plan, Jobs(check=check, report=report, pump=pump, robots=robots), stop)
 
 
 @app.command("remind")
