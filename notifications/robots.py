@@ -94,12 +94,11 @@ _RATE_LIMITED = {"wecom": {45009}, "dingtalk": {130101}, "feishu": {11232}}
 
 def classify(platform: str, code: int, message: str) -> RobotDeliveryError:
     """The error for a non-zero code in an HTTP 200 answer; an unknown code is retried (bounded), with the code shown."""
-    name = {"wecom": "企业微信", "dingtalk": "钉钉", "feishu": "飞书"}[platform]
     if code in _RATE_LIMITED[platform]:
         wait = THROTTLED_SECONDS[platform]
-        return RobotDeliveryError(f"{name}限流（{code} {message}），{wait} 秒后重试", permanent=False, retry_after=wait)
+        return RobotDeliveryError(f"限流（{code}），{wait} 秒后重试（{message}）", permanent=False, retry_after=wait)
     permanent, broken, meaning = _CODES[platform].get(code, (False, False, "未知错误，稍后重试"))
-    return RobotDeliveryError(f"{name}拒收：{meaning}（{code} {message}）", permanent=permanent, broken=broken)
+    return RobotDeliveryError(f"拒收（{code}）：{meaning}（{message}）", permanent=permanent, broken=broken)
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:

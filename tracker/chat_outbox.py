@@ -50,11 +50,23 @@ class DuePost:
 
 
 def due_posts(session: Session | Connection, *, now: dt.datetime, lease: dt.timedelta) -> list[DuePost]:
-    """Robot posts that may be sent now, oldest first: read, not claimed; each is claimed when its turn comes."""
-    query = (select(OutboxMessage.id, OutboxMessage.channel_id, RobotChannel.platform, RobotChannel.target)
+    """Robot posts that may be sent now, oldest first: read, not claimed (each is claimed when its turn comes).
+
+    A robot's posts go out in order: once one of them must wait (a rate limit's retry time, or
+    another process sending it), its later posts wait too, so part 3 never arrives before part 2.
+    """
+    query = (select(OutboxMessage.id, OutboxMessage.channel_id, RobotChannel.platform, RobotChannel.target,
+                    _due(now, lease).label("due"))
              .join(RobotChannel, RobotChannel.id == OutboxMessage.channel_id)
-             .where(_due(now, lease)).order_by(OutboxMessage.id))
-    return [DuePost(*row) for row in session.execute(query).all()]  # type: ignore[call-overload]
+             .where(OutboxMessage.state.in_(("pending", "sending"))).order_by(OutboxMessage.id))  # type: ignore[attr-defined]
+    waiting: set[tuple[str, str]] = set()
+    found = []
+    for message_id, channel_id, platform, target, due in session.execute(query).all():  # type: ignore[call-overload]
+        if not due:
+            waiting.add((platform, target))
+        elif (platform, target) not in waiting:
+            found.append(DuePost(message_id, channel_id, platform, target))
+    return found
 
 
 @dataclass(frozen=True)
