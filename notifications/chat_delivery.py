@@ -24,7 +24,7 @@ from notifications.delivery import DeliveryPolicy, DeliveryReport
 from notifications.errors import DeliveryError
 from notifications.robots import LIMITS, Pacer, RateLimit, Robot, RobotDeliveryError, RobotTransport
 from tracker.channels import PLATFORMS, mark_broken, mark_working, mask
-from tracker.chat_outbox import DuePost, claim_post, due_posts, fail_robot_posts, recent_sends
+from tracker.chat_outbox import ClaimedPost, DuePost, claim_post, due_posts, fail_robot_posts, recent_sends
 from tracker.db import read_session, write_session
 from tracker.models import RobotChannel
 from tracker.outbox import record_failure, record_sent
@@ -51,10 +51,17 @@ async def _pump(
     for post in due:
         by_robot[(post.platform, post.target)].append(post)
     gate = asyncio.Semaphore(transport.settings.parallel)
+    with read_session(engine) as session:
+        moment, clock = now(), time.monotonic()
+        pacers = {}
+        for platform, target in by_robot:
+            since = moment - dt.timedelta(seconds=max(limit.seconds for limit in limits[platform]) * 1.1)
+            earlier = [clock - (moment - at).total_seconds() for at in recent_sends(session, platform, target, since=since)]
+            pacers[(platform, target)] = Pacer(limits[platform], earlier=earlier)
     try:
         await asyncio.gather(*(
-            _robot(engine, transport, policy, now, stop, limits[platform], posts, gate, report)
-            for (platform, _target), posts in by_robot.items()
+            _robot(engine, transport, policy, now, stop, pacers[robot], posts, gate, report)
+            for robot, posts in by_robot.items()
         ))
     finally:
         await transport.close()
@@ -63,24 +70,18 @@ async def _pump(
 
 async def _robot(
     engine: Engine, transport: RobotTransport, policy: DeliveryPolicy, now: Callable[[], dt.datetime], stop: Callable[[], bool],
-    limits: tuple[RateLimit, ...], posts: list[DuePost], gate: asyncio.Semaphore, report: DeliveryReport,
+    pacer: Pacer, posts: list[DuePost], gate: asyncio.Semaphore, report: DeliveryReport,
 ) -> None:
+    """One robot's posts, in order. The database work runs in a thread, so other robots' requests go on meanwhile."""
     platform, target = posts[0].platform, posts[0].target
-    longest = max(limit.seconds for limit in limits) * 1.1
-    with read_session(engine) as session:
-        moment, clock = now(), time.monotonic()
-        earlier = [clock - (moment - at).total_seconds()
-                   for at in recent_sends(session, platform, target, since=moment - dt.timedelta(seconds=longest))]
-    pacer = Pacer(limits, earlier=earlier)
+    label = f"{PLATFORMS[platform]}机器人{mask(target)}"
     for post in posts:
         if stop():
             return
         await pacer.wait()
-        with write_session(engine) as session:
-            claimed = claim_post(session, post.id, now=now(), lease=policy.lease)
+        claimed = await asyncio.to_thread(_claim, engine, post.id, now(), policy.lease)
         if claimed is None:
             continue  # another process took it, or the robot's posts were failed meanwhile
-        label = f"{PLATFORMS[platform]}机器人{mask(target)}"
         started = time.monotonic()
         try:
             if claimed.retired:
@@ -91,24 +92,34 @@ async def _robot(
                 finally:
                     pacer.record()  # when the answer came: the post reached the platform before that
         except DeliveryError as exc:
-            if not _failed(engine, policy, now, claimed.id, claimed.channel_id, exc, label, report, claimed.recipient):
+            if not await asyncio.to_thread(_failed, engine, policy, now, claimed, exc, label, report):
                 return  # temporary: the rest of this robot's posts wait for a later pass, in order
             continue
-        with write_session(engine) as session:
-            record_sent(session, claimed.id, now=now(), note=note)
-            mark_working(session, claimed.channel_id)
+        await asyncio.to_thread(_sent, engine, claimed, now(), note)
         report.sent += 1
         log.info("机器人消息 %s 已发到%s（%s，%.2f 秒）", claimed.id, label, claimed.recipient, time.monotonic() - started)
 
 
+def _claim(engine: Engine, message_id: int, moment: dt.datetime, lease: dt.timedelta) -> ClaimedPost | None:
+    with write_session(engine) as session:
+        return claim_post(session, message_id, now=moment, lease=lease)
+
+
+def _sent(engine: Engine, claimed: ClaimedPost, moment: dt.datetime, note: str) -> None:
+    with write_session(engine) as session:
+        record_sent(session, claimed.id, now=moment, note=note)
+        if claimed.broken:
+            mark_working(session, claimed.channel_id)
+
+
 def _failed(
-    engine: Engine, policy: DeliveryPolicy, now: Callable[[], dt.datetime], message_id: int, channel_id: int,
-    exc: DeliveryError, label: str, report: DeliveryReport, recipient: str,
+    engine: Engine, policy: DeliveryPolicy, now: Callable[[], dt.datetime], claimed: ClaimedPost, exc: DeliveryError,
+    label: str, report: DeliveryReport,
 ) -> bool:
     """Record a refused post; True when the robot may go on with its next post."""
     retry_after = getattr(exc, "retry_after", None)
     broken = getattr(exc, "broken", False)
-    moment = now()
+    moment, message_id, channel_id, recipient = now(), claimed.id, claimed.channel_id, claimed.recipient
     reason = f"{label}：{exc}"
     with write_session(engine) as session:
         state = record_failure(session, message_id, reason, permanent=exc.permanent, now=moment,

@@ -38,6 +38,11 @@ UNKNOWN = {"wecom": (93000, "invalid webhook url"), "dingtalk": (300001, "token 
 DINGTALK_THROTTLE = 600.0
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default backlog of 5 resets connections when dozens of robots post at once
+
+
 @dataclass
 class Post:
     at: float
@@ -81,6 +86,14 @@ class RobotServer:
             def log_message(self, *args: object) -> None:
                 return None
 
+            def do_GET(self) -> None:  # noqa: N802  (the benchmark reads what was posted from another process)
+                data = json.dumps([[p.at, p.platform, p.robot, p.code] for p in server.posts]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self) -> None:  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status, answer = server.handle(self.path, raw)
@@ -91,9 +104,8 @@ class RobotServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.port = free_port()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
+        self.port = getattr(self, "port", 0) or free_port()
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -169,3 +181,28 @@ class RobotServer:
             return body.get("msgtype") == "markdown" and bool(body.get("markdown", {}).get("text")) \
                 and bool(body["markdown"].get("title"))
         return body.get("msg_type") == "interactive" and bool(body.get("card", {}).get("elements"))
+
+
+def main() -> None:
+    """`python -m tests.robot_servers --port P --robots robots.json`: the server in a process of its own (the benchmark)."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--robots", type=Path, required=True, help="JSON: [[platform, id, secret], ...]")
+    parser.add_argument("--scale", type=float, default=1.0)
+    args = parser.parse_args()
+    server = RobotServer(scale=args.scale)
+    for platform, robot, secret in json.loads(args.robots.read_text("utf-8")):
+        server.add(platform, robot, secret)
+    server.port = args.port
+    server.start()
+    try:
+        server._thread.join()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

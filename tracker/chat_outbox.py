@@ -82,6 +82,7 @@ class ClaimedPost:
     target: str
     secret: str
     retired: bool
+    broken: bool
 
 
 def claim_post(session: Session, message_id: int, *, now: dt.datetime, lease: dt.timedelta) -> ClaimedPost | None:
@@ -97,7 +98,7 @@ def claim_post(session: Session, message_id: int, *, now: dt.datetime, lease: dt
     body = session.get_one(OutboxBody, message_id)
     channel = session.get_one(RobotChannel, row.channel_id)
     return ClaimedPost(message_id, channel.id, row.recipient, row.subject, body.raw, channel.platform,  # type: ignore[arg-type]
-                       channel.target, channel.secret, channel.retired)
+                       channel.target, channel.secret, channel.retired, channel.broken_since is not None)
 
 
 def recent_sends(session: Session | Connection, platform: str, target: str, *, since: dt.datetime) -> list[dt.datetime]:
