@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlmodel import select
+from sqlmodel import select, update
 
 from bench.__main__ import free_port
 from bench.generate import apply_state_mix, generate
@@ -87,7 +88,7 @@ def _posts(port: int) -> list[list[Any]]:
     return httpx.get(f"http://127.0.0.1:{port}/_posts", timeout=30).json()
 
 
-def morning(robot_count: int, folder: Path) -> dict[str, Any]:
+def morning(robot_count: int, folder: Path, runs: int) -> dict[str, Any]:
     db = folder / f"robots-{robot_count}.db"
     load_database(generate(folder / "plans", 10), db)
     engine = make_engine(f"sqlite:///{db}")
@@ -108,36 +109,47 @@ def morning(robot_count: int, folder: Path) -> dict[str, Any]:
                                 .join(OutboxBody, OutboxBody.id == OutboxMessage.id).order_by(OutboxMessage.id)).all()
     counts = Counter((platform, target) for platform, target, _s, _r in prebuilt)
     bound = limit_bound(counts)
-    base = free_port()
     settings_ = lambda port: RobotSettings(base_urls={  # noqa: E731
         "wecom": f"http://127.0.0.1:{port}/wecom/send", "dingtalk": f"http://127.0.0.1:{port}/dingtalk/send",
         "feishu": f"http://127.0.0.1:{port}/feishu/hook"}, timeout_seconds=30)
 
-    server = _server(base, robots, folder)
-    try:
-        started = time.perf_counter()
-        delivered = deliver_chat_pending(engine, RobotTransport(settings_(base)), DeliveryPolicy(sender=SENDER), now=lambda: NOW)
-        product = time.perf_counter() - started
-        answers = Counter(code for _at, _p, _r, code in _posts(base))
-    finally:
-        server.terminate()
-        server.wait(10)
-    floor_port = free_port()
-    server = _server(floor_port, robots, folder)
-    try:
-        floor = _transfer_floor(prebuilt, settings_(floor_port))
-    finally:
-        server.terminate()
-        server.wait(10)
+    products, floors, answers, delivered = [], [], Counter(), None
+    for _ in range(runs):  # floor, product, floor, ...: each against a fresh server (fresh windows), medians reported
+        floors.append(_timed(robots, folder, lambda port: _transfer_floor(prebuilt, settings_(port)))[0])
+        with write_session(engine) as session:
+            session.execute(update(OutboxMessage).where(OutboxMessage.channel_id != None)  # noqa: E711
+                            .values(state="pending", attempts=0, claimed_at=None, sent_at=None))
+
+        def product_run(port: int) -> tuple[Any, float]:
+            started = time.perf_counter()
+            result = deliver_chat_pending(engine, RobotTransport(settings_(port)), DeliveryPolicy(sender=SENDER), now=lambda: NOW)
+            return result, time.perf_counter() - started
+
+        (delivered, elapsed), posted = _timed(robots, folder, product_run)
+        products.append(elapsed)
+        answers = Counter(code for _at, _p, _r, code in posted)
+    floor, product = statistics.median(floors), statistics.median(products)
     engine.dispose()
     lower = max(bound, floor)
     return {
-        "robots": robot_count, "digests": report.messages, "posts": len(prebuilt), "busiest_robot_posts": max(counts.values()),
-        "sent": delivered.sent, "retrying": delivered.retrying, "failed": delivered.failed,
+        "robots": robot_count, "runs": runs, "digests": report.messages, "posts": len(prebuilt), "busiest_robot_posts": max(counts.values()),
+        "sent": delivered.sent, "retrying": delivered.retrying, "failed": delivered.failed,  # type: ignore[union-attr]
         "accepted": answers.get(0, 0), "refused": sum(n for code, n in answers.items() if code != 0),
         "product_s": product, "limit_bound_s": bound, "transfer_floor_s": floor, "lower_bound_s": lower,
         "over_bound_s": product - lower, "ratio": product / lower if lower else 0,
     }
+
+
+def _timed(robots: list[tuple[str, str, str]], folder: Path, action: Any) -> tuple[Any, list[list[Any]]]:
+    """Run ``action(port)`` against a fresh platform server; returns its result and what the server recorded."""
+    port = free_port()
+    server = _server(port, robots, folder)
+    try:
+        result = action(port)
+        return result, _posts(port)
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def _transfer_floor(prebuilt: list[Any], settings: RobotSettings) -> float:
@@ -145,7 +157,7 @@ def _transfer_floor(prebuilt: list[Any], settings: RobotSettings) -> float:
     for platform, target, secret, raw in prebuilt:
         by_robot[(platform, target, secret)].append(raw)
 
-    async def run() -> float:
+    async def run() -> float:  # the product's own request building and signing, without database, pacing or checks
         transport = RobotTransport(settings)
         gate = asyncio.Semaphore(settings.parallel)
 
@@ -170,12 +182,13 @@ def _transfer_floor(prebuilt: list[Any], settings: RobotSettings) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.robots", description="一个州市一早上的群机器人消息：实际用时与限速下限对比。")
     parser.add_argument("--robots", default="100,10", help="机器人数，逗号分隔（默认 100 和 10：后者每个机器人 30 多条，限速起作用）")
+    parser.add_argument("--runs", default="3,1", help="每种机器人数测几次（取中位数），与 --robots 对应")
     parser.add_argument("--out", type=Path, default=Path("bench-robots.json"))
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="tracker-bench-robots-"))
     rows = []
-    for count in filter(None, args.robots.split(",")):
-        row = morning(int(count), folder)
+    for count, runs in zip(filter(None, args.robots.split(",")), args.runs.split(",")):
+        row = morning(int(count), folder, int(runs))
         rows.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
     args.out.write_text(json.dumps(rows, ensure_ascii=False, indent=2), "utf-8")

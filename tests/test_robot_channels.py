@@ -390,3 +390,14 @@ def test_an_old_database_gets_robot_channels_with_its_data_kept(cli):
     cli("units", "set", "县政府办公室", "--wecom", WECOM)
     assert cli.json("units", "show", "县政府办公室")["robots"][0]["platform"] == "wecom"
     engine.dispose()
+
+
+def test_the_benchmarks_lower_bound_is_the_busiest_robots_windows():
+    from bench.robots import limit_bound, robots_for
+
+    assert limit_bound({("wecom", "a"): 20, ("dingtalk", "b"): 3}) == 0  # 20 posts fit in one minute
+    assert limit_bound({("wecom", "a"): 21}) == 60 and limit_bound({("dingtalk", "a"): 42}) == 120
+    assert limit_bound({("feishu", "a"): 12}) == 2 and limit_bound({("feishu", "a"): 101}) == 60
+    robots = robots_for(100)
+    assert [sum(r[0] == p for r in robots) for p in ("wecom", "dingtalk", "feishu")] == [40, 40, 20]
+    assert all(r[2] for r in robots if r[0] != "wecom") and len({r[1] for r in robots}) == 100
