@@ -22,6 +22,7 @@ from typing import Any
 
 from notifications.render import ROLE_LABELS, _EntryView, one_line, render_subject, templates
 from tracker.reminders import Digest, group_by_item
+from tracker.report import WeeklyReport
 
 LIGHT_MARKS = {"red": "🔴", "yellow": "🟡", "green": "🟢"}
 WECOM_MARKDOWN_BYTES = 4096
@@ -89,7 +90,7 @@ def render_chat_digest(
     macros = templates().get_template("chat_digest.md").module
     recipient = one_line(digest.recipient)
     roles = "、".join(sorted({ROLE_LABELS.get(e.role, e.role) for e in digest.escalations}))
-    blocks: list[tuple[str, str, list[dict[str, object]]]] = []
+    blocks: list[Block] = []
     for e in digest.own:
         view = _EntryView(e)
         view.light_mark = LIGHT_MARKS.get(e.light, "")  # type: ignore[attr-defined]
@@ -98,17 +99,50 @@ def render_chat_digest(
         blocks.append(("escalations", str(macros.escalation(item, entries)), [e.to_json() for e in entries]))
     blocks += [("warnings", str(macros.warning(w)), []) for w in warnings]
     mention = _mentions(platform, mobiles)
-    subject = render_subject(digest, prefix)
+    posts = _parts(
+        platform, render_subject(digest, prefix), blocks, mobiles,
+        head=lambda part, parts: str(macros.header(prefix, recipient, digest.run_date.isoformat(), county, part, parts)),
+        section=lambda name, continued: str(macros.section(name, roles, continued)),
+        foot=lambda part: str(macros.footer(mention if part == 1 else "")),
+    )
+    if platform == "wecom" and mobiles:
+        nudge = str(macros.nudge(prefix, recipient, len(posts)))
+        posts.append(ChatPost(render_subject(digest, prefix) + "（@提醒）",
+                              {"msgtype": "text", "text": {"content": nudge, "mentioned_mobile_list": list(mobiles)}}, []))
+    return posts
 
-    def compose(chosen: Sequence[tuple[str, str, list[dict[str, object]]]], part: int, parts: int, seen: set[str]) -> str:
-        lines = [str(macros.header(prefix, recipient, digest.run_date.isoformat(), county, part, parts))]
-        section = None
+
+def render_chat_weekly(report: WeeklyReport, platform: str) -> list[ChatPost]:
+    """The weekly 通报 for a group chat: the figures, the red items and what could not be delivered; the rest is in the mail."""
+    from notifications.weekly import figures, subject
+
+    macros = templates().get_template("chat_weekly.md").module
+    blocks: list[Block] = [("red", str(macros.red(i)), []) for i in report.red_items]
+    blocks += [("undelivered", str(macros.undelivered(who, title, error)), []) for who, title, error in report.undelivered]
+    blocks += [("warnings", str(macros.warning(w)), []) for w in report.warnings]
+    return _parts(
+        platform, subject(report), blocks, (),
+        head=lambda part, parts: str(macros.header(report, figures(report), part, parts)),
+        section=lambda name, continued: str(macros.section(name, len(report.red_items), continued)),
+        foot=lambda part: str(macros.footer()),
+    )
+
+
+def _parts(
+    platform: str, subject: str, blocks: list[Block], mobiles: Sequence[str], *, head: Callable[[int, int], str],
+    section: Callable[[str, bool], str], foot: Callable[[int], str],
+) -> list[ChatPost]:
+    """Header, the blocks under their section titles (marked 续 in a later part), footer: as few numbered posts as fit."""
+
+    def compose(chosen: Sequence[Block], part: int, parts: int, seen: set[str]) -> str:
+        lines = [head(part, parts)]
+        current = None
         for name, text, _ in chosen:
-            if name != section:
-                lines.append(str(macros.section(name, roles, name in seen)))
-                section = name
+            if name != current:
+                lines.append(section(name, name in seen))
+                current = name
             lines.append(text)
-        lines.append(str(macros.footer(mention if part == 1 else "")))
+        lines.append(foot(part))
         return "\n\n".join(lines)
 
     def post_fits(text: str) -> bool:
@@ -123,10 +157,6 @@ def render_chat_digest(
         title = subject + (f"（{number}/{len(groups)}）" if len(groups) > 1 else "")
         posts.append(ChatPost(title, markdown_payload(platform, title, text, mobiles if number == 1 else ()),
                               [entry for _, _, entries in chosen for entry in entries]))
-    if platform == "wecom" and mobiles:
-        nudge = str(macros.nudge(prefix, recipient, len(groups)))
-        posts.append(ChatPost(subject + "（@提醒）", {"msgtype": "text", "text": {"content": nudge,
-                                                                                  "mentioned_mobile_list": list(mobiles)}}, []))
     return posts
 
 

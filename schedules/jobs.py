@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from notifications.render import render_digest
 from notifications.weekly import render_weekly_message
-from schedules.robot_posts import office_warnings, store_robot_posts
+from schedules.robot_posts import office_warnings, store_robot_posts, store_weekly_robot_posts
 from tracker.calendar import WorkCalendar
 from tracker.db import read_session, write_session
 from tracker.directory import Directory, delivery_unit
@@ -143,9 +143,11 @@ def weekly_report_job(
 def store_weekly_messages(session: Session, report: WeeklyReport, settings: ReportSettings, now: dt.datetime) -> list[int]:
     """Render the report for each configured recipient and put it in the outbox; returns the message ids."""
     ids = []
-    for recipient, to in report_recipients(session, settings.recipients):
+    recipients = report_recipients(session, settings.recipients)
+    for recipient, to in recipients:
         rendered = render_weekly_message(report, recipient=recipient, to=to, sender=settings.sender, now=now)
         ids.append(store_message(session, rendered, run_date=report.as_of, now=now, kind="report").id)
+    store_weekly_robot_posts(session, report, [name for name, _ in recipients], now=now)
     return ids  # type: ignore[return-value]
 
 

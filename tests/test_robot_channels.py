@@ -401,3 +401,20 @@ def test_the_benchmarks_lower_bound_is_the_busiest_robots_windows():
     robots = robots_for(100)
     assert [sum(r[0] == p for r in robots) for p in ("wecom", "dingtalk", "feishu")] == [40, 40, 20]
     assert all(r[2] for r in robots if r[0] != "wecom") and len({r[1] for r in robots}) == 100
+
+
+def test_the_weekly_report_and_the_offices_long_digest_reach_the_office_robots(seeded, robots):
+    seeded.write_config(robots.config())
+    seeded("units", "set", "县政府办公室", "--dingtalk", DING, "--dingtalk-secret", DING_SECRET, "--wecom", WECOM)
+    report = seeded.json("run", "--once", "--today", "2020-10-09")  # a Friday: the week's report is due, and the first overdue notices
+    assert report["weekly_report"] is True and report["robot_delivery"]["failed"] == 0
+    posts = [p.body["markdown"] for p in robots.accepted("dingtalk", DING)]
+    weekly = [p for p in posts if p["title"].startswith("【工作进度通报】")]
+    assert len(weekly) == 1 and "红灯事项" in weekly[0]["text"] and "已逾期" in weekly[0]["text"]
+    assert all(len(p["text"].encode()) <= 20_000 for p in posts)
+    wecom = [p.body["markdown"]["content"] for p in robots.accepted("wecom", WECOM)]
+    digest = [t for t in wecom if "政务公开任务提醒" in t]  # 217 entries: more than 4096 bytes
+    assert len(digest) >= 2 and all(f"（第{n}/{len(digest)}部分）" in t for n, t in enumerate(digest, 1))
+    assert all(len(t.encode()) <= 4096 for t in wecom)
+    rows = [m for m in seeded.json("outbox", "list") if m["to"] == ["钉钉机器人…" + DING[-4:]]]
+    assert sorted({m["kind"] for m in rows}) == ["reminder", "report"] and {m["state"] for m in rows} == {"sent"}
