@@ -39,6 +39,7 @@ class Jobs:
     check: Callable[[], object]
     report: Callable[[], object]
     pump: Callable[[], object]
+    robots: Callable[[], object] | None = None  # the robot pump: a job of its own, so that pacing never holds up mail
 
 
 def _daily(at: dt.time, tz: ZoneInfo) -> CronTrigger:
@@ -60,6 +61,9 @@ def build_scheduler(plan: DaemonPlan, jobs: Jobs) -> BackgroundScheduler:
     scheduler.add_job(jobs.report, _daily(plan.report_at, plan.timezone), id="weekly-report", name="每周进度通报")
     scheduler.add_job(jobs.pump, IntervalTrigger(seconds=plan.pump_every_seconds, timezone=plan.timezone),
                       id="delivery-pump", name="邮件发送")
+    if jobs.robots is not None:
+        scheduler.add_job(jobs.robots, IntervalTrigger(seconds=plan.pump_every_seconds, timezone=plan.timezone),
+                          id="robot-pump", name="群机器人发送")
     return scheduler
 
 

@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 from notifications.render import render_digest
 from notifications.weekly import render_weekly_message
+from schedules.robot_posts import office_warnings, store_robot_posts, store_weekly_robot_posts
 from tracker.calendar import WorkCalendar
 from tracker.db import read_session, write_session
 from tracker.directory import Directory, delivery_unit
@@ -55,11 +56,12 @@ class CheckReport:
     unreachable: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     skipped_reason: str = ""
+    robot_posts: int = 0
 
     def to_json(self) -> dict[str, object]:
         return {"today": self.today.isoformat(), "workday": self.workday, "messages": self.messages,
                 "notices": self.notices, "unreachable": self.unreachable, "warnings": self.warnings,
-                "skipped": self.skipped_reason or None}
+                "skipped": self.skipped_reason or None, "robot_posts": self.robot_posts}
 
 
 def preview_check(engine: Engine, settings: CheckSettings, calendar: WorkCalendar, today: dt.date) -> CheckPlan:
@@ -91,12 +93,15 @@ def daily_check(
         with write_session(engine) as session:
             note_clock(session)
             plan = plan_check(session, today, calendar, settings.policy, settings.lights)
+            office = office_warnings(session, now.tzinfo or dt.timezone.utc)
             rendered = [
                 render_digest(d, sender=settings.sender, now=now, county=settings.county, prefix=settings.subject_prefix,
-                              warnings=calendar.warnings)
+                              warnings=calendar.warnings + (office[1] if d.recipient in office[0] else []))
                 for d in plan.digests
             ]
             store_check(session, plan, rendered, now=now)
+            posts = store_robot_posts(session, plan.digests, county=settings.county, prefix=settings.subject_prefix, now=now,
+                                      warnings=calendar.warnings, office=office)
     except IntegrityError as exc:
         if not is_claim_conflict(exc, "notice"):
             raise _write_fault(f"{today} 的每日检查", exc) from exc
@@ -104,9 +109,9 @@ def daily_check(
         return CheckReport(today, workday=True, warnings=calendar.warnings, skipped_reason="另一个进程已完成本次检查。")
     for name in plan.unreachable:
         log.warning("单位“%s”及其上级都没有邮箱，提醒无法送达。", name)
-    log.info("%s 检查完成：%d 封邮件，%d 条提醒。", today, len(rendered), len(plan.notices))
+    log.info("%s 检查完成：%d 封邮件，%d 条机器人消息，%d 条提醒。", today, len(rendered), posts, len(plan.notices))
     return CheckReport(today, workday=True, messages=len(rendered), notices=len(plan.notices),
-                       unreachable=plan.unreachable, warnings=calendar.warnings)
+                       unreachable=plan.unreachable, warnings=calendar.warnings, robot_posts=posts)
 
 
 def _write_fault(what: str, exc: IntegrityError) -> DatabaseStateError:
@@ -170,9 +175,11 @@ def weekly_report_job(
 def store_weekly_messages(session: Session, report: WeeklyReport, settings: ReportSettings, now: dt.datetime) -> list[int]:
     """Render the report for each configured recipient and put it in the outbox; returns the message ids."""
     ids = []
-    for recipient, to in report_recipients(session, settings.recipients):
+    recipients = report_recipients(session, settings.recipients)
+    for recipient, to in recipients:
         rendered = render_weekly_message(report, recipient=recipient, to=to, sender=settings.sender, now=now)
         ids.append(store_message(session, rendered, run_date=report.as_of, now=now, kind="report").id)
+    store_weekly_robot_posts(session, report, [name for name, _ in recipients], now=now)
     return ids  # type: ignore[return-value]
 
 

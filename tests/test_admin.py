@@ -69,6 +69,13 @@ def test_backup_of_a_live_database_and_export(seeded, tmp_path):
     assert any(j["action"] == "status" and j["to_progress"] == 40 for j in data["journal"])
 
 
+def _one_each(problems, *needles):
+    """Each problem is about exactly one of the expected mistakes, and every mistake is reported, each with its key and value."""
+    assert len(problems) == len(needles), problems
+    for words in needles:
+        assert len([p for p in problems if all(w in p for w in words)]) == 1, (words, problems)
+
+
 def test_config_check_names_every_problem(cli, monkeypatch):
     cli("init")
     assert "配置没有问题" in cli("config", "check").stdout
@@ -76,14 +83,14 @@ def test_config_check_names_every_problem(cli, monkeypatch):
     result = cli("config", "check", "--json", ok=False)
     report = json.loads(result.stdout)
     assert result.exit_code == 1 and report["ok"] is False
-    assert any("pigeon" in p for p in report["problems"]) and any("mail.sender" in p for p in report["problems"])
+    _one_each(report["problems"], ("mail.transport", "pigeon", "smtp、folder、memory"), ("mail.sender", "no address"))
     cli.write_config('[mail]\ntransport = "smtp"\n[mail.smtp]\nuser = "u"\nstarttls = true\ntls = true\npassword_env = "NO_SUCH_VAR"\n')
     monkeypatch.delenv("NO_SUCH_VAR", raising=False)
     problems = json.loads(cli("config", "check", "--json", ok=False).stdout)["problems"]
-    assert len(problems) == 2 and any("NO_SUCH_VAR" in p for p in problems) and any("starttls" in p for p in problems)
+    _one_each(problems, ("NO_SUCH_VAR", "password_file"), ("mail.smtp.starttls", "mail.smtp.tls"))
     cli.write_config("[reminders]\nbefor_days = [1]\n[lights]\nyellow_within_days = -1\n")
     problems = json.loads(cli("config", "check", "--json", ok=False).stdout)["problems"]
-    assert len(problems) == 2
+    _one_each(problems, ("reminders.befor_days", "未知"), ("lights.yellow_within_days", "-1"))
 
 
 SECRET = "S3cret-Pa55-word"

@@ -20,12 +20,27 @@ def test_generator_and_one_small_benchmark(tmp_path):
     assert principals == 2 * PRINCIPALS_PER_COUNTY and units == 2 * (2 + 18 + 11 + 135)
     mix = apply_state_mix(make_engine(f"sqlite:///{db}"), AS_OF)
     assert mix["done_on_time"] and mix["done_late"] and mix["in_progress"]
+    assert AS_OF == dt.date(2021, 3, 15)  # a Monday, a working day, nothing in the ledger yet
     calendar, policy = WorkCalendar(), Policy()
     notices = decide(db, calendar, policy)()
-    assert notices == check_floor_sql(db, calendar, policy)() > 0  # the product decides exactly what the floor query finds
-    assert listing(db, calendar)() > 0 and listing_floor_sql(db)() > 0
-    assert weekly(db, calendar)() > 0
-    assert AS_OF == dt.date(2021, 3, 15)
+    # Written from the policy, not from the product's stage logic: every open principal assignment whose fixed deadline
+    # has reached its first reminder (30 days before; a Monday's next 30 days hold no non-working day that could move a
+    # later reminder back onto it) gets exactly one notice, as nothing has been sent yet; done or waiting ones get none.
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM notice").fetchone()[0] == 0
+        expected = conn.execute(
+            "SELECT count(*) FROM assignment a JOIN item i ON i.id = a.item_id WHERE a.role = 'principal' AND a.retired = 0 "
+            "AND a.state IN ('not_started', 'in_progress') AND json_extract(i.deadline, '$.kind') = 'fixed' "
+            "AND COALESCE(a.extended_due, json_extract(i.deadline, '$.due')) <= date(?, '+30 days')", (AS_OF.isoformat(),)
+        ).fetchone()[0]
+        overdue = conn.execute(
+            "SELECT count(*) FROM assignment a JOIN item i ON i.id = a.item_id WHERE a.role = 'principal' AND a.retired = 0 "
+            "AND a.state IN ('not_started', 'in_progress') AND json_extract(i.deadline, '$.due') < ?", (AS_OF.isoformat(),)
+        ).fetchone()[0]
+    assert notices == expected > overdue > 0  # both overdue and coming deadlines
+    assert check_floor_sql(db, calendar, policy)() == expected  # and the benchmark's floor measures the same decision
+    assert listing(db, calendar)() > 0 and listing_floor_sql(db)() > 0 and weekly(db, calendar)() > 0  # they run; the overdue
+    # listing itself is compared with an SQL query in the next test
 
 
 def test_check_and_listing_read_in_chunks_decide_the_same(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracker.calendar import WorkCalendar
-from tracker.deadlines import DeadlineRule, due_after, parse_deadline
+from tracker.deadlines import DeadlineRule, chinese_number, due_after, parse_deadline
 from tracker.errors import DeadlineParseError, TrackerError
 
 D = dt.date
@@ -43,6 +43,9 @@ D = dt.date
         ("信息形成或变更之日起二十个工作日内", "after_event", None, {"working_days": 20}),
         ("批复后20日内", "after_event", None, {"days": 20, "event": "批复"}),
         ("批复后２０日以内", "after_event", None, {"days": 20}),
+        ("批复后十五日内", "after_event", None, {"days": 15, "event": "批复"}),  # 十 with no digit before it is ten
+        ("信息形成或变更之日起十个工作日内", "after_event", None, {"working_days": 10}),
+        ("出台十二个月内", "after_event", None, {"months": 12}),
         ("其他领域政务公开标准编制完成1个月内", "after_item", None, {"months": 1, "item": None}),
         ("第（3）项完成后1个月内", "after_item", None, {"months": 1, "item": "3"}),
         ("第(3)项完成后一个月内", "after_item", None, {"months": 1, "item": "3"}),
@@ -55,6 +58,20 @@ def test_every_form_in_the_domain_notes(text, kind, due, extra):
     assert rule.text == text
     for name, value in extra.items():
         assert getattr(rule, name) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("十", 10), ("十五", 15), ("二十", 20), ("二十五", 25), ("两", 2), ("九十九", 99), ("一百", 100), ("百", 100),
+     ("一百零五", 105), ("一百一十", 110), ("一百十五", 115), ("三百二十一", 321), ("15", 15)],
+)
+def test_chinese_numerals(text, value):
+    assert chinese_number(text) == value
+
+
+def test_a_chinese_numeral_reaches_the_due_date(cli):
+    data = cli.json("deadline", "parse", "批复后十五日内")
+    assert (data["kind"], data["days"], data["event"]) == ("after_event", 15, "批复")
 
 
 def test_cli_prints_one_json_object(cli):

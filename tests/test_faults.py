@@ -13,10 +13,14 @@ import sys
 import textwrap
 import time
 
+import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import use_smtp, wait_for
 from tests.smtp_server import DroppingProxy, Recorder, SmtpServer
+
+pytestmark = pytest.mark.clock  # daemons, retries and leases run on the real clock: .ci/run repeats them at other hours
 
 
 def outbox(cli):
@@ -54,8 +58,23 @@ def test_server_that_drops_every_third_connection(seeded):
         server.stop()
 
 
+class PausingRecorder(Recorder):
+    """Counts the DATA commands it has finished with, including one whose client gave up waiting."""
+
+    def __init__(self, **settings) -> None:
+        super().__init__(**settings)
+        self.finished = 0
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        try:
+            return await super().handle_DATA(server, session, envelope)
+        finally:
+            with self.lock:
+                self.finished += 1
+
+
 def test_server_that_stalls_past_the_timeout(seeded):
-    server = SmtpServer(recorder=Recorder(delays=[3.0])).start()  # the first DATA answers after 3 s; the client waits 1 s
+    server = SmtpServer(recorder=PausingRecorder(delays=[3.0])).start()  # the first DATA answers after 3 s; the client waits 1 s
     try:
         use_smtp(seeded, server.port, retry_after_seconds=0)
         seeded.write_config(seeded.config.read_text().split("\n", 2)[2].replace("timeout_seconds = 5", "timeout_seconds = 1"))
@@ -63,7 +82,9 @@ def test_server_that_stalls_past_the_timeout(seeded):
         assert first["delivery"]["retrying"] == 1
         stalled = [m for m in outbox(seeded) if m["attempts"] == 1 and m["state"] == "pending"]
         assert len(stalled) == 1 and "超时" in stalled[0]["last_error"]
-        time.sleep(3)
+        # the server's stalled DATA ends (accepted late, or dropped with the connection) before the next pass, so that
+        # a late copy of it would be counted below
+        assert wait_for(lambda: server.recorder.finished >= 1, 30)
         seeded("run", "--once", "--today", "2020-09-24")
         assert_each_delivered_once(seeded, server, in_flight=1)
         duplicates = [i for i, n in collections.Counter(server.recorder.message_ids()).items() if n > 1]
@@ -113,6 +134,39 @@ def test_clock_jumping_a_week_forward_sends_only_the_latest_stage(seeded, smtp_s
     assert_each_delivered_once(seeded, smtp_server)
 
 
+def test_two_checks_racing_on_the_same_rows_store_each_stage_once(seeded, monkeypatch):
+    """The ledger's unique (assignment, deadline, stage) is the claim, whatever the timing.
+
+    Check A decides from a snapshot taken before check B committed (as when both start at once), then
+    tries to store the same stages: its transaction must fail and leave nothing, not a second batch of mail.
+    """
+    from schedules import jobs
+
+    decided = []
+    real_plan_check = jobs.plan_check
+
+    def decided_before_the_other_check_committed(session, *args):
+        if not decided:
+            decided.append(real_plan_check(session, *args))
+        return decided[0]
+
+    monkeypatch.setattr(jobs, "plan_check", decided_before_the_other_check_committed)
+    first = seeded.json("run", "--once", "--today", "2020-09-23")
+    assert (first["check"]["messages"], first["check"]["notices"]) == (29, 216)
+    second = seeded.json("run", "--once", "--today", "2020-09-23")
+    assert second["check"]["messages"] == 0 and second["check"]["skipped"]  # its ledger rows collided: nothing stored
+    assert len(outbox(seeded)) == 29
+    engine = create_engine(seeded.absolute_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*), count(DISTINCT assignment_id) FROM notice")).one() == (216, 216)
+        claim = conn.execute(text("SELECT assignment_id, due_on, stage, rank, sent_on, created_at FROM notice")).mappings().first()
+    with pytest.raises(IntegrityError):  # and the same claim inserted directly
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO notice (assignment_id, due_on, stage, rank, sent_on, created_at) "
+                              "VALUES (:assignment_id, :due_on, :stage, :rank, :sent_on, :created_at)"), dict(claim))
+    engine.dispose()
+
+
 STATUS_WRITER = textwrap.dedent(
     """
     import sys
@@ -138,17 +192,24 @@ def test_two_daemons_and_a_status_writer_deliver_each_stage_once(seeded, tmp_pat
         command = [sys.executable, "-c", "from tracker.cli.app import main; main()", "run", "--today", "2020-10-12"]
         writer_script = tmp_path / "writer.py"
         writer_script.write_text(STATUS_WRITER, "utf-8")
-        daemons = [subprocess.Popen(command, env=env, cwd=seeded.home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                   for _ in range(2)]
+        logs = [tmp_path / f"daemon-{n}.log" for n in range(2)]
+        daemons = []
+        for log in logs:
+            with log.open("w") as out:  # the child keeps its own copy of the file descriptor
+                daemons.append(subprocess.Popen(command, env=env, cwd=seeded.home, stdout=out, stderr=subprocess.STDOUT, text=True))
         writer = subprocess.Popen([sys.executable, str(writer_script), str(seeded.config)], stderr=subprocess.PIPE, text=True)
         # Monday 2020-10-12: item (1)'s overdue notice and item (2)'s before-30 (the latest stages due), and the weekly report
         assert wait_for(lambda: len(server.recorder.message_ids()) >= 31, 120), server.recorder.message_ids()
         assert writer.wait(timeout=120) == 0, writer.stderr.read()
-        time.sleep(3)  # let both pumps run a few more passes
+        # both daemons finished their start-up (catch-up check, weekly report, a first delivery pass) and nothing is left
+        # queued or claimed: a duplicate from either would have been sent by now
+        assert wait_for(lambda: all("调度已启动" in log.read_text("utf-8") for log in logs)
+                        and [m["state"] for m in outbox(seeded)] == ["sent"] * 31, 60), [log.read_text("utf-8") for log in logs]
         for daemon in daemons:
             daemon.send_signal(signal.SIGTERM)
-        logs = [d.communicate(timeout=60)[0] for d in daemons]
-        assert [d.returncode for d in daemons] == [0, 0], logs
+        for daemon in daemons:
+            daemon.wait(timeout=60)
+        assert [d.returncode for d in daemons] == [0, 0], [log.read_text("utf-8") for log in logs]
     finally:
         server.stop()
     ids = server.recorder.message_ids()

@@ -34,6 +34,7 @@ def test_figures_before_any_update(seeded):
     assert len([i for i in report["items"] if i["light"] == "red"]) == 18
 
 
+@pytest.mark.clock
 def test_figures_after_on_time_and_late_completions(seeded):
     progress(seeded)
     report = seeded.json("report", "weekly", "--as-of", "2020-10-12")
@@ -53,6 +54,7 @@ def test_figures_after_on_time_and_late_completions(seeded):
     assert len([c for c in report["changes"] if c["kind"] == "overdue"]) == 0
 
 
+@pytest.mark.clock
 def test_figures_with_an_extension(seeded):
     progress(seeded)
     seeded("extend", "2", "--unit", "县财政局", "--to", "2020-11-30", "--reason", "县政府办批复同意", "--today", "2020-11-16")
@@ -63,8 +65,13 @@ def test_figures_with_an_extension(seeded):
     assert extension["unit"] == "县财政局" and "2020-10-31 → 2020-11-30" in extension["text"]
 
 
+LEDGER_COLUMNS = ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期", "逾期天数", "进度(%)",
+                  "备注", "佐证"]
+
+
 def test_workbook_cell_by_cell(seeded, tmp_path):
     progress(seeded)
+    seeded("status", "2", "--unit", "县财政局", "--progress", "30", "--evidence", "武财发〔2020〕8号", "--today", "2020-10-10")
     path = tmp_path / "台账.xlsx"
     seeded("report", "weekly", "--as-of", "2020-10-12", "--xlsx", str(path))
     book = load_workbook(path)
@@ -72,10 +79,15 @@ def test_workbook_cell_by_cell(seeded, tmp_path):
     summary = book["汇总"]
     assert summary["A1"].value == "武定县政务工作任务进度通报"
     assert summary["B2"].value == dt.datetime(2020, 10, 12)
-    assert [summary.cell(row=r, column=1).value for r in range(4, 11)] == ["任务分工", "已完成", "按时完成率", "进行中", "已逾期", "待触发", "持续推进"]
-    assert summary["B5"].value == 12 and summary["B8"].value == 204
+    figures = {summary.cell(row=r, column=1).value: summary.cell(row=r, column=2).value for r in range(4, 11)}
+    # 12 done (11 townships on time, the bureau late: 11/12 = 91.7 %), two units under way on item 2, 216 - 12 overdue;
+    # counts are numbers and the rate a fraction shown as a percentage
+    assert figures == {"任务分工": 606, "已完成": 12, "按时完成率": pytest.approx(0.917), "进行中": 2, "已逾期": 204,
+                       "待触发": 60, "持续推进": 0}
+    assert summary["B6"].number_format == "0.0%"
     ledger = book["台账"]
-    assert [c.value for c in ledger[1]][:9] == ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期"]
+    assert [c.value for c in ledger[1]] == LEDGER_COLUMNS
+    assert ledger.max_column == len(LEDGER_COLUMNS)
     assert ledger.freeze_panes == "A2"
     assert ledger.auto_filter.ref == f"A1:M{ledger.max_row}"
     assert ledger.max_row == 1 + 606
@@ -91,8 +103,15 @@ def test_workbook_cell_by_cell(seeded, tmp_path):
     assert waiting[4].value == "待触发" and waiting[6].value is None
     note = rows[("2", "狮山镇人民政府")]
     assert note[11].value == "目录已初步梳理" and note[10].value == 50
+    evidence = rows[("2", "县财政局")]
+    # 30 % done on 2020-10-12 while about 79 % of the time from 2020-08-01 to 2020-10-31 has passed: behind plan, yellow
+    assert [c.value for c in evidence] == ["2", "编制政务公开事项目录", "建立县、乡两级政务公开事项目录体系并统一公开", "县财政局",
+                                           "进行中", "黄灯", dt.datetime(2020, 10, 31), dt.datetime(2020, 10, 31), None, 0, 30,
+                                           None, "武财发〔2020〕8号"]
+    assert evidence[5].fill.fgColor.rgb.endswith("B8860B")
 
 
+@pytest.mark.clock
 def test_report_mail_arrives_with_its_attachment(seeded, smtp_server):
     progress(seeded)
     use_smtp(seeded, smtp_server.port)
@@ -110,6 +129,7 @@ def test_report_mail_arrives_with_its_attachment(seeded, smtp_server):
     assert book["台账"].max_row == 607
 
 
+@pytest.mark.clock
 def test_scheduled_once_per_week_on_its_first_working_day(seeded):
     generated = {}
     for day in ("2020-10-05", "2020-10-06", "2020-10-08", "2020-10-09", "2020-10-10", "2020-10-09", "2020-10-12", "2020-10-13"):

@@ -136,6 +136,23 @@ class MailSettings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
 
+class ChannelSettings(_Section):
+    """Group-chat robots: where each platform's webhook is (government private deployments have their own) and timeouts."""
+
+    wecom_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    dingtalk_url: str = "https://oapi.dingtalk.com/robot/send"
+    feishu_url: str = "https://open.feishu.cn/open-apis/bot/v2/hook"
+    timeout_seconds: float = Field(default=10, gt=0)
+    parallel: int = Field(default=32, ge=1)
+
+    @field_validator("wecom_url", "dingtalk_url", "feishu_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"地址“{value}”应以 https:// 开头")
+        return value
+
+
 class ReportSettings(_Section):
     weekday: Literal["mon", "tue", "wed", "thu", "fri"] = "mon"
     time: str = "09:00"
@@ -158,6 +175,7 @@ class Settings(_Section):
     mail: MailSettings = Field(default_factory=MailSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
 
 
 class Config(BaseModel):

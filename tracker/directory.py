@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import String, cast
 from sqlmodel import Session, select
 
+from tracker.channels import RobotFields, store_directory_robots, validate_mobile
 from tracker.errors import DirectoryError, UnknownNameError
 from tracker.models import UNIT_KINDS, Unit, UnitGroup
 from tracker.names import normalize, suggest
@@ -42,7 +43,7 @@ class _Strict(BaseModel):
         return value
 
 
-class UnitEntry(_Strict):
+class UnitEntry(RobotFields):
     name: str
     kind: Literal["county_government", "office", "department", "township", "village", "unclassified"]
     aliases: list[str] = Field(default_factory=list)
@@ -51,9 +52,10 @@ class UnitEntry(_Strict):
     via: str = ""
     contact: str = ""
     phone: str = ""
+    mobiles: list[str] = Field(default_factory=list)
 
 
-class GroupEntry(_Strict):
+class GroupEntry(RobotFields):
     name: str
     kinds: list[Literal["county_government", "office", "department", "township", "village"]]
     aliases: list[str] = Field(default_factory=list)
@@ -123,6 +125,9 @@ def read_directory_file(path: Path) -> DirectoryFile:
                 raise UnknownNameError("单位", ref, suggest(ref, seen), f"（见名录文件 {path} 中的“{unit.name}”）")
         for address in unit.emails:
             validate_email(address, unit.name)
+        unit.mobiles = [validate_mobile(m, unit.name) for m in unit.mobiles]
+    for entry in [*parsed.units, *parsed.groups]:
+        entry.robots(entry.name)  # checked here, so that a bad key is refused before anything is stored
     return parsed
 
 
@@ -289,7 +294,7 @@ def store_directory(session: Session, parsed: DirectoryFile) -> None:
     for entry in parsed.units:
         unit = Unit(
             name=entry.name.strip(), kind=entry.kind, aliases=entry.aliases, emails=entry.emails,
-            contact=entry.contact, phone=entry.phone,
+            contact=entry.contact, phone=entry.phone, mobiles=entry.mobiles,
         )
         session.add(unit)
         by_name[normalize(entry.name)] = unit
@@ -305,6 +310,7 @@ def store_directory(session: Session, parsed: DirectoryFile) -> None:
     for group in parsed.groups:
         session.add(UnitGroup(name=group.name, kinds=list(group.kinds), aliases=group.aliases, vague=group.vague))
     session.flush()
+    store_directory_robots(session, parsed, {normalize(u.name): u for u in by_name.values()})
 
 
 def check_new_name(directory: Directory, names: Sequence[str]) -> None:

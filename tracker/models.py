@@ -41,6 +41,7 @@ class Unit(SQLModel, table=True):
     aliases: list[str] = _json_list()
     contact: str = ""
     phone: str = ""
+    mobiles: list[str] = _json_list()
 
 
 class UnitGroup(SQLModel, table=True):
@@ -192,6 +193,29 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str = ""
     created_at: dt.datetime
     sent_at: dt.datetime | None = None
+    channel_id: int | None = Field(default=None, foreign_key="robotchannel.id", index=True)
+
+
+class RobotChannel(SQLModel, table=True):
+    """A group-chat robot (WeCom, DingTalk, Feishu) that a unit's or a group's digests are posted to, beside e-mail.
+
+    ``target`` is what identifies the robot (WeCom key, DingTalk access token, Feishu hook id) and
+    ``secret`` signs its requests; both are credentials, shown masked. A channel whose messages
+    fail permanently (bad key or signature) is marked broken until a message gets through again or
+    the operator sets it anew, so that the county office's digest can name it. Removed channels
+    are retired, not deleted: the outbox rows that went through them keep pointing at something.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    group_id: int | None = Field(default=None, foreign_key="unitgroup.id", index=True)
+    platform: str
+    target: str
+    secret: str = ""
+    retired: bool = False
+    broken_since: dt.datetime | None = None
+    broken_reason: str = ""
+    created_at: dt.datetime
 
 
 class OutboxBody(SQLModel, table=True):

@@ -72,9 +72,10 @@ def _claim_statements() -> tuple[Any, ...]:
     at = OutboxMessage.__table__.c.claimed_at.type  # type: ignore[attr-defined]
     now, expired_before, n = bindparam("now", type_=at), bindparam("expired_before", type_=at), bindparam("n", type_=Integer)
     owner = bindparam("owner")
+    mail = OutboxMessage.channel_id == None  # noqa: E711  (robot posts have a pump of their own: tracker.chat_outbox)
     claimable = (
-        (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at <= expired_before),  # type: ignore[operator]
-        (OutboxMessage.state == "pending") & or_(OutboxMessage.next_attempt_at == None, OutboxMessage.next_attempt_at <= now),  # noqa: E711
+        mail & (OutboxMessage.state == "sending") & (OutboxMessage.claimed_at <= expired_before),  # type: ignore[operator]
+        mail & (OutboxMessage.state == "pending") & or_(OutboxMessage.next_attempt_at == None, OutboxMessage.next_attempt_at <= now),  # noqa: E711
     )
     return tuple(
         update(OutboxMessage)
@@ -177,9 +178,10 @@ def retry_delay(attempts: int, retry_after: int, retry_max: int | None) -> dt.ti
 
 def record_failure(
     session: Session, message_id: int, error: str, *, permanent: bool, now: dt.datetime, max_attempts: int, retry_after: int,
-    retry_max: int | None = None, owner: str | None = None,
+    retry_max: int | None = None, owner: str | None = None, retry_at: dt.datetime | None = None,
 ) -> str:
-    """Record a failed attempt: retry later with backoff, or give up; returns the new state.
+    """Record a failed attempt: retry later with backoff (or at ``retry_at``, when a rate limit says when), or give up;
+    returns the new state.
 
     With ``owner``, a message no longer claimed by it (another pump took it over, and may have sent
     it) is left as it is: recording this failure would put a delivered message back in the queue.
@@ -192,7 +194,7 @@ def record_failure(
         row.state = "failed"
     else:
         row.state = "pending"
-        row.next_attempt_at = now + retry_delay(row.attempts, retry_after, retry_max)
+        row.next_attempt_at = retry_at or now + retry_delay(row.attempts, retry_after, retry_max)
     session.add(row)
     return row.state
 

@@ -99,6 +99,7 @@ logging.getLogger("tracker.calendar").addHandler(logging.NullHandler())
 from tracker.cli import (  # noqa: E402,F401
     admin_commands,
     catalog_commands,
+    channel_commands,
     contact_commands,
     ical_commands,
     ledger_commands,

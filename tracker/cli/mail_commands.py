@@ -24,6 +24,7 @@ from schedules.daemon import DaemonPlan, Jobs, run_daemon
 from schedules.jobs import CheckReport, CheckSettings, ReportSettings, daily_check, preview_check, weekly_report_job
 from tracker.cli import output
 from tracker.cli.app import app
+from tracker.cli.channel_commands import deliver_robots
 from tracker.cli.context import Context, parse_date
 from tracker.cli.options import Drill, Json, Today
 from tracker.db import copy_database, make_engine, read_session, write_session
@@ -122,19 +123,24 @@ def run_command(
                              guard=today is None)
         weekly = weekly_report_job(engine, report_settings(context), context.calendar, day, context.now(today))
         delivered = deliver_pending(engine, transport, policy, now=_clock(context, today))
+        # a drill works on a copy and sends nothing real: its robot posts stay in the copy's outbox
+        posted = DeliveryReport() if drill else deliver_robots(context, policy, now=_clock(context, today))
         if as_json:
             output.print_json({"check": report.to_json(), "weekly_report": weekly.generated, "delivery": delivered.to_json(),
-                               "drill": drill})
+                               "robot_delivery": posted.to_json(), "drill": drill})
         else:
             _print_check(report)
             output.say(weekly.text)
             output.say(f"发送：成功 {delivered.sent} 封，稍后重试 {delivered.retrying} 封，失败 {delivered.failed} 封。")
-            for error in delivered.errors:
+            if posted.sent or posted.retrying or posted.failed:
+                output.say(f"群机器人：成功 {posted.sent} 条，稍后重试 {posted.retrying} 条，失败 {posted.failed} 条。")
+            for error in delivered.errors + posted.errors:
                 output.warn(error)
             if drill:
-                output.say("这是演练：以上在数据库副本上完成，真实数据库没有改动，也没有发出邮件"
+                output.say("这是演练：以上在数据库副本上完成，真实数据库没有改动，也没有发出邮件或群消息"
                            + (f"（邮件已写入 {out}）。" if out else "。"))
         _exit_on_delivery_failure(delivered)
+        _exit_on_delivery_failure(posted)
         return
     if drill:
         raise TrackerError("--drill 只用于 --once：常驻进程不做演练。")
@@ -175,7 +181,10 @@ def run_command(
                 report()
         deliver_pending(engine, transport, policy, now=_clock(context, today), stop=stop.is_set)
 
-    run_daemon(plan, Jobs(check=check, report=report, pump=pump), stop)
+    def robots() -> None:
+        deliver_robots(context, policy, now=_clock(context, today), stop=stop.is_set)
+
+    run_daemon(plan, Jobs(check=check, report=report, pump=pump, robots=robots), stop)
 
 
 def _exit_on_delivery_failure(delivered: DeliveryReport) -> None:

@@ -10,6 +10,10 @@ from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
 from tracker.cli.options import UNIT_KIND_CHOICES, By, Json, choose
+from tracker.cli.robot_options import (
+    Dingtalk, DingtalkSecret, Feishu, FeishuSecret, Mobile, RemoveRobot, RobotChanges, Wecom, set_group_robots,
+)
+from tracker.channels import robots_by_owner, robots_text
 from tracker.db import read_session, write_session
 from tracker.directory import Directory, check_new_name, validate_email
 from tracker.errors import DirectoryError
@@ -22,12 +26,12 @@ units_app = typer.Typer(help="单位名录。", no_args_is_help=True)
 app.add_typer(units_app, name="units", rich_help_panel="设置")
 
 
-def _unit_json(unit: Unit, directory: Directory) -> dict[str, object]:
+def _unit_json(unit: Unit, directory: Directory, robots: list[dict[str, object]] | None = None) -> dict[str, object]:
     parent = directory.units.get(unit.parent_id) if unit.parent_id else None
     via = directory.units.get(unit.via_id) if unit.via_id else None
     return {"name": unit.name, "kind": unit.kind, "kind_label": UNIT_KINDS[unit.kind], "parent": parent.name if parent else None,
             "via": via.name if via else None, "emails": unit.emails, "aliases": unit.aliases,
-            "contact": unit.contact, "phone": unit.phone}
+            "contact": unit.contact, "phone": unit.phone, "mobiles": unit.mobiles, "robots": robots or []}
 
 
 @units_app.command("list")
@@ -46,14 +50,17 @@ def units_list(
         directory = Directory.load(session)
         units = [u for u in directory.expand(directory.units.values()) if kind is None or u.kind == kind]
         groups = list(directory.groups.values())
+        robots, group_robots = robots_by_owner(session, context.config.tz)
     if as_json:
-        output.print_json([_unit_json(u, directory) for u in units])
+        output.print_json([_unit_json(u, directory, robots.get(u.id)) for u in units])  # type: ignore[arg-type]
         return
-    rows = [[u.name, UNIT_KINDS[u.kind], "、".join(u.emails) or _reached_via(u, directory), "、".join(u.aliases)] for u in units]
-    output.table("单位名录", ["单位", "类别", "邮箱", "别名"], rows)
+    rows = [[u.name, UNIT_KINDS[u.kind], "、".join(u.emails) or _reached_via(u, directory), robots_text(robots.get(u.id, [])),  # type: ignore[arg-type]
+             "、".join(u.aliases)] for u in units]
+    output.table("单位名录", ["单位", "类别", "邮箱", "群机器人", "别名"], rows)
     if kind is None:
-        output.table("单位组", ["单位组", "包括", "成员数"],
-                     [[g.name, "、".join(UNIT_KINDS[k] for k in g.kinds), str(len(directory.members(g)))] for g in groups])
+        output.table("单位组", ["单位组", "包括", "成员数", "群机器人"],
+                     [[g.name, "、".join(UNIT_KINDS[k] for k in g.kinds), str(len(directory.members(g))),
+                       robots_text(group_robots.get(g.id, []))] for g in groups])  # type: ignore[arg-type]
     placeholders = [u.name for u in units if any(e.endswith(".example") for e in u.emails)]
     if placeholders:
         output.warn(f"{len(placeholders)} 个单位仍是占位邮箱（.example），提醒不会送达。请用 tracker units set 单位 --email 地址 修改。")
@@ -74,11 +81,12 @@ def units_show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="单
         rows = session.exec(select(Assignment, Item).join(Item).where(
             Assignment.unit_id == unit.id, Assignment.retired == False)).all()  # noqa: E712
         children = directory.children(unit)
+        robots = robots_by_owner(session, context.config.tz)[0].get(unit.id, [])  # type: ignore[arg-type]
     duties = [{"item": item.key, "role": a.role} for a, item in sorted(rows, key=lambda r: r[1].position)]
     if as_json:
-        output.print_json({**_unit_json(unit, directory), "children": [c.name for c in children], "assignments": duties})
+        output.print_json({**_unit_json(unit, directory, robots), "children": [c.name for c in children], "assignments": duties})
         return
-    data = _unit_json(unit, directory)
+    data = _unit_json(unit, directory, robots)
     output.say(f"{unit.name}（{UNIT_KINDS[unit.kind]}）")
     for label, key in (("上级单位", "parent"), ("邮件代收", "via"), ("联系人", "contact"), ("电话", "phone")):
         if data[key]:
@@ -86,6 +94,8 @@ def units_show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="单
     output.say(f"  邮箱：{'、'.join(unit.emails) or _reached_via(unit, directory)}")
     if unit.aliases:
         output.say(f"  别名：{'、'.join(unit.aliases)}")
+    if robots or unit.mobiles:
+        output.say(f"  群机器人：{robots_text(robots) or '（无）'}；@提醒手机：{'、'.join(unit.mobiles) or '（无）'}")
     if children:
         output.say(f"  下属单位（{len(children)}）：{'、'.join(c.name for c in children)}")
     for role in ROLES:
@@ -143,7 +153,7 @@ def units_add(
 @units_app.command("set")
 def units_set(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="单位名称或别名")],
+    name: Annotated[str, typer.Argument(help="单位名称或别名（只设群机器人时也可以是单位组）")],
     email: Annotated[list[str] | None, typer.Option("--email", help="新的邮箱（可重复；替换原有邮箱）")] = None,
     alias: Annotated[list[str] | None, typer.Option("--alias", help="增加别名（可重复）")] = None,
     contact: Annotated[str | None, typer.Option("--contact", help="联系人")] = None,
@@ -151,16 +161,24 @@ def units_set(
     parent: Annotated[str | None, typer.Option("--parent", help="上级单位")] = None,
     kind: Annotated[str | None, typer.Option("--kind", help="类别：" + "、".join(UNIT_KINDS))] = None,
     by: By = None,
+    wecom: Wecom = None, dingtalk: Dingtalk = None, dingtalk_secret: DingtalkSecret = None, feishu: Feishu = None,
+    feishu_secret: FeishuSecret = None, mobile: Mobile = None, remove_robot: RemoveRobot = None,
     as_json: Json = False,
 ) -> None:
-    """修改单位的邮箱、别名、联系人、电话、上级单位或类别。
+    """修改单位的邮箱、别名、联系人、电话、上级单位、类别和群机器人（企业微信、钉钉、飞书）。
 
-    改类别后，单位组（各部门、各乡镇……）的事项随之增减。
+    改类别后，单位组（各部门、各乡镇……）的事项随之增减。机器人的标识和密钥在列表和 --json 中只显示后四位。
+    给单位组设机器人，组内每个单位的提醒都发到那个群。
     例：tracker units set 县教育体育局 --email jtj@wuding.gov.cn --contact 张三
         tracker units set 某某县供销合作社 --kind department
+        tracker units set 狮山镇 --dingtalk TOKEN --dingtalk-secret SEC… --mobile 13800000000
+        tracker units set 各乡镇 --wecom KEY
     """
     context: Context = ctx.obj
     kind = choose(kind, "--kind", UNIT_KIND_CHOICES, "单位类别") if kind is not None else None
+    robots = RobotChanges(wecom, dingtalk, dingtalk_secret, feishu, feishu_secret, mobile, remove_robot)
+    if set_group_robots(context, name, robots, others=[email, alias, contact, phone, parent, kind], as_json=as_json):
+        return
     with write_session(context.ready_engine()) as session:
         directory = Directory.load(session)
         unit = directory.unit(name)
@@ -181,9 +199,10 @@ def units_set(
             unit.parent_id = new_parent.id
         if kind is not None:
             unit.kind = kind
+        robots.apply(session, unit, now=context.now(None))
         session.add(unit)
         session.flush()
-        result = _unit_json(unit, directory)
+        result = _unit_json(unit, directory, robots_by_owner(session, context.config.tz)[0].get(unit.id))  # type: ignore[arg-type]
         diff = sync_assignments(session, Directory.load(session), now=context.now(None), actor=actor(by)) \
             if kind is not None or parent is not None else None
     if diff is not None:
@@ -199,3 +218,4 @@ def units_set(
     for label, key in (("新增任务分工", "added_assignments"), ("移除任务分工", "removed_assignments")):
         if result.get(key):
             output.say(f"  {label}：{'、'.join(a['item'] + '（' + ROLES[a['role']] + '）' for a in result[key])}")  # type: ignore[index,union-attr]
+    robots.say(result)

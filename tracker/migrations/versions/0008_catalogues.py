@@ -1,7 +1,7 @@
 """Annex 2 catalogues: accepted catalogues with their file, their rows, disclosures and the disclosure reminder ledger.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
