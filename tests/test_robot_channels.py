@@ -14,11 +14,9 @@ import datetime as dt
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import Session
 
 from notifications.chat_delivery import deliver_chat_pending
 from notifications.chat_render import ChatPost, fits, render_chat_digest
