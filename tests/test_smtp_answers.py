@@ -150,7 +150,7 @@ def test_a_refused_recipient_is_recorded_and_shown(seeded):
 def test_tls_and_starttls_together_is_a_configuration_error_at_load(seeded):
     seeded.write_config('[mail]\ntransport = "smtp"\n[mail.smtp]\ntls = true\nstarttls = true\n')
     result = seeded("run", "--once", "--today", "2020-09-23", ok=False)
-    assert result.exit_code == 1 and "starttls 和 tls 不能同时为 true" in result.stderr and "Traceback" not in result.output
+    assert result.exit_code == 1 and "mail.smtp.starttls 和 mail.smtp.tls 不能同时为 true" in result.stderr and "Traceback" not in result.output
     seeded.write_config()
     assert _outbox(seeded) == []  # nothing was stored, nothing is stuck in 'sending'
 

@@ -119,7 +119,8 @@ class SmtpSettings(_Section):
     @model_validator(mode="after")
     def _one_kind_of_tls(self) -> SmtpSettings:
         if self.tls and self.starttls:
-            raise ValueError("中 starttls 和 tls 不能同时为 true：STARTTLS（通常端口 587）与直接 TLS（通常端口 465）只能选一个")
+            raise ValueError("配置项 mail.smtp.starttls 和 mail.smtp.tls 不能同时为 true：STARTTLS（通常端口 587）"
+                             "与直接 TLS（通常端口 465）只能选一个")
         return self
 
 
@@ -239,6 +240,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     ctx = error.get("ctx") or {}
     if kind == "value_error":
         reason = str(ctx.get("error", error["msg"]))
+        if reason.startswith("配置项 "):  # a rule over several keys names them itself
+            return reason
     else:
         reason = _MESSAGES.get(kind, error["msg"]).format(**{k: v for k, v in ctx.items()})
     value = error.get("input")
