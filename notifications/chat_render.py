@@ -145,10 +145,11 @@ def _parts(
         lines.append(foot(part))
         return "\n\n".join(lines)
 
-    def post_fits(text: str) -> bool:
-        return fits(platform, markdown_payload(platform, subject, text, mobiles))
+    def post_fits(text: str) -> bool:  # with the longest title a part can get ("（99/99）")
+        return fits(platform, markdown_payload(platform, subject + "（99/99）", text, mobiles))
 
-    groups = _pack(blocks, lambda chosen, seen: post_fits(compose(chosen, 99, 99, seen)))
+    # measured as the first part (its footer carries the mentions) of many, so that no real part is larger
+    groups = _pack(blocks, lambda chosen, seen: post_fits(compose(chosen, 1, 99, seen)))
     posts = []
     seen: set[str] = set()
     for number, chosen in enumerate(groups, 1):

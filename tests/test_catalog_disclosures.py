@@ -96,7 +96,9 @@ def test_the_publisher_is_reminded_through_the_digest_and_the_office_sees_overdu
 def test_upgrade_from_0003_keeps_the_data_and_adds_the_catalogue_tables(cli):
     engine = make_engine(cli.absolute_url)
     upgrade_database(engine, "0003")
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # a database the previous release made: its plan row, a unit, a message
+        conn.execute(text("INSERT INTO plan (id, title, source, checksum, plan_year, county, domain_row_principals, "
+                          "lead_does_work) VALUES (1, '旧计划', 'old.txt', 'x', 2020, '武定县', 'guiding', false)"))
         conn.execute(text("INSERT INTO unit (id, name, kind, emails, aliases, contact, phone) VALUES "
                           "(1, '县市场监管局', 'department', '[\"scjgj@wuding.example\"]', '[]', '王五', '')"))
         conn.execute(text("INSERT INTO outboxmessage (id, kind, run_date, recipient, to_addrs, subject, message_id, state, attempts, "

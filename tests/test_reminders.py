@@ -257,7 +257,7 @@ def test_temporary_failures_back_off_and_stop_after_max_attempts(seeded):
     recorder = BusyMailbox("czj@wuding.example")  # 县财政局
     server = SmtpServer(recorder=recorder).start()
     try:
-        use_smtp(seeded, server.port, retry_after_seconds=3600, max_attempts=3)
+        use_smtp(seeded, server.port, retry_after_seconds=3600, retry_max_seconds=86400, max_attempts=3)
         # (on a reused connection the transport also tries once more on a fresh one, so refusals are not counted as attempts)
         seeded("run", "--once", "--today", "2020-09-23")
         assert _retry_schedule(seeded, "县财政局")[:2] == (1, "pending") and recorder.refused >= 1
@@ -269,7 +269,9 @@ def test_temporary_failures_back_off_and_stop_after_max_attempts(seeded):
         seeded("run", "--once", "--today", "2020-09-24")
         attempts, state, wait = _retry_schedule(seeded, "县财政局")
         assert (attempts, state) == (2, "pending") and recorder.refused > refused and 7200 <= wait < 7200 + 60
-        third = seeded.json("run", "--once", "--today", "2020-09-25")
+        gave_up = seeded("run", "--once", "--today", "2020-09-25", "--json", ok=False)
+        assert gave_up.exit_code == 1  # a cron job notices mail that will never arrive
+        third = json.loads(gave_up.stdout)
         assert (third["delivery"]["failed"], third["delivery"]["retrying"]) == (1, 0)
         assert _retry_schedule(seeded, "县财政局")[:2] == (3, "failed")
         refused = recorder.refused

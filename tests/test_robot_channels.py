@@ -202,7 +202,9 @@ def test_a_dead_webhook_fails_alone_says_why_and_the_office_digest_names_it(seed
     _set_robots(seeded, robots)
     dead = "9d9d9d9d-0000-4000-8000-deadbeefdead"
     seeded("units", "set", "猫街镇", "--wecom", dead)
-    report = seeded.json("run", "--once", "--today", "2020-09-27")
+    dead_run = seeded("run", "--once", "--today", "2020-09-27", "--json", ok=False)
+    assert dead_run.exit_code == 1  # a post failed for good: a cron job must notice
+    report = json.loads(dead_run.stdout)
     assert report["delivery"]["failed"] == 0 and report["delivery"]["sent"] == report["check"]["messages"]
     assert report["robot_delivery"]["failed"] == 1 and report["robot_delivery"]["sent"] == 3 + 11
     failed = seeded.json("outbox", "list", "--state", "failed")
@@ -211,7 +213,8 @@ def test_a_dead_webhook_fails_alone_says_why_and_the_office_digest_names_it(seed
     assert "93000" in seeded("outbox", "list", "--state", "failed").stdout
     broken = seeded.json("units", "show", "猫街镇")["robots"][0]
     assert broken["broken_since"].endswith("+08:00") and "93000" in broken["broken_reason"]
-    seeded("run", "--once", "--today", "2020-10-09")  # the county office's next digest
+    again = seeded("run", "--once", "--today", "2020-10-09", ok=False)  # the county office's next digest
+    assert again.exit_code == 1 and "条群机器人消息发送失败" in again.stderr  # the robot is still broken
     engine = make_engine(seeded.absolute_url)
     with engine.connect() as conn:
         office = conn.execute(text("SELECT b.raw FROM outboxmessage m JOIN outboxbody b ON b.id = m.id WHERE m.recipient = "
@@ -220,7 +223,7 @@ def test_a_dead_webhook_fails_alone_says_why_and_the_office_digest_names_it(seed
     import email
 
     body = email.message_from_string(office).get_payload()[0].get_payload(decode=True).decode()
-    assert "猫街镇人民政府的企业微信机器人…dead" in body and "93000" in body and "tracker units set 猫街镇人民政府" in body
+    assert "猫街镇人民政府的企业微信机器人…dead" in body and "93000" in body and "重新设置" in body and "tracker " not in body
     # set anew: mended; `outbox retry` sends the failed post
     robots.add("wecom", dead)
     seeded("units", "set", "猫街镇", "--wecom", dead)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 
 from tracker.errors import DirectoryError
+from tracker.times import local_text
 from tracker.models import RobotChannel, Unit, UnitGroup
 from tracker.names import normalize
 
@@ -242,10 +243,10 @@ def broken_channel_warnings(session: Session, tz: dt.tzinfo) -> list[str]:
     for row in session.exec(query.order_by(RobotChannel.id)).all():
         owner = session.get(Unit, row.unit_id) if row.unit_id else session.get(UnitGroup, row.group_id)
         name = owner.name if owner else "?"
-        since = row.broken_since.astimezone(tz).strftime("%Y-%m-%d %H:%M") if row.broken_since else ""
-        option = "--wecom" if row.platform == "wecom" else f"--{row.platform} … --{row.platform}-secret …"
+        since = local_text(row.broken_since, tz)
+        secret = "" if row.platform == "wecom" else "和加签密钥"
         warnings.append(f"{name}的{robot_label(row)}自 {since} 起无法发送（{row.broken_reason}），该群收不到提醒。"
-                        f"请核对后用 tracker units set {name} {option} 重新设置，再用 tracker channel test {name} 检查。")
+                        f"请向该单位核对群机器人的 Webhook 地址{secret}，在系统中重新设置后发一条测试消息检查。")
     return warnings
 
 

@@ -139,8 +139,7 @@ def run_command(
             if drill:
                 output.say("这是演练：以上在数据库副本上完成，真实数据库没有改动，也没有发出邮件或群消息"
                            + (f"（邮件已写入 {out}）。" if out else "。"))
-        _exit_on_delivery_failure(delivered)
-        _exit_on_delivery_failure(posted)
+        _exit_on_delivery_failure(delivered, posted)
         return
     if drill:
         raise TrackerError("--drill 只用于 --once：常驻进程不做演练。")
@@ -187,14 +186,17 @@ def run_command(
     run_daemon(plan, Jobs(check=check, report=report, pump=pump, robots=robots), stop)
 
 
-def _exit_on_delivery_failure(delivered: DeliveryReport) -> None:
-    """A cron job must notice mail that will never arrive, and a pass stopped by wrong settings: exit 1."""
-    if delivered.failed:
-        output.errors.print(f"错误：{delivered.failed} 封邮件发送失败且不再重试。请用 tracker outbox list --state failed 查看原因，"
+def _exit_on_delivery_failure(delivered: DeliveryReport, posted: DeliveryReport | None = None) -> None:
+    """A cron job must notice mail (or robot posts) that will never arrive, and a pass stopped by wrong settings:
+    exit 1, after saying all of it."""
+    failed = [f"{delivered.failed} 封邮件"] if delivered.failed else []
+    failed += [f"{posted.failed} 条群机器人消息"] if posted is not None and posted.failed else []
+    if failed:
+        output.errors.print(f"错误：{'、'.join(failed)}发送失败且不再重试。请用 tracker outbox list --state failed 查看原因，"
                             "改正后用 tracker outbox retry 重发。", markup=False)
-        raise typer.Exit(1)
     if delivered.halted:
         output.errors.print("错误：发送已暂停，邮件留在发件箱中：" + delivered.halted, markup=False)
+    if failed or delivered.halted:
         raise typer.Exit(1)
 
 
