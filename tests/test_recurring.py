@@ -166,7 +166,7 @@ def test_listing_show_and_json_count_occurrences(recurring):
         (f"2020-{m:02d}", unit, f"2020-{m:02d}-25") for m in (8, 9, 10) for unit in ("县财政局", "县税务局"))  # November has not begun
     assert {a["status"] for a in first if a["occurrence"] != "2020-10"} == {"overdue"}
     assert items["3"]["assignments"] == []  # the 2021 report's period has not begun
-    assert {a["status"] for a in items["5"]["assignments"]} == {"ongoing"} and "occurrence" not in items["5"]["assignments"][0]
+    assert {a["status"] for a in items["5"]["assignments"]} == {"ongoing"} and items["5"]["assignments"][0]["occurrence"] is None
     october = by_key(recurring.json("items", "list", "--period", "2020-10", "--today", "2020-10-20"))
     assert {a["occurrence"] for a in october["1"]["assignments"]} == {"2020-10"}
     assert {a["occurrence"] for a in october["2"]["assignments"]} == {"2020-Q4"}

@@ -139,7 +139,7 @@ def test_yellow_light_when_behind_planned_progress(seeded):
 
 def test_extension(seeded):
     out = seeded.json("extend", "9", "--unit", "环州乡", "--to", "2021-08-31", "--reason", "县政府办批复同意", "--today", "2021-06-01")
-    assert out == [{"item": "9", "unit": "环州乡人民政府", "original_due": "2021-06-30", "from_due": "2021-06-30", "to_due": "2021-08-31"}]
+    assert out == [{"item": "9", "occurrence": None, "unit": "环州乡人民政府", "original_due": "2021-06-30", "from_due": "2021-06-30", "to_due": "2021-08-31"}]
     a = assignment(seeded, "9", "环州乡人民政府", "2021-07-15")
     # nobody reported progress on item 9: after its extension the unit is simply not started, and not overdue
     assert (a["due"], a["effective_due"], a["status"], a["progress"], a["extended"]) == ("2021-06-30", "2021-08-31", "not_started", 0, True)

@@ -58,7 +58,7 @@ class AssignmentView:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "unit": self.unit, "role": self.role, **({"occurrence": self.occurrence} if self.occurrence else {}), "state": self.state,
+            "unit": self.unit, "role": self.role, "occurrence": self.occurrence or None, "state": self.state,
             "status": self.status,
             "due": _iso(self.due), "effective_due": _iso(self.effective_due), "extended": self.extended,
             "light": self.light, "overdue_days": self.overdue_days, "progress": self.progress,

@@ -139,7 +139,7 @@ class DigestEntry:
         return timing_words(self.due, self.days_left)
 
     def to_json(self) -> dict[str, object]:
-        return {"item": self.item, **({"occurrence": self.occurrence} if self.occurrence else {}), "unit": self.unit,
+        return {"item": self.item, "occurrence": self.occurrence or None, "unit": self.unit,
                 "role": self.role, "stage": self.stage, "due": self.due.isoformat(), "days_left": self.days_left,
                 "light": self.light, "escalation": self.escalation, "task": self.task, "heading": self.heading,
                 "timing": self.timing, "progress": self.progress, "note": self.note}

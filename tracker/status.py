@@ -48,7 +48,7 @@ class ChangeRecord:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "item": self.item, **({"occurrence": self.occurrence} if self.occurrence else {}), "unit": self.unit, "from": self.from_state,
+            "item": self.item, "occurrence": self.occurrence or None, "unit": self.unit, "from": self.from_state,
             "to": self.to_state,
             "from_progress": self.from_progress, "to_progress": self.to_progress,
             "completed_on": self.completed_on.isoformat() if self.completed_on else None, "changed": self.changed,
@@ -222,7 +222,7 @@ def extend(
         ))
         row.extended_due, row.updated_at = to, now
         session.add(row)
-        results.append({"item": item.key, **({"occurrence": label} if label else {}), "unit": unit.name, "original_due": due.isoformat(),
+        results.append({"item": item.key, "occurrence": label or None, "unit": unit.name, "original_due": due.isoformat(),
                         "from_due": previous.isoformat(), "to_due": to.isoformat()})
     session.flush()
     return results
