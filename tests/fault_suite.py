@@ -246,8 +246,9 @@ def disk_full() -> dict[str, object]:
             done = home.tracker("status", "2", "--unit", "狮山镇", "--progress", str(n + 1), "--note", note,
                                 "--today", "2020-10-12", check=False)
             done_updates += done.returncode == 0
-            if "Traceback" in done.stderr and not notes:  # the wording of this error is issue 12 point 8's
-                notes.append("ENOSPC shown as a traceback: " + done.stderr.strip().splitlines()[-1][:80])
+            if done.returncode != 0 and ("Traceback" in done.stderr or not done.stderr.startswith("错误：")) and not notes:
+                notes.append(done.stderr.strip().splitlines()[-1][:80] if done.stderr.strip() else "no message")
+                result["problems"].append("a full disk is not reported as one Chinese line: " + notes[-1])  # type: ignore[union-attr]
         filler.unlink()
         if home.tracker("items", "list", "--json", check=False).returncode != 0:
             result["problems"].append("the database is unreadable after the disk filled up")  # type: ignore[union-attr]
