@@ -74,7 +74,7 @@ def load_database(generated: Generated, db: Path) -> float:
     directory_file = read_directory_file(generated.directory)
     with write_session(engine) as session:
         session.add(Plan(county="基准测试", domain_row_principals="guiding", starts_on=dt.date(2020, 8, 1)))
-        store_directory(session, directory_file)
+        store_directory(session, directory_file, now=dt.datetime.now(dt.timezone.utc))
     started = time.perf_counter()
     with write_session(engine) as session:
         directory = Directory.load(session)

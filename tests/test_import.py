@@ -1,3 +1,4 @@
+import datetime as dt
 from collections import Counter
 from pathlib import Path
 
@@ -207,7 +208,7 @@ def scratch_directory():
     create_database(engine)
     with write_session(engine) as session:
         session.add(Plan())
-        store_directory(session, read_directory_file(bundled_directory_path()))
+        store_directory(session, read_directory_file(bundled_directory_path()), now=dt.datetime(2020, 8, 1, tzinfo=dt.timezone.utc))
     with write_session(engine) as session:
         yield Directory.load(session)
 

@@ -250,9 +250,8 @@ def broken_channel_warnings(session: Session, tz: dt.tzinfo) -> list[str]:
     return warnings
 
 
-def store_directory_robots(session: Session, parsed: Any, units: dict[str, Unit]) -> None:
+def store_directory_robots(session: Session, parsed: Any, units: dict[str, Unit], *, now: dt.datetime) -> None:
     """The robots of a directory file's units and groups (entries already checked by reading the file)."""
-    now = dt.datetime.now(dt.timezone.utc)
     groups = {normalize(g.name): g for g in session.exec(select(UnitGroup)).all()}
     for entry in parsed.units:
         add_robots(session, units[normalize(entry.name)], entry.robots(entry.name), now=now)

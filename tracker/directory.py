@@ -6,6 +6,7 @@ name that matches nothing is an error with the closest known names, never a new 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import tomllib
@@ -288,7 +289,7 @@ def _unit_order(unit: Unit) -> tuple[int, int]:
     return (_KIND_ORDER.get(unit.kind, 99), unit.id or 0)
 
 
-def store_directory(session: Session, parsed: DirectoryFile) -> None:
+def store_directory(session: Session, parsed: DirectoryFile, *, now: dt.datetime) -> None:
     """Insert the units and groups of a directory file into an empty database."""
     by_name: dict[str, Unit] = {}
     for entry in parsed.units:
@@ -310,7 +311,7 @@ def store_directory(session: Session, parsed: DirectoryFile) -> None:
     for group in parsed.groups:
         session.add(UnitGroup(name=group.name, kinds=list(group.kinds), aliases=group.aliases, vague=group.vague))
     session.flush()
-    store_directory_robots(session, parsed, {normalize(u.name): u for u in by_name.values()})
+    store_directory_robots(session, parsed, {normalize(u.name): u for u in by_name.values()}, now=now)
 
 
 def check_new_name(directory: Directory, names: Sequence[str]) -> None:

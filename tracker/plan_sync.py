@@ -350,7 +350,7 @@ def initialise(
         county=directory_file.directory.county, domain_row_principals=directory_file.directory.domain_row_principals,
         starts_on=starts_on,
     ))
-    store_directory(session, directory_file)
+    store_directory(session, directory_file, now=now)
     directory = Directory.load(session)
     plan = read_plan(plan_path, directory, plan_year, table=table, max_bytes=max_bytes)
     return plan, apply_plan(session, plan, directory, now=now, actor=actor, calendar=calendar,
