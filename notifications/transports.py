@@ -129,17 +129,23 @@ class SmtpTransport:
                              permanent=False)
 
     async def send(self, sender: str, recipients: list[str], raw: str, message_id: str, *, label: str = "") -> str:
-        reused = self._client is not None and self._client.is_connected
-        if not reused:
+        """Hand one message over once. A kept connection is probed first (NOOP) and replaced if the server dropped
+        it; a message itself is never sent again on a new connection, because a failure after DATA (a late reply, a
+        timeout) may come after the server has accepted it: it goes back to the outbox's backoff instead."""
+        if not await self._alive():
+            await self.close()
             self._client = await self._connect()
-        try:
-            return await self._send(sender, recipients, raw)
-        except DeliveryError as exc:
-            if not (reused and not exc.permanent and not exc.stop_pass):
-                raise
-        await self.close()  # the server dropped an idle connection: reconnect once
-        self._client = await self._connect()
         return await self._send(sender, recipients, raw)
+
+    async def _alive(self) -> bool:
+        client = self._client
+        if client is None or not client.is_connected:
+            return False
+        try:
+            await client.noop()
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            return False
+        return True
 
     async def _send(self, sender: str, recipients: list[str], raw: str) -> str:
         assert self._client is not None
