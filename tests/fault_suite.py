@@ -106,10 +106,10 @@ class Home:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def smtp_mail(port: int, **extra: object) -> str:
+def smtp_mail(port: int, timeout: float = 1, **extra: object) -> str:
     lines = "".join(f"{k} = {v}\n" for k, v in extra.items())
     return (f'\n[mail]\ntransport = "smtp"\nretry_after_seconds = 0\n{lines}'
-            f'\n[mail.smtp]\nhost = "127.0.0.1"\nport = {port}\ntimeout_seconds = 1\n'
+            f'\n[mail.smtp]\nhost = "127.0.0.1"\nport = {port}\ntimeout_seconds = {timeout}\n'
             '\n[reminders]\ncheck_time = "00:00"\n\n[report]\ntime = "00:00"\n')
 
 
@@ -173,8 +173,10 @@ def kill_loop(postgres: str | None, seconds: float) -> dict[str, object]:
 
 
 def two_daemons(postgres: str | None, seconds: float) -> dict[str, object]:
-    server = SmtpServer(recorder=Recorder(delay=0.3)).start()  # lease 3 s (3 × timeout), a batch of 20 takes 6 s
-    home = Home(postgres, smtp_mail(server.port, lease_seconds=1, pump_every_seconds=1))
+    # lease 15 s (3 × a 5 s timeout), a batch of 20 takes 16 s; the timeout stays well above the server's delay, since
+    # a reply later than the timeout leaves delivery unknown and SMTP itself may then deliver twice
+    server = SmtpServer(recorder=Recorder(delay=0.8)).start()
+    home = Home(postgres, smtp_mail(server.port, timeout=5, lease_seconds=1, pump_every_seconds=1))
     try:
         home.tracker("init", "--start", "2020-08-01")
         daemons = [home.daemon("--today", "2020-09-23") for _ in range(2)]  # both catch up the check; one stores it
@@ -183,7 +185,7 @@ def two_daemons(postgres: str | None, seconds: float) -> dict[str, object]:
         while time.monotonic() < deadline:
             expected = home.scalar("SELECT count(*) FROM outboxmessage")
             if expected and counts(server)[0] >= expected:
-                time.sleep(4)  # a few more passes of both pumps, past every lease
+                time.sleep(17)  # more passes of both pumps, past every lease
                 break
             time.sleep(0.5)
         for d in daemons:

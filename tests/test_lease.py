@@ -19,15 +19,16 @@ from notifications.delivery import BATCH, lease_for
 
 
 def test_two_daemons_and_a_slow_server_send_each_message_once(seeded, tmp_path):
-    delay = 0.3
+    delay = 0.8  # per message; with the 5 s timeout below the lease is 15 s, so a batch of 20 (16 s) outlasts it
     expected = len(seeded.json("remind", "--dry-run", "--today", "2020-09-23"))
     assert expected > BATCH  # more than one batch, so both pumps work at once
     server = SmtpServer(recorder=Recorder(delay=delay)).start()
     try:
         use_smtp(seeded, server.port, pump_every_seconds=1, lease_seconds=1)
-        seeded.write_config(seeded.config.read_text().split("\n", 2)[2].replace("timeout_seconds = 5", "timeout_seconds = 1")
-                            + '\n[reminders]\ncheck_time = "00:00"\n')
-        lease = lease_for(dt.timedelta(seconds=1), 1).total_seconds()
+        # a timeout well above the server's delay: a reply that comes after the timeout leaves delivery unknown, and the
+        # message is retried (with the same Message-ID), which is SMTP's own duplicate, not the lease's
+        seeded.write_config(seeded.config.read_text().split("\n", 2)[2] + '\n[reminders]\ncheck_time = "00:00"\n')
+        lease = lease_for(dt.timedelta(seconds=1), 5).total_seconds()
         assert delay > lease / BATCH and delay * BATCH > lease  # a batch takes longer than its lease
         env = {**os.environ, "TRACKER_CONFIG": str(seeded.config)}
         command = [sys.executable, "-c", "from tracker.cli.app import main; main()", "run", "--today", "2020-09-23"]
@@ -36,7 +37,7 @@ def test_two_daemons_and_a_slow_server_send_each_message_once(seeded, tmp_path):
                    for log in logs]
         try:
             assert wait_for(lambda: len(set(server.recorder.message_ids())) >= expected, 120)
-            time.sleep(2 * lease)  # more passes of both pumps, well past every lease
+            time.sleep(lease + 2)  # more passes of both pumps, past every lease
         finally:
             for daemon in daemons:
                 daemon.send_signal(signal.SIGTERM)
