@@ -317,11 +317,14 @@ def test_one_wrong_character_gets_a_suggestion(seeded):
     assert result.exit_code == 1 and "未知的单位“高侨镇”。您是否想输入：“高桥镇人民政府”" in result.stderr
 
 
+@pytest.mark.clock
 def test_daemon_logs_in_chinese_with_zoned_times(cli, tmp_path):
     if cli.backend != "sqlite":
         pytest.skip("about the log lines, not the database")
     cli("init", "--start", "2020-08-01")
-    cli.write_config(f'\n[mail]\nfolder = "{tmp_path / "mail"}"\npump_every_seconds = 1\n')
+    # check and report times of 00:00 make the catch-up at start run both, whatever the hour the suite runs at
+    cli.write_config(f'\n[mail]\nfolder = "{tmp_path / "mail"}"\npump_every_seconds = 1\n'
+                     '[reminders]\ncheck_time = "00:00"\n[report]\ntime = "00:00"\n')
     log = tmp_path / "daemon.log"
     with log.open("w") as handle:
         daemon = subprocess.Popen([TRACKER, "--config", str(cli.config), "run", "--today", "2020-09-27"],
@@ -333,4 +336,5 @@ def test_daemon_logs_in_chinese_with_zoned_times(cli, tmp_path):
             daemon.wait(60)
     lines = [line for line in log.read_text("utf-8").splitlines() if line.strip()]
     assert lines and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00 (信息|警告|错误) ", line) for line in lines), lines
+    assert any("2020-09-27 检查完成：29 封邮件" in line for line in lines), lines
     assert not any("apscheduler" in line.lower() or "Added job" in line or "Scheduler started" in line for line in lines)

@@ -91,6 +91,17 @@ def _print_check(report: CheckReport) -> None:
         output.warn(warning)
 
 
+def _log_check(report: CheckReport) -> None:
+    """The daemon's version of ``_print_check``: every line of a long-running process carries its time and level
+    (the check's own summary is already logged by the job)."""
+    if not report.workday or report.skipped_reason:
+        log.info("%s", report.skipped_reason)
+    for name in report.unreachable:
+        log.warning("单位“%s”及其上级都没有邮箱，提醒无法送达。请用 tracker units set %s --email 地址 补充。", name, name)
+    for warning in report.warnings:
+        log.warning("%s", warning)
+
+
 @app.command("run", rich_help_panel="提醒")
 def run_command(
     ctx: typer.Context,
@@ -153,8 +164,8 @@ def run_command(
 
     def check() -> None:
         try:
-            _print_check(daily_check(engine, settings, context.calendar, context.today(today), context.now(today),
-                                     reading=context.reading(), guard=today is None))
+            _log_check(daily_check(engine, settings, context.calendar, context.today(today), context.now(today),
+                                   reading=context.reading(), guard=today is None))
         except ClockError as exc:
             if not blocked.is_set():
                 log.error("%s", exc)
