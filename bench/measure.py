@@ -93,7 +93,7 @@ def check_floor_sql(db: Path, calendar: WorkCalendar, policy: Policy) -> Callabl
     engine.dispose()
     groups: dict[tuple[str, int], list[int]] = {}
     for item in context.items:
-        due = context.dues[item.key][0]
+        due = context.dues[item.id][0]
         found = latest_stage(due, AS_OF, calendar, policy) if due and item.deadline.get("kind") == "fixed" else None
         if found:
             groups.setdefault((due.isoformat(), found.rank), []).append(item.id)  # type: ignore[arg-type]
