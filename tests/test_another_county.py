@@ -247,7 +247,7 @@ def test_units_from_plan_adds_what_an_existing_directory_lacks(seeded, tmp_path)
     assert cli.json("units", "show", "县融媒体中心")["name"] == "武定县融媒体中心"
     assert cli.json("units", "show", "武定县财政局")["name"] == "县财政局"
     cli("import", str(plan))
-    assert {a["unit"] for a in cli.json("show", "1", "--today", "2020-11-02")["assignments"]} == {
+    assert {a["unit"] for a in cli.json("show", "新计划:1", "--today", "2020-11-02")["assignments"]} == {
         "县财政局", "狮山镇某某社区", "武定县融媒体中心"}
 
 
