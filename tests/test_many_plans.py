@@ -15,14 +15,10 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from tests.conftest import use_smtp
+from tests.test_layouts import dump
 from tracker.db import head_revision, make_engine
 
 TOWNSHIPS = 11
-
-
-def dump(title: str, *rows: list[str]) -> str:
-    """A Word table saved as plain text: every cell a line starting with TAB, rows ended by an empty line."""
-    return title + "\n\n" + "\n\n".join("\n".join("\t" + cell for cell in row) for row in rows) + "\n"
 
 
 BUSINESS = dump(
