@@ -196,6 +196,19 @@ def test_sheet_export_and_ical_take_a_plan(three, tmp_path):
                       "--today", "2020-09-21")
     everything = three.json("sheet", "export", "--unit", "县教育体育局", "--out", str(tmp_path / "all.xlsx"), "--today", "2020-09-21")
     assert everything[0]["rows"] == seed[0]["rows"] + 1 + 2  # and yshj2020's item 2
+    # the sheet comes back: each row goes to its own plan's item, never to the other plan's item 2
+    book = openpyxl.load_workbook(tmp_path / "all.xlsx")
+    sheet = book["进度填报"]
+    rows = [r for r in range(1, sheet.max_row + 1) if sheet[f"B{r}"].value == "2"]
+    assert len(rows) == 2  # the seed's item 2 and yshj2020's
+    expected = {}
+    for row, progress in zip(rows, (30, 60)):
+        sheet[f"I{row}"] = progress
+        expected[row] = ("yshj2020" if sheet[f"C{row}"].value == "推进教育收费公开" else "zwgk2020", progress)
+    book.save(tmp_path / "all.xlsx")
+    back = three.json("sheet", "import", str(tmp_path / "all.xlsx"), "--today", "2020-09-21")
+    assert {c["row"]: (c["plan"], c["to_progress"]) for c in back["changes"]} == expected
+    assert sorted(plan for plan, _ in expected.values()) == ["yshj2020", "zwgk2020"]
     feed = three.json("ical", "--plan", "yshj2020", "--out", str(tmp_path / "营商.ics"), "--today", "2020-09-21")
     assert {e["item"] for e in feed["events"]} == {"yshj2020:1", "yshj2020:2", "yshj2020:3"}
     refused = three("ical", "--plan", "nosuch", "--out", str(tmp_path / "x.ics"), ok=False)
