@@ -120,7 +120,7 @@ def render_chat_weekly(report: WeeklyReport, platform: str) -> list[ChatPost]:
     from notifications.weekly import figures, subject
 
     macros = templates().get_template("chat_weekly.md").module
-    blocks: list[Block] = [("red", str(macros.red(i)), []) for i in report.red_items]
+    blocks: list[Block] = [("red", str(macros.red(i, report.ref(i.plan, i.key))), []) for i in report.red_items]
     blocks += [("undelivered", str(macros.undelivered(who, title, error)), []) for who, title, error in report.undelivered]
     blocks += [("warnings", str(macros.warning(w)), []) for w in report.warnings]
     return _parts(

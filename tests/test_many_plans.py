@@ -263,3 +263,34 @@ def test_upgrade_from_0009_keeps_every_status_journal_ledger_and_outbox_row(seed
     assert seeded.json("remind", "--dry-run", "--today", "2020-09-21") == []  # the ledger still holds today's stages
     # a second plan can now join
     assert seeded.json("plans", "show", "zwgk2020")["items"] == 34
+
+
+def test_upgrade_names_a_plan_of_another_file_plan1_and_ties_its_rows_to_it(cli):
+    from tracker.db import upgrade_database
+
+    engine = make_engine(cli.absolute_url)
+    assert upgrade_database(engine, "0009") == (None, "0009")
+    with engine.begin() as conn:  # what the previous release held for another county's plan
+        conn.execute(text("INSERT INTO plan (id, title, source, checksum, plan_year, county, domain_row_principals, "
+                          "lead_does_work, starts_on) VALUES (1, '某县计划', '/data/某县.docx', 'x', 2021, '某县', 'guiding', false, "
+                          "'2021-03-01')"))
+        conn.execute(text("INSERT INTO worktask (id, number, title, position, retired) VALUES (1, '1', '公开', 0, false)"))
+        conn.execute(text(
+            "INSERT INTO item (id, key, task_id, title, deadline_text, deadline, lead_text, principal_text, guiding_text, "
+            "cooperating_text, leader_text, contact_text, inherited, source_line, position, retired) VALUES "
+            "(1, '1', 1, '预算公开', '2021年6月底', '{\"kind\": \"fixed\", \"text\": \"2021年6月底\", \"due\": \"2021-06-30\"}', "
+            "'', '县财政局', '', '', '', '', '[]', 5, 0, false)"))
+        conn.execute(text("INSERT INTO event (id, key, name) VALUES (1, 'E1', '省级标准出台')"))
+        conn.execute(text("INSERT INTO journalentry (id, at, actor, action, item_key, note, evidence, details) VALUES "
+                          "(1, '2021-03-02 01:00:00', '张三', 'status', '1', '', '', '{}'), "
+                          "(2, '2021-03-02 01:00:00', '张三', 'unit', NULL, '', '', '{}')"))
+    engine.dispose()
+    assert cli.json("db", "upgrade")["to"] == head_revision()
+    check = create_engine(cli.absolute_url)
+    with check.connect() as conn:
+        assert conn.execute(text("SELECT code, state FROM plan")).all() == [("plan1", "active")]
+        assert conn.execute(text("SELECT plan_id FROM item")).scalar() == 1
+        assert conn.execute(text("SELECT plan_id FROM worktask")).scalar() == 1
+        assert conn.execute(text("SELECT plan_id FROM event")).scalar() == 1
+        assert conn.execute(text("SELECT id, plan_id FROM journalentry ORDER BY id")).all() == [(1, 1), (2, None)]
+    check.dispose()

@@ -102,8 +102,11 @@ def resolve_item(session: Session, ref: str, *, plan: str | None = None) -> Item
     with their titles; no plan with it is an UnknownNameError with the closest keys.
     """
     named, key = split_ref(session, ref)
-    if named is None and plan:
-        named = find_plan(session, plan)
+    if plan:
+        given = find_plan(session, plan)
+        if named is not None and named.id != given.id:
+            raise PlanError(f"“{ref}”写的是计划 {named.code}，而 --plan 是 {given.code}。请只用一种写法，或让两者一致。")
+        named = given
     plans = {p.id: p for p in all_plans(session)}
     query = select(Item).where(Item.retired == False)  # noqa: E712
     if named is not None:
