@@ -26,6 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description="从一个县到一个省的基准测试（与下限并排测量）。")
     parser.add_argument("--scales", default="county,prefecture,province,stress")
     parser.add_argument("--runs", type=int, default=5, help="每项测量的次数（取中位数）")
+    parser.add_argument("--plans", type=int, default=1, help="每个县的计划数（同样的单位，每个计划都是种子计划的形状）")
     parser.add_argument("--peer", default="10000,100000", help="与 Taskwarrior 对比的任务数，逗号分隔；空则不比")
     parser.add_argument("--work", type=Path, default=None, help="工作目录（默认临时目录）")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
@@ -34,9 +35,10 @@ def main() -> None:
     results = {"machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
                "scales": [], "peer": []}
     for name in filter(None, args.scales.split(",")):
-        generated = generate(work / "plans", SCALES[name])
-        runs = args.runs if SCALES[name] < 100 else max(1, min(args.runs, 3))
-        row = measure_scale(name, generated, work, runs, free_port())
+        generated = generate(work / "plans", SCALES[name], args.plans)
+        runs = args.runs if SCALES[name] * args.plans < 100 else max(1, min(args.runs, 3))
+        label = name if args.plans == 1 else f"{name}×{args.plans}"
+        row = measure_scale(label, generated, work, runs, free_port())
         results["scales"].append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
     for size in filter(None, args.peer.split(",")):

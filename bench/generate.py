@@ -3,7 +3,9 @@
 Each county has a government, an office, 18 departments, 11 townships and 135 village committees
 (reached through their township). Its plan has 18 domain rows (12 principals each), 30 items for
 every township and department (30 principals each) and 2 items for the village committees:
-1,386 principal assignments and about 1.5k in all, like Annex 1 with its villages added.
+1,386 principal assignments and about 1.5k in all, like Annex 1 with its villages added. With ``plans`` > 1 every
+county has that many plans of this shape in one database (a county office tracks several documents at once), over
+the same units: plan 2 onward differ in their titles and their deadlines' order, not in size.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ class Generated:
     plan: Path
     directory: Path
     counties: int
+    plans: tuple[Path, ...] = ()  # every plan file, ``plan`` first; one plan when empty
+
+    @property
+    def plan_files(self) -> tuple[Path, ...]:
+        return self.plans or (self.plan,)
 
 
 def county_name(index: int) -> str:
@@ -66,9 +73,12 @@ def write_directory(path: Path, counties: int) -> None:
     path.write_text("\n".join(lines), "utf-8")
 
 
-def write_plan(path: Path, counties: int) -> None:
-    """One table: per county a work task with a domain item, 30 ordinary items and 2 village items."""
-    out = ["基准测试工作任务分工", "", "\t序号", "\t工作任务", "\t具体事项", "\t主管责任单位", "\t主体责任单位", "\t指导责任单位", "\t完成时间", ""]
+def write_plan(path: Path, counties: int, variant: int = 0) -> None:
+    """One table: per county a work task with a domain item, 30 ordinary items and 2 village items; ``variant`` > 0
+    names another plan of the same shape, its deadlines in another order."""
+    deadlines = DEADLINES[variant % len(DEADLINES):] + DEADLINES[:variant % len(DEADLINES)]
+    title = "基准测试工作任务分工" + (f"（第{variant + 1}个计划）" if variant else "")
+    out = [title, "", "\t序号", "\t工作任务", "\t具体事项", "\t主管责任单位", "\t主体责任单位", "\t指导责任单位", "\t完成时间", ""]
     number = 0
     for index in range(counties):
         county = county_name(index)
@@ -82,7 +92,7 @@ def write_plan(path: Path, counties: int) -> None:
                     "\t" + "、".join([*towns, dept]), f"\t{dept}", "\t2020年9月底", ""]
         for item in range(30):
             number += 1
-            deadline = "国务院部门指引出台2个月内" if item < 2 else DEADLINES[item % len(DEADLINES)]
+            deadline = "国务院部门指引出台2个月内" if item < 2 else deadlines[item % len(deadlines)]
             out += ["\t", "\t", f"\t（{number}）第{item + 1}项工作", f"\t{county}人民政府",
                     "\t" + "、".join([*towns, f"{county}政府办公室", *depts]), f"\t{county}政府办公室", f"\t{deadline}", ""]
         for item in range(2):
@@ -93,14 +103,16 @@ def write_plan(path: Path, counties: int) -> None:
     path.write_text("\n".join(out) + "\n", "utf-8")
 
 
-def generate(folder: Path, counties: int) -> Generated:
+def generate(folder: Path, counties: int, plans: int = 1) -> Generated:
     folder.mkdir(parents=True, exist_ok=True)
-    plan, directory = folder / f"plan-{counties}.txt", folder / f"units-{counties}.toml"
-    if not plan.exists():
-        write_plan(plan, counties)
+    files = tuple(folder / (f"plan-{counties}.txt" if n == 0 else f"plan-{counties}-{n + 1}.txt") for n in range(plans))
+    directory = folder / f"units-{counties}.toml"
+    for variant, plan in enumerate(files):
+        if not plan.exists():
+            write_plan(plan, counties, variant)
     if not directory.exists():
         write_directory(directory, counties)
-    return Generated(plan, directory, counties)
+    return Generated(files[0], directory, counties, files if plans > 1 else ())
 
 
 def apply_state_mix(engine: Engine, as_of: dt.date, seed: int = 7) -> dict[str, int]:

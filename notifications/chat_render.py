@@ -91,9 +91,12 @@ def render_chat_digest(
     recipient = one_line(digest.recipient)
     roles = "、".join(sorted({ROLE_LABELS.get(e.role, e.role) for e in digest.escalations}))
     blocks: list[Block] = []
+    several = len({e.plan for e in digest.own}) > 1  # one digest covers every active plan: name each item's plan
     for e in digest.own:
         view = _EntryView(e)
         view.light_mark = LIGHT_MARKS.get(e.light, "")  # type: ignore[attr-defined]
+        if several:
+            view.item = f"{e.plan}:{e.item}"  # type: ignore[attr-defined]
         blocks.append(("own", str(macros.entry(view)), [e.to_json()]))
     for item, entries in sorted(group_by_item(digest.escalations).items()):
         blocks.append(("escalations", str(macros.escalation(item, entries)), [e.to_json() for e in entries]))
@@ -117,7 +120,7 @@ def render_chat_weekly(report: WeeklyReport, platform: str) -> list[ChatPost]:
     from notifications.weekly import figures, subject
 
     macros = templates().get_template("chat_weekly.md").module
-    blocks: list[Block] = [("red", str(macros.red(i)), []) for i in report.red_items]
+    blocks: list[Block] = [("red", str(macros.red(i, report.ref(i.plan, i.key))), []) for i in report.red_items]
     blocks += [("undelivered", str(macros.undelivered(who, title, error)), []) for who, title, error in report.undelivered]
     blocks += [("warnings", str(macros.warning(w)), []) for w in report.warnings]
     return _parts(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from notifications.errors import TransportConfigError
 from tracker.outbox import RenderedMessage
-from tracker.reminders import Digest, DigestEntry, group_by_item
+from tracker.reminders import Digest, DigestEntry, group_by_item, group_by_plan
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -98,7 +98,9 @@ def render_digest(
     subject = render_subject(digest, prefix)
     context = {
         "recipient": one_line(digest.recipient), "today": digest.run_date.isoformat(), "county": county,
-        "own": [_EntryView(e) for e in digest.own], "escalations": sorted(group_by_item(late).items()),
+        "own": [_EntryView(e) for e in digest.own],
+        "own_groups": [(code, title, [_EntryView(e) for e in group]) for code, title, group in group_by_plan(digest.own)],
+        "escalations": sorted(group_by_item(late).items()),
         "escalation_roles": "、".join(sorted({ROLE_LABELS.get(e.role, e.role) for e in late})), "warnings": warnings,
         "subject": subject, "contact": digest.contact,
     }

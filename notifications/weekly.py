@@ -57,8 +57,9 @@ def render_text(report: WeeklyReport, *, attached: bool = False) -> str:
         {**_context(report, attached), "light": lambda name: LIGHT_LABELS.get(name, name)})
 
 
-_LEDGER_HEADERS = ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期", "逾期天数", "进度(%)", "备注", "佐证"]
-_LEDGER_WIDTHS = (14, 24, 36, 22, 10, 6, 12, 12, 12, 10, 9, 30, 24)
+_LEDGER_HEADERS = ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期", "逾期天数", "进度(%)", "备注", "佐证",
+                   "计划"]
+_LEDGER_WIDTHS = (14, 24, 36, 22, 10, 6, 12, 12, 12, 10, 9, 30, 24, 14)
 
 
 def render_xlsx(report: WeeklyReport) -> bytes:
@@ -69,9 +70,13 @@ def render_xlsx(report: WeeklyReport) -> bytes:
     summary += [[label, _number(report, key)] for key, label, _value, _color in figures(report)]
     summary += [[], [xlsx.Styled(h, xlsx.HEADER) for h in ("单位", "承担", "已完成", "按时完成", "逾期", "逾期天数合计")]]
     summary += [[u.unit, u.assigned, u.done, u.on_time, u.overdue, u.overdue_days] for u in report.units]
+    if report.several:
+        summary += [[], [xlsx.Styled(h, xlsx.HEADER) for h in ("计划", "代码", "事项", "任务分工", "已完成", "逾期", "红灯事项")]]
+        summary += [[p.title or p.code, p.code, p.items, p.totals.assignments, p.totals.done, p.totals.overdue, p.red_items]
+                    for p in report.plans]
     ledger: list[list[object]] = [[xlsx.Styled(h, xlsx.HEADER) for h in _LEDGER_HEADERS]]
     ledger += [[view.item.key + (f"（{a.occurrence}期）" if a.occurrence else ""), view.task_title, view.item.title, a.unit, DERIVED.get(a.status, a.status), lights[a.light],
-                a.due, a.effective_due, a.completed_on, a.overdue_days, a.progress, a.note, a.evidence]
+                a.due, a.effective_due, a.completed_on, a.overdue_days, a.progress, a.note, a.evidence, view.plan]
                for view, a in report.ledger]
     return xlsx.workbook([
         xlsx.Sheet("汇总", summary, widths=(28,)),

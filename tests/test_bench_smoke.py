@@ -6,8 +6,9 @@ import sqlite3
 from bench.generate import PRINCIPALS_PER_COUNTY, apply_state_mix, generate
 from bench.measure import AS_OF, check_floor_sql, decide, listing, listing_floor_sql, load_database, weekly
 from tracker.calendar import WorkCalendar
-from tracker.db import make_engine
-from tracker.reminders import Policy
+from tracker.db import make_engine, read_session
+from tracker.queries import LightRules
+from tracker.reminders import Policy, plan_check
 
 
 def test_generator_and_one_small_benchmark(tmp_path):
@@ -71,3 +72,26 @@ def test_check_and_listing_read_in_chunks_decide_the_same(tmp_path, monkeypatch)
             "WHERE a.role = 'principal' AND a.retired = 0 AND a.state IN ('not_started', 'in_progress') "
             "AND COALESCE(a.extended_due, json_extract(i.deadline, '$.due')) < ?", (AS_OF.isoformat(),)).fetchall())
     assert whole[2] == overdue and overdue
+
+
+def test_several_plans_per_county_share_the_units_and_the_daily_check(tmp_path):
+    """Two plans of the seed's shape per county in one database: twice the principal assignments over the same units,
+    one digest per unit (the check's notices cover both plans, its messages do not double)."""
+    generated = generate(tmp_path / "plans", 1, plans=2)
+    assert len(generated.plan_files) == 2
+    db = tmp_path / "bench.db"
+    load_database(generated, db)
+    with sqlite3.connect(db) as conn:
+        per_plan = dict(conn.execute("SELECT i.plan_id, count(*) FROM assignment a JOIN item i ON i.id = a.item_id "
+                                     "WHERE a.role = 'principal' GROUP BY i.plan_id").fetchall())
+        units = conn.execute("SELECT count(*) FROM unit").fetchone()[0]
+        codes = [r[0] for r in conn.execute("SELECT code FROM plan ORDER BY id")]
+    assert codes == ["p1", "p2"] and sorted(per_plan.values()) == [PRINCIPALS_PER_COUNTY] * 2
+    assert units == 2 + 18 + 11 + 135
+    calendar, policy = WorkCalendar(), Policy()
+    with read_session(make_engine(f"sqlite:///{db}")) as session:
+        check = plan_check(session, AS_OF, calendar, policy, LightRules())
+    recipients = [d.recipient for d in check.digests]
+    assert len(recipients) == len(set(recipients))
+    assert {e.plan for d in check.digests for e in d.entries} == {"p1", "p2"}
+    assert len(check.notices) == check_floor_sql(db, calendar, policy)()

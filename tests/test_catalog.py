@@ -165,7 +165,7 @@ def test_accepting_the_seed_records_the_assignment_done_with_the_file_as_evidenc
     result = seeded.json("catalog", "accept", str(SHARED_SEED), "--unit", UNIT, "--item", ITEM,
                          "--today", "2020-09-25", "--by", "张三")
     assert result["rows"] == 2 and result["unit"] == UNIT and result["item"] == ITEM
-    assert result["status"] == [{"item": ITEM, "occurrence": None, "unit": UNIT, "from": "not_started", "to": "done", "from_progress": 0,
+    assert result["status"] == [{"plan": "zwgk2020", "item": ITEM, "occurrence": None, "unit": UNIT, "from": "not_started", "to": "done", "from_progress": 0,
                                  "to_progress": 100, "completed_on": "2020-09-25", "changed": True}]
     shown = seeded.json("show", ITEM, "--today", "2020-09-25")
     mine = next(a for a in shown["assignments"] if a["unit"] == UNIT)

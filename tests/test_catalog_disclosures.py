@@ -64,7 +64,7 @@ def test_the_publisher_is_reminded_through_the_digest_and_the_office_sees_overdu
     # due 2020-11-02 (Monday): 7 days before is Monday 10-26, a working day
     planned = seeded.json("remind", "--dry-run", "--today", "2020-10-26")
     mine = [e for m in planned if m["recipient"] == UNIT for e in m["entries"] if e["item"] == f"公开{first['id']}"]
-    assert mine == [{"item": f"公开{first['id']}", "occurrence": None, "unit": UNIT, "role": "principal", "stage": "before-7",
+    assert mine == [{"plan": "", "item": f"公开{first['id']}", "occurrence": None, "unit": UNIT, "role": "principal", "stage": "before-7",
                      "due": "2020-11-02"}]
     use_smtp(seeded, smtp_server.port)
     seeded("run", "--once", "--today", "2020-10-26")

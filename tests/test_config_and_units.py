@@ -73,7 +73,7 @@ def test_units_list_show_set(seeded):
     assert all(e.endswith(".example") for u in units for e in u["emails"])
     shown = seeded.json("units", "show", "县政务服务局")
     assert shown["name"] == "县政务服务管理局"
-    assert {"item": "1.公共资源交易", "role": "guiding"} in shown["assignments"]
+    assert {"plan": "zwgk2020", "item": "1.公共资源交易", "role": "guiding"} in shown["assignments"]
     seeded("units", "set", "县教体局", "--email", "jtj@wuding.gov.cn", "--contact", "张三", "--phone", "0878-1234567")
     shown = seeded.json("units", "show", "县教育体育局")
     assert (shown["emails"], shown["contact"], shown["phone"]) == (["jtj@wuding.gov.cn"], "张三", "0878-1234567")

@@ -25,7 +25,7 @@ def _items(cli) -> list:
 def _same_as_dump(cli, plan: Path) -> None:
     cli("init", "--force", "--start", "2020-08-01", "--plan", str(SEED_ANNEX1))
     from_dump = _items(cli)
-    cli("init", "--force", "--start", "2020-08-01", "--plan", str(plan))
+    cli("init", "--force", "--start", "2020-08-01", "--plan", str(plan), "--plan-code", "zwgk2020")
     from_file = _items(cli)
     assert len(from_dump) == 34 and sum(len(i["assignments"]) for i in from_dump) > 216
     assert from_file == from_dump
@@ -75,7 +75,7 @@ def test_several_task_tables_are_listed_and_one_is_picked_with_table(seeded, tmp
     assert "--table" in message and seeded.snapshot() == before
     preview = seeded.json("import", str(plan), "--table", "1", "--dry-run")
     assert preview["unchanged"] is True
-    other = seeded.json("import", str(plan), "--table", "2", "--dry-run")
+    other = seeded.json("import", str(plan), "--table", "2", "--plan", "zwgk2020", "--dry-run")  # into the seed's plan
     assert "1.义务教育" in other["removed_items"] and "16" in other["removed_items"]
     assert [c["item"] for c in other["changed_items"]] == ["1"]
     not_a_plan = seeded("import", str(plan), "--table", "3", ok=False)
@@ -190,7 +190,7 @@ def test_excel_dates_are_fixed_deadlines(seeded, tmp_path):
     path = tmp_path / "清单.xlsx"
     workbook.save(path)
     seeded("import", str(path))
-    shown = seeded.json("show", "1", "--today", "2021-01-04")
+    shown = seeded.json("show", "清单:1", "--today", "2021-01-04")  # a second plan beside the seed's
     assert shown["deadline"]["kind"] == "fixed" and shown["due"] == "2021-03-31"
     assert shown["deadline_text"] == "2021年3月31日"
 

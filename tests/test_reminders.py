@@ -65,9 +65,9 @@ def test_dry_run_json_and_escalation(seeded):
     assert edu["to"] == ["jtj@wuding.example"]
     assert edu["subject"] == "【政务公开任务提醒】县教育体育局：1项即将到期，1项已逾期，督办10个单位逾期"
     own = [e for e in edu["entries"] if e["role"] == "principal"]
-    assert own == [{"item": "1.义务教育", "occurrence": None, "unit": "县教育体育局", "role": "principal", "stage": "overdue-1",
+    assert own == [{"plan": "zwgk2020", "item": "1.义务教育", "occurrence": None, "unit": "县教育体育局", "role": "principal", "stage": "overdue-1",
                     "due": "2020-09-30"},
-                   {"item": "2", "occurrence": None, "unit": "县教育体育局", "role": "principal", "stage": "before-30",
+                   {"plan": "zwgk2020", "item": "2", "occurrence": None, "unit": "县教育体育局", "role": "principal", "stage": "before-30",
                     "due": "2020-10-31"}]
     guided = sorted(e["unit"] for e in edu["entries"] if e["role"] == "guiding")
     assert len(guided) == 10 and "狮山镇人民政府" not in guided

@@ -66,7 +66,7 @@ def test_figures_with_an_extension(seeded):
 
 
 LEDGER_COLUMNS = ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期", "逾期天数", "进度(%)",
-                  "备注", "佐证"]
+                  "备注", "佐证", "计划"]
 
 
 def test_workbook_cell_by_cell(seeded, tmp_path):
@@ -89,7 +89,7 @@ def test_workbook_cell_by_cell(seeded, tmp_path):
     assert [c.value for c in ledger[1]] == LEDGER_COLUMNS
     assert ledger.max_column == len(LEDGER_COLUMNS)
     assert ledger.freeze_panes == "A2"
-    assert ledger.auto_filter.ref == f"A1:M{ledger.max_row}"
+    assert ledger.auto_filter.ref == f"A1:N{ledger.max_row}"
     assert ledger.max_row == 1 + 606
     rows = {(r[0].value, r[3].value): r for r in ledger.iter_rows(min_row=2)}
     done = rows[("1.义务教育", "狮山镇人民政府")]
@@ -107,7 +107,7 @@ def test_workbook_cell_by_cell(seeded, tmp_path):
     # 30 % done on 2020-10-12 while about 79 % of the time from 2020-08-01 to 2020-10-31 has passed: behind plan, yellow
     assert [c.value for c in evidence] == ["2", "编制政务公开事项目录", "建立县、乡两级政务公开事项目录体系并统一公开", "县财政局",
                                            "进行中", "黄灯", dt.datetime(2020, 10, 31), dt.datetime(2020, 10, 31), None, 0, 30,
-                                           None, "武财发〔2020〕8号"]
+                                           None, "武财发〔2020〕8号", "zwgk2020"]
     assert evidence[5].fill.fgColor.rgb.endswith("B8860B")
 
 

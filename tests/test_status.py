@@ -139,7 +139,7 @@ def test_yellow_light_when_behind_planned_progress(seeded):
 
 def test_extension(seeded):
     out = seeded.json("extend", "9", "--unit", "环州乡", "--to", "2021-08-31", "--reason", "县政府办批复同意", "--today", "2021-06-01")
-    assert out == [{"item": "9", "occurrence": None, "unit": "环州乡人民政府", "original_due": "2021-06-30", "from_due": "2021-06-30", "to_due": "2021-08-31"}]
+    assert out == [{"plan": "zwgk2020", "item": "9", "occurrence": None, "unit": "环州乡人民政府", "original_due": "2021-06-30", "from_due": "2021-06-30", "to_due": "2021-08-31"}]
     a = assignment(seeded, "9", "环州乡人民政府", "2021-07-15")
     # nobody reported progress on item 9: after its extension the unit is simply not started, and not overdue
     assert (a["due"], a["effective_due"], a["status"], a["progress"], a["extended"]) == ("2021-06-30", "2021-08-31", "not_started", 0, True)
@@ -159,10 +159,10 @@ def test_extension(seeded):
 
 def test_outside_event_gives_a_due_date_and_moving_it_is_journalled(seeded):
     events = seeded.json("events", "list")
-    assert events == [{"key": "E1", "name": "国务院部门其他领域标准指引出台", "occurred_on": None, "items": ["3"]}]
+    assert events == [{"plan": "zwgk2020", "key": "E1", "name": "国务院部门其他领域标准指引出台", "occurred_on": None, "items": ["3"]}]
     assert assignment(seeded, "3", "县财政局", "2021-01-01")["status"] == "waiting"
     result = seeded.json("event", "record", "E1", "--on", "2021-03-15", "--today", "2021-03-20")
-    assert result["items"] == [{"item": "3", "due": "2021-05-15"}]
+    assert result["items"] == [{"plan": "zwgk2020", "item": "3", "due": "2021-05-15"}]
     seeded("event", "record", "标准指引出台", "--on", "2021-03-31", "--today", "2021-04-02")
     assert {i["key"]: i for i in seeded.json("items", "list", "--today", "2021-04-02")}["3"]["due"] == "2021-05-31"
     future = seeded("event", "record", "E1", "--on", "2021-05-01", "--today", "2021-04-02", ok=False)

@@ -23,7 +23,7 @@ from tracker.catalogues import EntryRef, find_entry
 from tracker.deadlines import due_after
 from tracker.directory import Directory, UnitRow, delivery_unit, unit_rows
 from tracker.errors import CatalogueError, DeadlineParseError
-from tracker.models import Catalogue, CatalogueEntry, Disclosure, DisclosureNotice, JournalEntry
+from tracker.models import Assignment, Catalogue, CatalogueEntry, Disclosure, DisclosureNotice, Item, JournalEntry
 from tracker.queries import LightRules
 from tracker.reminders import CheckPlan, Digest, DigestEntry, Policy, latest_stage
 
@@ -97,12 +97,24 @@ def record_disclosure_event(
     session.add(disclosure)
     session.flush()
     session.add(JournalEntry(
-        at=now, actor=by, action="disclosure", item_key=ref.catalogue.item_key, unit_name=publisher.name, note=note,
+        at=now, actor=by, action="disclosure", item_key=ref.catalogue.item_key, plan_id=_plan_of(session, ref.catalogue),
+        unit_name=publisher.name, note=note,
         details={"disclosure": disclosure.id, "entry": ref.ref, "formed_on": formed.isoformat(), "due_on": due.isoformat(),
                  "rule_note": rule_note},
     ))
     session.flush()
     return _view(disclosure, ref, publisher.name), True
+
+
+def _plan_of(session: Session, catalogue: Catalogue) -> int | None:
+    """The plan of the item-(1) domain row a catalogue was accepted for: the plan whose row of that key the unit has
+    a principal assignment in (the first such plan, should two plans have the row), so that the item's history
+    shows the disclosures."""
+    return session.exec(
+        select(Item.plan_id).join(Assignment, Assignment.item_id == Item.id)
+        .where(Item.key == catalogue.item_key, Assignment.unit_id == catalogue.unit_id, Assignment.role == "principal")
+        .order_by(Item.plan_id)
+    ).first()
 
 
 def record_disclosed(
@@ -119,7 +131,7 @@ def record_disclosed(
     ref = _ref_of(session, directory, disclosure)
     if disclosure.disclosed_on != on:
         session.add(JournalEntry(
-            at=now, actor=by, action="disclosed", item_key=ref.catalogue.item_key,
+            at=now, actor=by, action="disclosed", item_key=ref.catalogue.item_key, plan_id=_plan_of(session, ref.catalogue),
             unit_name=directory.units[disclosure.publisher_id].name,
             details={"disclosure": disclosure.id, "entry": ref.ref, "from": disclosure.disclosed_on.isoformat()
                      if disclosure.disclosed_on else None, "to": on.isoformat()},

@@ -11,6 +11,7 @@
     ├── CatalogueError           an Annex 2 catalogue file that cannot be read, or a refused acceptance
     ├── SheetError               a status sheet that cannot be applied (every bad cell listed)
     ├── ClockError               a date that cannot be trusted: out of range, in the future, a clock that jumped
+    ├── PlanError                a plan code that is unknown or badly formed, or an item key that several plans share
     └── OutputFileError          a file the command was asked to write is refused or cannot be written
 
 The CLI prints ``str(error)`` and exits non-zero; nothing else should ever reach the operator.
@@ -86,3 +87,7 @@ class ClockError(TrackerError):
 
 class OutputFileError(TrackerError):
     """An output path would clobber data (the database, the config, an existing file) or cannot be written."""
+
+
+class PlanError(TrackerError):
+    """A plan code is unknown, badly formed or already taken, or an item key is ambiguous among the plans."""

@@ -35,9 +35,14 @@ def event_uid(identity: str, item_key: str, unit: str) -> str:
 
 def build_feed(
     views: list[ItemView], *, identity: str, title: str, alarm_days: int | None, stamp: dt.datetime,
-    with_unit_in_summary: bool,
+    with_unit_in_summary: bool, first_plan: str = "", several_plans: bool = False,
 ) -> tuple[bytes, list[FeedEvent]]:
-    """The iCalendar file of the open principal assignments in ``views`` that have a deadline."""
+    """The iCalendar file of the open principal assignments in ``views`` that have a deadline.
+
+    An event's UID names its item by key for the items of ``first_plan`` (the database's first plan, whose UIDs
+    calendars already hold from before there were several plans) and by ``CODE:KEY`` for the others, so that
+    re-importing a feed updates events and never merges two plans' items of the same key. With ``several_plans``
+    the titles say ``CODE:KEY`` too."""
     calendar = Calendar()
     calendar.add("prodid", "-//county-tracker//工作任务到期提醒//ZH")
     calendar.add("version", "2.0")
@@ -46,14 +51,16 @@ def build_feed(
     events: list[FeedEvent] = []
     for view in views:
         item = view.item
+        shown = view.ref if several_plans else item.key
+        uid_key = item.key if view.plan == first_plan or not view.plan else view.ref
         for assignment in view.principals:
             due = assignment.effective_due
             if due is None or assignment.status not in OPEN_STATUSES:
                 continue
-            title_text = f"【{item.key}】{view.task_title}：{item.title}"
+            title_text = f"【{shown}】{view.task_title}：{item.title}"
             summary = f"{assignment.unit}｜{title_text}" if with_unit_in_summary else title_text
             event = Event()
-            uid = event_uid(identity, item.key, assignment.unit)
+            uid = event_uid(identity, uid_key, assignment.unit)
             event.add("uid", uid)
             event.add("dtstamp", stamp)
             event.add("summary", summary)
@@ -61,7 +68,7 @@ def build_feed(
             event.add("dtend", due + dt.timedelta(days=1))
             event.add("transp", "TRANSPARENT")
             lines = [
-                f"事项：{item.key} {item.title}",
+                f"事项：{shown} {item.title}",
                 f"工作任务：{view.task_title}",
                 f"主体责任单位：{assignment.unit}",
                 f"主管责任单位：{'、'.join(view.lead) or '—'}",
@@ -78,5 +85,5 @@ def build_feed(
                 alarm.add("trigger", dt.timedelta(days=-alarm_days))
                 event.add_component(alarm)
             calendar.add_component(event)
-            events.append(FeedEvent(uid, due, item.key, assignment.unit, summary))
+            events.append(FeedEvent(uid, due, shown, assignment.unit, summary))
     return calendar.to_ical(), events

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 UNIT_KINDS = {
@@ -52,10 +52,20 @@ class UnitGroup(SQLModel, table=True):
     vague: bool = False
 
 
+PLAN_STATES = {"active": "进行中", "archived": "已归档"}
+
+
 class Plan(SQLModel, table=True):
-    """The one plan this database tracks, and the directory rules that expand it."""
+    """One work plan (one document's task table) and the directory rules that expand it.
+
+    A database tracks many plans at once; each has a short ``code`` the operator chose, and its tasks,
+    items and events belong to it alone (item keys are unique within a plan, not across plans). An
+    archived plan keeps its rows and history but is left out of reminders, reports and listings.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(default="", unique=True, index=True)
+    state: str = "active"
     title: str = ""
     source: str = ""
     checksum: str = ""
@@ -69,16 +79,22 @@ class Plan(SQLModel, table=True):
 
 
 class WorkTask(SQLModel, table=True):
+    __table_args__ = (Index("ux_worktask_plan_number", "plan_id", "number", unique=True),)
+
     id: int | None = Field(default=None, primary_key=True)
-    number: str = Field(unique=True, index=True)
+    plan_id: int | None = None
+    number: str = Field(index=True)
     title: str
     position: int = 0
     retired: bool = False
 
 
 class Item(SQLModel, table=True):
+    __table_args__ = (Index("ux_item_plan_key", "plan_id", "key", unique=True),)
+
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(unique=True, index=True)
+    plan_id: int | None = None
+    key: str = Field(index=True)
     task_id: int = Field(foreign_key="worktask.id", index=True)
     parent_key: str | None = None
     domain: str | None = None
@@ -124,11 +140,18 @@ class Assignment(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """An outside event that relative deadlines wait for (e.g. 国务院部门其他领域标准指引出台)."""
+    """An outside event that relative deadlines wait for (e.g. 国务院部门其他领域标准指引出台); its key (E1) is
+    the plan's own, so two plans may each wait for an event of the same name and record it separately."""
+
+    __table_args__ = (
+        Index("ux_event_plan_key", "plan_id", "key", unique=True),
+        Index("ux_event_plan_name", "plan_id", "name", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(unique=True, index=True)
-    name: str = Field(unique=True)
+    plan_id: int | None = None
+    key: str = Field(index=True)
+    name: str
     occurred_on: dt.date | None = None
     recorded_at: dt.datetime | None = None
 
@@ -141,6 +164,7 @@ class JournalEntry(SQLModel, table=True):
     actor: str = ""
     action: str
     item_key: str | None = Field(default=None, index=True)
+    plan_id: int | None = Field(default=None, index=True)  # the plan of ``item_key`` (or of the event, or the import)
     unit_name: str | None = None
     assignment_id: int | None = Field(default=None, index=True)
     from_state: str | None = None

@@ -128,24 +128,40 @@ def _series(
     return found
 
 
+def plan_row_for(session: Session, code: str, directory: Directory, *, starts_on: dt.date | None = None) -> Plan:
+    """The plan stored under ``code``, or a new one (not yet added) with the county and directory rules of the first
+    plan: importing into a new code never touches another plan."""
+    found = session.exec(select(Plan).where(Plan.code == code)).first()
+    if found is not None:
+        return found
+    first = session.exec(select(Plan).order_by(Plan.id)).first()  # type: ignore[arg-type]
+    return Plan(code=code, county=first.county if first else "", starts_on=starts_on,
+                domain_row_principals=first.domain_row_principals if first else "guiding")
+
+
 def apply_plan(
     session: Session, plan: PlannedPlan, directory: Directory, *, now: dt.datetime, actor: str, write: bool = True,
-    calendar: WorkCalendar | None = None, recurring_until: dt.date | None = None,
+    calendar: WorkCalendar | None = None, recurring_until: dt.date | None = None, code: str | None = None,
+    title: str | None = None, starts_on: dt.date | None = None,
 ) -> PlanDiff:
-    """Compare ``plan`` with the database and, when ``write``, make the database match it.
+    """Compare ``plan`` with the plan stored under ``code`` and, when ``write``, make that plan match it; other
+    plans are not read or touched. Without ``code`` the database must hold exactly one plan (the import of old).
 
     ``recurring_until`` (config) is the last day recurring duties get occurrences for; without it the plan keeps
-    the day it has, or the end of the plan year after next.
+    the day it has, or the end of the plan year after next. ``title`` replaces the document's own title.
     """
     diff = PlanDiff()
     calendar = calendar or WorkCalendar()
-    plan_row = session.exec(select(Plan)).one()
-    tasks = {t.number: t for t in session.exec(select(WorkTask)).all()}
-    items = {i.key: i for i in session.exec(select(Item)).all()}
-    events = {e.name: e for e in session.exec(select(Event)).all()}
+    plan_row = plan_row_for(session, code, directory, starts_on=starts_on) if code else session.exec(select(Plan)).one()
+    if plan_row.id is None:
+        session.add(plan_row)
+        session.flush()
+    tasks = {t.number: t for t in session.exec(select(WorkTask).where(WorkTask.plan_id == plan_row.id)).all()}
+    items = {i.key: i for i in session.exec(select(Item).where(Item.plan_id == plan_row.id)).all()}
+    events = {e.name: e for e in session.exec(select(Event).where(Event.plan_id == plan_row.id)).all()}
     task_by_id = {t.id: t.number for t in tasks.values()}
 
-    for number, title in plan.tasks.items():
+    for number in plan.tasks:
         if number not in tasks or tasks[number].retired:
             diff.added_tasks.append(number)
     diff.removed_tasks = [n for n, t in tasks.items() if not t.retired and n not in plan.tasks]
@@ -192,26 +208,28 @@ def apply_plan(
     series = _series({i.key: (i.rule, listed[i.key]) for i in plan.items}, plan_row, calendar, today)
     desired = _desired(specs, directory, plan_row, not plan.has_principal_column, series)
     _check_staffed(plan, specs, directory, desired, series)
-    current = _current_assignments(session, directory)
+    current = _current_assignments(session, directory, plan_row.id)  # type: ignore[arg-type]
     diff.added_assignments = [k for k in desired if k not in current or current[k].retired]
     diff.removed_assignments = [k for k, a in current.items() if not a.retired and k not in desired]
-    if not write or (diff.empty and plan_row.checksum == plan.checksum and plan_row.source == plan.source):
+    if not write or (diff.empty and plan_row.checksum == plan.checksum and plan_row.source == plan.source
+                     and (title is None or title == plan_row.title)):
         return diff
 
-    for number, title in plan.tasks.items():
-        task = tasks.get(number) or WorkTask(number=number, title=title)
-        task.title, task.retired, task.position = title, False, list(plan.tasks).index(number)
+    for number, task_title in plan.tasks.items():
+        task = tasks.get(number) or WorkTask(plan_id=plan_row.id, number=number, title=task_title)
+        task.title, task.retired, task.position = task_title, False, list(plan.tasks).index(number)
         session.add(task)
         tasks[number] = task
     for number in diff.removed_tasks:
         tasks[number].retired = True
     for key, name in diff.new_events:
-        session.add(Event(key=key, name=name))
+        session.add(Event(plan_id=plan_row.id, key=key, name=name))
     session.flush()
     for item in plan.items:
         values = _planned_values(item)
         values["event_key"] = event_keys.get(item.event_name) if item.event_name else None
-        row = items.get(item.key) or Item(key=item.key, task_id=tasks[item.task].id, title="", deadline_text="")
+        row = items.get(item.key) or Item(plan_id=plan_row.id, key=item.key, task_id=tasks[item.task].id, title="",
+                                          deadline_text="")
         row.listed_on = listed[item.key]
         for name, value in values.items():
             setattr(row, name, value)
@@ -221,13 +239,13 @@ def apply_plan(
     for key in diff.removed_items:
         items[key].retired = True
     session.flush()
-    plan_row.title, plan_row.source, plan_row.checksum = plan.title, plan.source, plan.checksum
+    plan_row.title, plan_row.source, plan_row.checksum = title or plan.title, plan.source, plan.checksum
     plan_row.plan_year, plan_row.imported_at = plan.plan_year, now
     plan_row.lead_does_work = not plan.has_principal_column
     session.add(plan_row)
-    _write_assignments(session, diff, desired, current, items, now, actor)
+    _write_assignments(session, diff, desired, current, items, now, actor, plan_row.id)  # type: ignore[arg-type]
     session.add(JournalEntry(
-        at=now, actor=actor, action="import", note=f"导入计划表 {plan.source}",
+        at=now, actor=actor, action="import", note=f"导入计划表 {plan.source}", plan_id=plan_row.id,
         details={"checksum": plan.checksum, **diff.to_json()},
     ))
     return diff
@@ -270,12 +288,10 @@ def _check_staffed(
         )
 
 
-def _current_assignments(session: Session, directory: Directory) -> dict[AssignmentKey, Assignment]:
-    item_keys = {i.id: i.key for i in session.exec(select(Item)).all()}
-    return {
-        (item_keys[a.item_id], directory.units[a.unit_id].name, a.role, a.occurrence): a
-        for a in session.exec(select(Assignment)).all()
-    }
+def _current_assignments(session: Session, directory: Directory, plan_id: int) -> dict[AssignmentKey, Assignment]:
+    item_keys = {i.id: i.key for i in session.exec(select(Item).where(Item.plan_id == plan_id)).all()}
+    rows = session.exec(select(Assignment).where(Assignment.item_id.in_(list(item_keys)))).all()  # type: ignore[attr-defined]
+    return {(item_keys[a.item_id], directory.units[a.unit_id].name, a.role, a.occurrence): a for a in rows}
 
 
 def _write_assignments(
@@ -286,13 +302,14 @@ def _write_assignments(
     items: dict[str, Item],
     now: dt.datetime,
     actor: str,
+    plan_id: int,
 ) -> None:
     fresh = []
     for key in diff.added_assignments:
         if key in current:
             current[key].retired = False
             session.add(current[key])
-            _journal_membership(session, key, current[key], "restore", now, actor)
+            _journal_membership(session, key, current[key], "restore", now, actor, plan_id)
         else:
             unit_id, due = desired[key]
             fresh.append({"item_id": items[key[0]].id, "unit_id": unit_id, "role": key[2], "state": "not_started",
@@ -308,13 +325,15 @@ def _write_assignments(
     for key in diff.removed_assignments:
         current[key].retired = True
         session.add(current[key])
-        _journal_membership(session, key, current[key], "retire", now, actor)
+        _journal_membership(session, key, current[key], "retire", now, actor, plan_id)
     session.flush()
 
 
-def _journal_membership(session: Session, key: AssignmentKey, row: Assignment, action: str, now: dt.datetime, actor: str) -> None:
+def _journal_membership(
+    session: Session, key: AssignmentKey, row: Assignment, action: str, now: dt.datetime, actor: str, plan_id: int,
+) -> None:
     session.add(JournalEntry(
-        at=now, actor=actor, action=action, item_key=key[0], unit_name=key[1], assignment_id=row.id,
+        at=now, actor=actor, action=action, item_key=key[0], plan_id=plan_id, unit_name=key[1], assignment_id=row.id,
         from_state=row.state, to_state=row.state, details={"role": key[2], **({"occurrence": key[3]} if key[3] else {})},
     ))
 
@@ -322,36 +341,46 @@ def _journal_membership(session: Session, key: AssignmentKey, row: Assignment, a
 def sync_assignments(
     session: Session, directory: Directory, *, now: dt.datetime, actor: str, calendar: WorkCalendar | None = None,
 ) -> PlanDiff:
-    """Re-expand the stored items against the directory (after a unit was added or moved)."""
-    plan_row = session.exec(select(Plan)).one()
-    items = {i.key: i for i in session.exec(select(Item).where(Item.retired == False)).all()}  # noqa: E712
-    parents = {i.parent_key for i in items.values() if i.parent_key}
-    specs = [item_spec(i, parents) for i in items.values()]
-    series = _series({k: (DeadlineRule.from_json(i.deadline), i.listed_on) for k, i in items.items()}, plan_row,
-                     calendar or WorkCalendar(), now.date())
-    desired = _desired(specs, directory, plan_row, plan_row.lead_does_work, series)
-    current = {k: a for k, a in _current_assignments(session, directory).items() if k[0] in items}
-    diff = PlanDiff(
-        added_assignments=[k for k in desired if k not in current or current[k].retired],
-        removed_assignments=[k for k, a in current.items() if not a.retired and k not in desired],
-    )
-    _write_assignments(session, diff, desired, current, items, now, actor)
-    return diff
+    """Re-expand the stored items of every plan against the directory (after a unit was added or moved); with more
+    than one plan, the item keys of the diff are written ``CODE:KEY``."""
+    total = PlanDiff()
+    plans = session.exec(select(Plan).order_by(Plan.id)).all()  # type: ignore[arg-type]
+    for plan_row in plans:
+        items = {i.key: i for i in session.exec(
+            select(Item).where(Item.plan_id == plan_row.id, Item.retired == False)).all()}  # noqa: E712
+        parents = {i.parent_key for i in items.values() if i.parent_key}
+        specs = [item_spec(i, parents) for i in items.values()]
+        series = _series({k: (DeadlineRule.from_json(i.deadline), i.listed_on) for k, i in items.items()}, plan_row,
+                         calendar or WorkCalendar(), now.date())
+        desired = _desired(specs, directory, plan_row, plan_row.lead_does_work, series)
+        current = {k: a for k, a in _current_assignments(session, directory, plan_row.id).items() if k[0] in items}  # type: ignore[arg-type]
+        diff = PlanDiff(
+            added_assignments=[k for k in desired if k not in current or current[k].retired],
+            removed_assignments=[k for k, a in current.items() if not a.retired and k not in desired],
+        )
+        _write_assignments(session, diff, desired, current, items, now, actor, plan_row.id)  # type: ignore[arg-type]
+        shown = (lambda k: (f"{plan_row.code}:{k[0]}", *k[1:])) if len(plans) > 1 else (lambda k: k)
+        total.added_assignments += [shown(k) for k in diff.added_assignments]  # type: ignore[misc]
+        total.removed_assignments += [shown(k) for k in diff.removed_assignments]  # type: ignore[misc]
+    return total
 
 
 def initialise(
     session: Session, directory_file: DirectoryFile, plan_path: Path, *, plan_year: int | None,
     starts_on: dt.date, now: dt.datetime, actor: str, calendar: WorkCalendar | None = None,
     recurring_until: dt.date | None = None, table: int | None = None,
-    max_bytes: int | None = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = DEFAULT_MAX_BYTES, code: str | None = None, title: str | None = None,
 ) -> tuple[PlannedPlan, PlanDiff]:
-    """Fill an empty schema: the directory, then the plan."""
+    """Fill an empty schema: the directory, then the first plan (its code derived from the file name unless given)."""
+    from tracker.plans import derive_code  # plans imports models only; here to keep the import graph flat
+
+    code = code or derive_code(plan_path)
     session.add(Plan(
-        county=directory_file.directory.county, domain_row_principals=directory_file.directory.domain_row_principals,
-        starts_on=starts_on,
+        code=code, county=directory_file.directory.county, starts_on=starts_on,
+        domain_row_principals=directory_file.directory.domain_row_principals,
     ))
     store_directory(session, directory_file, now=now)
     directory = Directory.load(session)
     plan = read_plan(plan_path, directory, plan_year, table=table, max_bytes=max_bytes)
     return plan, apply_plan(session, plan, directory, now=now, actor=actor, calendar=calendar,
-                            recurring_until=recurring_until)
+                            recurring_until=recurring_until, code=code, title=title)

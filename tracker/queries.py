@@ -55,10 +55,11 @@ class AssignmentView:
     note: str
     evidence: str
     occurrence: str = ""
+    plan: str = ""  # the code of the item's plan
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "unit": self.unit, "role": self.role, "occurrence": self.occurrence or None, "state": self.state,
+            "plan": self.plan, "unit": self.unit, "role": self.role, "occurrence": self.occurrence or None, "state": self.state,
             "status": self.status,
             "due": _iso(self.due), "effective_due": _iso(self.effective_due), "extended": self.extended,
             "light": self.light, "overdue_days": self.overdue_days, "progress": self.progress,
@@ -80,6 +81,13 @@ class ItemView:
     # what is listed, it does not change how the item stands
     overall_light: str | None = None
     counts: tuple[int, int] | None = None  # (closed, total) principal assignments
+    plan: str = ""  # the code of the item's plan
+    plan_title: str = ""
+
+    @property
+    def ref(self) -> str:
+        """The item as an operator writes it where plans must be told apart: ``CODE:KEY``."""
+        return f"{self.plan}:{self.item.key}" if self.plan else self.item.key
 
     @property
     def light(self) -> str:
@@ -98,7 +106,7 @@ class ItemView:
     def to_json(self) -> dict[str, Any]:
         item = self.item
         return {
-            "key": item.key, "task": self.task_title, "title": item.title, "domain": item.domain,
+            "plan": self.plan, "key": item.key, "task": self.task_title, "title": item.title, "domain": item.domain,
             "parent": item.parent_key, "deadline_text": item.deadline_text, "deadline": self.rule.to_json(),
             "due": _iso(self.due), "waiting_for": self.waiting_for, "light": self.light,
             "units_closed": self.closed_and_total[0], "units_total": self.closed_and_total[1],
@@ -114,53 +122,54 @@ def _iso(day: dt.date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def item_dues(session: Session, items: Iterable[Item], calendar: WorkCalendar) -> dict[str, tuple[dt.date | None, str | None]]:
-    """Each item's due date, or None with what it is waiting for."""
+def item_dues(session: Session, items: Iterable[Item], calendar: WorkCalendar) -> dict[int, tuple[dt.date | None, str | None]]:
+    """Each item's due date (by item id), or None with what it is waiting for; events and the items an item depends
+    on are those of its own plan."""
     items = list(items)
-    events = {e.key: e for e in session.exec(select(Event)).all()}
+    events = {(e.plan_id, e.key): e for e in session.exec(select(Event)).all()}
     completion = completion_dates(session, items)
-    result: dict[str, tuple[dt.date | None, str | None]] = {}
+    result: dict[int, tuple[dt.date | None, str | None]] = {}
     for item in items:
         rule = DeadlineRule.from_json(item.deadline)
         if rule.kind == "fixed":
-            result[item.key] = (rule.due, None)
+            result[item.id] = (rule.due, None)  # type: ignore[index]
         elif rule.kind == "after_event":
-            event = events.get(item.event_key or "")
+            event = events.get((item.plan_id, item.event_key or ""))
             if event is None or event.occurred_on is None:
-                result[item.key] = (None, f"等待事件“{rule.event}”（{item.event_key}）")
+                result[item.id] = (None, f"等待事件“{rule.event}”（{item.event_key}）")  # type: ignore[index]
             else:
-                result[item.key] = (due_after(rule, event.occurred_on, calendar.add_working_days), None)
+                result[item.id] = (due_after(rule, event.occurred_on, calendar.add_working_days), None)  # type: ignore[index]
         elif rule.kind == "after_item":
-            done_on = completion.get(item.depends_on or "")
+            done_on = completion.get((item.plan_id, item.depends_on or ""))  # type: ignore[arg-type]
             if done_on is None:
-                result[item.key] = (None, f"等待事项 {item.depends_on} 全部完成")
+                result[item.id] = (None, f"等待事项 {item.depends_on} 全部完成")  # type: ignore[index]
             else:
-                result[item.key] = (due_after(rule, done_on, calendar.add_working_days), None)
+                result[item.id] = (due_after(rule, done_on, calendar.add_working_days), None)  # type: ignore[index]
         else:
-            result[item.key] = (None, None)
+            result[item.id] = (None, None)  # type: ignore[index]
     return result
 
 
-def completion_dates(session: Session, items: Iterable[Item]) -> dict[str, dt.date]:
-    """For each item that another waits for (a parent through its domain rows), if its principals are all closed,
-    the last completion date."""
+def completion_dates(session: Session, items: Iterable[Item]) -> dict[tuple[int, str], dt.date]:
+    """For each (plan, item) that another item of the plan waits for (a parent through its domain rows), if its
+    principals are all closed, the last completion date."""
     items = list(items)
-    wanted = {i.depends_on for i in items if i.depends_on}
-    by_id = {i.id: i for i in items if i.key in wanted or i.parent_key in wanted}
+    wanted = {(i.plan_id, i.depends_on) for i in items if i.depends_on}
+    by_id = {i.id: i for i in items if (i.plan_id, i.key) in wanted or (i.plan_id, i.parent_key) in wanted}
     if not by_id:
         return {}
     rows = session.exec(
         select(Assignment).where(Assignment.role == "principal", Assignment.retired == False,  # noqa: E712
                                  Assignment.item_id.in_(list(by_id)))  # type: ignore[attr-defined]
     ).all()
-    grouped: dict[str, list[Assignment]] = defaultdict(list)
+    grouped: dict[tuple[int, str], list[Assignment]] = defaultdict(list)
     for row in rows:
         item = by_id.get(row.item_id)
         if item is None:
             continue
-        grouped[item.key].append(row)
+        grouped[(item.plan_id, item.key)].append(row)  # type: ignore[index]
         if item.parent_key:
-            grouped[item.parent_key].append(row)
+            grouped[(item.plan_id, item.parent_key)].append(row)  # type: ignore[index]
     result = {}
     for key, assignments in grouped.items():
         if all(a.state in CLOSED_STATES for a in assignments):
@@ -219,7 +228,7 @@ def assignment_rows(session: Session, *where: Any) -> list[Any]:
 
 
 _ITEM_COLUMNS = (  # what views read; the source cells (``lead_text`` and so on) are for re-imports only
-    Item.id, Item.key, Item.task_id, Item.parent_key, Item.domain, Item.title, Item.deadline_text, Item.deadline,
+    Item.id, Item.plan_id, Item.key, Item.task_id, Item.parent_key, Item.domain, Item.title, Item.deadline_text, Item.deadline,
     Item.event_key, Item.depends_on, Item.position, Item.retired,
 )
 
@@ -248,36 +257,59 @@ class PlanContext:
     """What every view of the plan needs besides the assignments: items, dues, names."""
 
     items: list[Item]
-    dues: dict[str, tuple[dt.date | None, str | None]]
+    dues: dict[int, tuple[dt.date | None, str | None]]  # by item id
     tasks: dict[int, str]
     unit_names: dict[int, str]
-    starts_on: dt.date | None
+    plans: dict[int, Plan]  # the plans the items belong to, by id
     _period_starts: dict[tuple[str, str], dt.date] = field(default_factory=dict)
+    _item_plan: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def load(
         cls, session: Session, calendar: WorkCalendar, *, include_retired: bool = False,
-        unit_names: dict[int, str] | None = None,
+        unit_names: dict[int, str] | None = None, plan_ids: Iterable[int] | None = None,
     ) -> PlanContext:
-        """``unit_names`` when the caller already holds the directory, so that units are not read twice."""
+        """The items of the active plans, in plan order (plans by creation, items by position), or of the plans
+        ``plan_ids`` names, archived or not. ``unit_names`` when the caller already holds the directory, so that
+        units are not read twice."""
+        plans = {p.id: p for p in session.exec(select(Plan).order_by(Plan.id)).all()}  # type: ignore[arg-type]
+        wanted = [i for i, p in plans.items() if p.state == "active"] if plan_ids is None else list(plan_ids)
         query = select(*_ITEM_COLUMNS)
+        if len(wanted) != len(plans):
+            query = query.where(Item.plan_id.in_(wanted))  # type: ignore[union-attr]
         if not include_retired:
             query = query.where(Item.retired == False)  # noqa: E712
-        items: list[Item] = sorted(session.connection().execute(query).all(), key=lambda i: i.position)  # type: ignore[arg-type]
-        plan = session.exec(select(Plan)).first()
+        order = {plan_id: n for n, plan_id in enumerate(plans)}
+        items: list[Item] = sorted(session.connection().execute(query).all(),  # type: ignore[arg-type]
+                                   key=lambda i: (order.get(i.plan_id, 0), i.position))
         return cls(
             items=items, dues=item_dues(session, items, calendar),
             tasks={t.id: t.title for t in session.exec(select(WorkTask)).all()},  # type: ignore[misc]
             unit_names=unit_names if unit_names is not None else dict(session.exec(select(Unit.id, Unit.name)).all()),  # type: ignore[arg-type]
-            starts_on=plan.starts_on if plan else None,
+            plans={i: p for i, p in plans.items() if i in wanted},  # type: ignore[misc]
+            _item_plan={i.id: i.plan_id for i in items},  # type: ignore[misc]
         )
+
+    @property
+    def starts_on(self) -> dt.date | None:
+        """The start of the first plan (for callers that know one plan only)."""
+        first = next(iter(self.plans.values()), None)
+        return first.starts_on if first else None
+
+    def code(self, item: Any) -> str:
+        plan = self.plans.get(item.plan_id)
+        return plan.code if plan else ""
+
+    def _starts(self, item_id: int) -> dt.date | None:
+        plan = self.plans.get(self._item_plan.get(item_id, -1))
+        return plan.starts_on if plan else None
 
     def items_by_due(self, wanted: Callable[[dt.date], object]) -> dict[dt.date, list[int]]:
         """Ids of the items with a due date that ``wanted`` accepts, grouped by that date: callers ask the database
         once per deadline for just those items."""
         by_due: dict[dt.date, list[int]] = defaultdict(list)
         for item in self.items:
-            due = self.dues[item.key][0]
+            due = self.dues[item.id][0]  # type: ignore[index]
             if due is not None and wanted(due):
                 by_due[due].append(item.id)  # type: ignore[arg-type]
         return by_due
@@ -298,10 +330,11 @@ class PlanContext:
             dt.date | None, str, str, int]:
         """``derive`` for a row of an item whose due date is ``due``: an occurrence has its own due date, and its
         planned progress runs from the start of its period, not from the plan's start."""
+        plan_start = self._starts(row.item_id)
         if not row.occurrence:
-            return derive(row, rule, due, today, self.starts_on, lights)
+            return derive(row, rule, due, today, plan_start, lights)
         starts = self.period_start(rule, row.occurrence)
-        return derive(row, rule, row.occurrence_due, today, max(starts, self.starts_on or starts), lights)
+        return derive(row, rule, row.occurrence_due, today, max(starts, plan_start or starts), lights)
 
     def views(self, rows: list[Any], today: dt.date, lights: LightRules) -> list[ItemView]:
         """Item views holding ``rows``, each principal with its derived state as of ``today``; lead and guiding
@@ -313,9 +346,12 @@ class PlanContext:
         for item in self.items:
             mine = by_item.get(item.id, [])  # type: ignore[arg-type]
             rule = DeadlineRule.from_json(item.deadline)
-            due, waiting = self.dues[item.key]
+            due, waiting = self.dues[item.id]  # type: ignore[index]
+            plan = self.plans.get(item.plan_id)  # type: ignore[arg-type]
+            code = plan.code if plan else ""
             view = ItemView(
                 item=item, task_title=self.tasks.get(item.task_id, ""), rule=rule, due=due, waiting_for=waiting,
+                plan=code, plan_title=plan.title if plan else "",
                 lead=[self.unit_names[r.unit_id] for r in mine if r.role == "lead"],
                 guiding=[self.unit_names[r.unit_id] for r in mine if r.role in ("guiding", "cooperating")],
             )
@@ -330,7 +366,7 @@ class PlanContext:
                     id=row.id, item_key=item.key, unit=self.unit_names[row.unit_id], unit_id=row.unit_id, role=row.role,
                     state=row.state, progress=row.progress, completed_on=row.completed_on, due=row_due,
                     effective_due=effective, extended=row.extended_due is not None, status=status, light=light,
-                    overdue_days=overdue, note=row.note, evidence=row.evidence, occurrence=row.occurrence,
+                    overdue_days=overdue, note=row.note, evidence=row.evidence, occurrence=row.occurrence, plan=code,
                 ))
             views.append(view)
         return views
@@ -342,7 +378,7 @@ OPEN_PRINCIPAL = (Assignment.role == "principal", Assignment.state.in_(OPEN_STAT
 
 def load_views(
     session: Session, today: dt.date, calendar: WorkCalendar, lights: LightRules, *, include_retired: bool = False,
-    only: ItemFilter | None = None,
+    only: ItemFilter | None = None, plan_ids: Iterable[int] | None = None,
 ) -> list[ItemView]:
     """Every item with its assignments and derived state, in plan order.
 
@@ -350,12 +386,16 @@ def load_views(
     it wants open work, and work due outside its date range (one query per deadline, as in the
     daily check), so that listing a province's overdue work reads what it lists.
     """
-    context = PlanContext.load(session, calendar, include_retired=include_retired)
+    context = PlanContext.load(session, calendar, include_retired=include_retired, plan_ids=plan_ids)
+    scoped = len(context.plans) != len(session.exec(select(Plan.id)).all())
     with collector_paused():
+        ids = sorted(i.id for i in context.items)  # type: ignore[type-var]
         if only is None or not only.open_only:
-            rows = assignment_rows(session)
+            rows = sorted(item_rows(session, ids), key=itemgetter(0)) if scoped else assignment_rows(session)
         elif (due_range := only.due_range(today)) is None:
-            rows = assignment_rows(session, or_(Assignment.role != "principal", Assignment.state.in_(OPEN_STATES)))  # type: ignore[attr-defined]
+            open_work = or_(Assignment.role != "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
+            rows = (sorted(item_rows(session, ids, open_work), key=itemgetter(0)) if scoped
+                    else assignment_rows(session, open_work))
         else:
             rows = sorted(_open_rows_due(session, context, *due_range), key=itemgetter(0))
         return context.views(rows, today, lights)
@@ -450,7 +490,7 @@ def filter_views(
             continue
         whole = counts.get(view.item.id, (0, 0)) if counts is not None else view.closed_and_total  # type: ignore[arg-type]
         result.append(ItemView(view.item, view.task_title, view.rule, view.due, view.waiting_for, view.lead, view.guiding,
-                               kept, overall_light=view.light, counts=whole))
+                               kept, overall_light=view.light, counts=whole, plan=view.plan, plan_title=view.plan_title))
     if refused and len(refused) == sum(1 for v in views if v.rule.kind == "recurring" and v.rule.every):
         raise refused[0]  # no recurring item has such an occurrence: a typing error, not an empty list
     return result

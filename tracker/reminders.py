@@ -124,6 +124,8 @@ class DigestEntry:
     domain: str | None = None
     progress: int = 0
     occurrence: str = ""
+    plan: str = ""  # the code of the item's plan: a unit's one digest covers every active plan
+    plan_title: str = ""
 
     @property
     def stage_label(self) -> str:
@@ -139,7 +141,7 @@ class DigestEntry:
         return timing_words(self.due, self.days_left)
 
     def to_json(self) -> dict[str, object]:
-        return {"item": self.item, "occurrence": self.occurrence or None, "unit": self.unit,
+        return {"plan": self.plan, "item": self.item, "occurrence": self.occurrence or None, "unit": self.unit,
                 "role": self.role, "stage": self.stage, "due": self.due.isoformat(), "days_left": self.days_left,
                 "light": self.light, "escalation": self.escalation, "task": self.task, "heading": self.heading,
                 "timing": self.timing, "progress": self.progress, "note": self.note}
@@ -356,8 +358,10 @@ def _plan(
     for item in context.items:
         if item.id not in by_item:
             continue
-        key, title, rule, due = item.key, item.title, DeadlineRule.from_json(item.deadline), context.dues[item.key][0]
+        key, title, rule, due = item.key, item.title, DeadlineRule.from_json(item.deadline), context.dues[item.id][0]
         task = context.tasks.get(item.task_id, "")
+        plan_row = context.plans.get(item.plan_id)
+        code, plan_title = (plan_row.code, plan_row.title) if plan_row else ("", "")
         for row in sorted(by_item[item.id], key=itemgetter(0)):  # type: ignore[index]
             effective, _status, light, _days = context.derive(row, rule, due, today, lights)
             found = stage(effective, rule, row.occurrence) if effective else None
@@ -367,14 +371,14 @@ def _plan(
             days_left = (effective - today).days  # type: ignore[operator]
             entry = DigestEntry(key, title, assignee.name, "principal", found.name, effective, days_left, light,  # type: ignore[arg-type]
                                 note=row.note, task=task, domain=item.domain, progress=row.progress,
-                                occurrence=row.occurrence)
+                                occurrence=row.occurrence, plan=code, plan_title=plan_title)
             recipient = digests.add(assignee, entry)
             notices.append(PlannedNotice(row.id, effective, found.name, found.rank, recipient or ""))  # type: ignore[arg-type]
             if found.rank > 0:
                 for unit, role in escalation.targets(item.id, assignee):  # type: ignore[arg-type]
                     digests.add(unit, DigestEntry(key, title, assignee.name, role, found.name, effective,  # type: ignore[arg-type]
                                                   days_left, light, True, False, row.note, task, item.domain,
-                                                  row.progress, row.occurrence))
+                                                  row.progress, row.occurrence, code, plan_title))
     return CheckPlan(today, digests.ordered(), notices, sorted(digests.unreachable))
 
 
@@ -412,15 +416,29 @@ class _Digests:
 
 def _dedupe(entries: list[DigestEntry]) -> list[DigestEntry]:
     """One line per (item, unit, own/escalation): a unit that is both lead and county office sees it once."""
-    seen: dict[tuple[str, str, str, bool], DigestEntry] = {}
+    seen: dict[tuple[str, str, str, str, bool], DigestEntry] = {}
     for entry in entries:
-        seen.setdefault((entry.item, entry.occurrence, entry.unit, entry.escalation), entry)
-    return sorted(seen.values(), key=lambda e: (e.escalation, e.days_left, e.item, e.unit))
+        seen.setdefault((entry.plan, entry.item, entry.occurrence, entry.unit, entry.escalation), entry)
+    return sorted(seen.values(), key=lambda e: (e.escalation, e.days_left, e.plan, e.item, e.unit))
 
 
 def group_by_item(entries: list[DigestEntry]) -> dict[str, list[DigestEntry]]:
-    """Entries by item, an occurrence of a recurring item apart from the others (keyed "5（2020-10期）")."""
+    """Entries by item, an occurrence of a recurring item apart from the others (keyed "5（2020-10期）"); when the
+    entries come from more than one plan, the item is written ``CODE:KEY``."""
     grouped: dict[str, list[DigestEntry]] = defaultdict(list)
+    several = len({e.plan for e in entries}) > 1
     for entry in entries:
-        grouped[f"{entry.item}（{entry.occurrence}期）" if entry.occurrence else entry.item].append(entry)
+        item = f"{entry.plan}:{entry.item}" if several else entry.item
+        grouped[f"{item}（{entry.occurrence}期）" if entry.occurrence else item].append(entry)
     return dict(grouped)
+
+
+def group_by_plan(entries: list[DigestEntry]) -> list[tuple[str, str, list[DigestEntry]]]:
+    """(code, title, entries) per plan, in the order the plans first appear: one digest covers every active plan,
+    and a unit reads each plan's work under that plan's title."""
+    grouped: dict[str, list[DigestEntry]] = {}
+    titles: dict[str, str] = {}
+    for entry in entries:
+        grouped.setdefault(entry.plan, []).append(entry)
+        titles.setdefault(entry.plan, entry.plan_title)
+    return [(code, titles[code], found) for code, found in grouped.items()]

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from tracker.calendar import WorkCalendar
 from tracker.disclosures import DisclosureView, overdue_disclosures
-from tracker.models import JournalEntry, OutboxMessage
+from tracker.models import JournalEntry, OutboxMessage, Plan
 from tracker.queries import AssignmentView, ItemView, LightRules, load_views
 
 DONE = frozenset({"done", "done_late"})
@@ -54,6 +54,7 @@ class ItemLine:
     done: int
     total: int
     late_units: list[str]
+    plan: str = ""
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Change:
     unit: str
     text: str
     occurrence: str = ""
+    plan: str = ""
 
 
 class Upcoming(NamedTuple):
@@ -86,6 +88,29 @@ class Upcoming(NamedTuple):
     title: str
     unit: str
     occurrence: str = ""
+    plan: str = ""
+
+
+@dataclass
+class PlanSection:
+    """One plan's part of the 通报: its title and its own totals (the whole report covers every active plan)."""
+
+    code: str
+    title: str
+    totals: Totals = field(default_factory=Totals)
+    items: int = 0
+    red_items: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"plan": self.code, "title": self.title, "items": self.items, "red_items": self.red_items,
+                "totals": _totals_json(self.totals)}
+
+
+def _totals_json(t: Totals) -> dict[str, Any]:
+    return {"assignments": t.assignments, "done": t.done, "done_on_time": t.done_on_time, "done_late": t.done_late,
+            "overdue": t.overdue, "waiting": t.waiting, "in_progress": t.in_progress, "not_started": t.not_started,
+            "ongoing": t.ongoing, "not_applicable": t.not_applicable, "on_time_rate": t.on_time_rate,
+            "done_rate": t.done_rate}
 
 
 @dataclass
@@ -102,6 +127,20 @@ class WeeklyReport:
     warnings: list[str]
     ledger: list[tuple[ItemView, AssignmentView]] = field(default_factory=list)
     disclosures: list[DisclosureView] = field(default_factory=list)  # overdue disclosures from the catalogues
+    plans: list[PlanSection] = field(default_factory=list)  # one section per plan reported on, in plan order
+
+    @property
+    def several(self) -> bool:
+        """Whether the report covers more than one plan, so that items are written ``CODE:KEY`` and plans get sections."""
+        return len(self.plans) > 1
+
+    def ref(self, plan: str, key: str) -> str:
+        return f"{plan}:{key}" if self.several and plan else key
+
+    @property
+    def items_by_plan(self) -> list[tuple[PlanSection, list[ItemLine]]]:
+        """The item lines under their plan's section, in plan order: the report's section per plan."""
+        return [(p, [i for i in self.items if i.plan == p.code]) for p in self.plans]
 
     @property
     def red_items(self) -> list[ItemLine]:
@@ -111,16 +150,14 @@ class WeeklyReport:
         t = self.totals
         return {
             "as_of": self.as_of.isoformat(), "since": self.since.isoformat(), "title": self.title,
-            "totals": {"assignments": t.assignments, "done": t.done, "done_on_time": t.done_on_time, "done_late": t.done_late,
-                       "overdue": t.overdue, "waiting": t.waiting, "in_progress": t.in_progress, "not_started": t.not_started,
-                       "ongoing": t.ongoing, "not_applicable": t.not_applicable, "on_time_rate": t.on_time_rate,
-                       "done_rate": t.done_rate},
-            "items": [{"key": i.key, "title": i.title, "light": i.light, "due": i.due.isoformat() if i.due else None,
+            "totals": _totals_json(t),
+            "plans": [p.to_json() for p in self.plans],
+            "items": [{"plan": i.plan, "key": i.key, "title": i.title, "light": i.light, "due": i.due.isoformat() if i.due else None,
                        "due_text": i.due_text, "done": i.done, "total": i.total, "late_units": i.late_units} for i in self.items],
             "units": [u.to_json() for u in self.units],
-            "changes": [{"kind": c.kind, "on": c.on.isoformat(), "item": c.item, **_occurrence(c.occurrence), "unit": c.unit,
+            "changes": [{"kind": c.kind, "on": c.on.isoformat(), "plan": c.plan, "item": c.item, **_occurrence(c.occurrence), "unit": c.unit,
                          "text": c.text} for c in self.changes],
-            "upcoming": [{"due": u.due.isoformat(), "item": u.item, **_occurrence(u.occurrence), "title": u.title,
+            "upcoming": [{"due": u.due.isoformat(), "plan": u.plan, "item": u.item, **_occurrence(u.occurrence), "title": u.title,
                           "unit": u.unit} for u in self.upcoming],
             "undelivered": [{"recipient": r, "subject": s, "error": e} for r, s, e in self.undelivered],
             "warnings": self.warnings,
@@ -157,10 +194,15 @@ def _count(totals: Totals, a: AssignmentView) -> None:
 
 
 def build_weekly_report(
-    session: Session, as_of: dt.date, calendar: WorkCalendar, lights: LightRules, *, title: str, tz: dt.tzinfo
+    session: Session, as_of: dt.date, calendar: WorkCalendar, lights: LightRules, *, title: str, tz: dt.tzinfo,
+    plan_ids: list[int] | None = None,
 ) -> WeeklyReport:
-    """The report as of the end of ``as_of``: figures, lights, ranking, the last 7 days and the next 14."""
-    views = load_views(session, as_of, calendar, lights)
+    """The report as of the end of ``as_of``: figures, lights, ranking, the last 7 days and the next 14, over every
+    active plan (or the plans ``plan_ids`` names), with totals per plan; a unit is ranked on all its work."""
+    plans = [p for p in session.exec(select(Plan).order_by(Plan.id)).all()  # type: ignore[arg-type]
+             if (p.id in plan_ids if plan_ids is not None else p.state == "active")]
+    views = load_views(session, as_of, calendar, lights, plan_ids=[p.id for p in plans])  # type: ignore[misc]
+    sections = {p.code: PlanSection(p.code, p.title) for p in plans}
     since = as_of - dt.timedelta(days=7)
     totals = Totals()
     units: dict[str, UnitLine] = {}
@@ -170,8 +212,10 @@ def build_weekly_report(
     ledger: list[tuple[ItemView, AssignmentView]] = []
     for view in views:
         principals = view.principals
+        section = sections[view.plan]
         for a in principals:
             _count(totals, a)
+            _count(section.totals, a)
             ledger.append((view, a))
             line = units.setdefault(a.unit, UnitLine(a.unit))
             line.assigned += 1
@@ -182,18 +226,20 @@ def build_weekly_report(
                 line.overdue_days += a.overdue_days
                 if a.effective_due and since <= a.effective_due < as_of:
                     changes.append(Change("overdue", a.effective_due + dt.timedelta(days=1), view.item.key, a.unit, "新逾期",
-                                          a.occurrence))
+                                          a.occurrence, view.plan))
             if a.status in ("not_started", "in_progress") and a.effective_due and as_of < a.effective_due <= as_of + dt.timedelta(days=14):
-                upcoming.append(Upcoming(a.effective_due, view.item.key, view.item.title, a.unit, a.occurrence))
+                upcoming.append(Upcoming(a.effective_due, view.item.key, view.item.title, a.unit, a.occurrence, view.plan))
         if principals:
+            section.items += 1
+            section.red_items += view.light == "red"
             items.append(ItemLine(
                 key=view.item.key, title=view.item.title, light=view.light, due=view.due,
                 due_text=view.due.isoformat() if view.due else (view.waiting_for or view.item.deadline_text),
                 done=sum(1 for a in principals if a.status in DONE or a.status == "na"), total=len(principals),
-                late_units=[a.unit for a in principals if a.status == "overdue"],
+                late_units=[a.unit for a in principals if a.status == "overdue"], plan=view.plan,
             ))
-    changes += _journal_changes(session, since, as_of, tz)
-    changes.sort(key=lambda c: (c.on, c.item, c.occurrence, c.unit))
+    changes += _journal_changes(session, since, as_of, tz, {p.id: p.code for p in plans})  # type: ignore[misc]
+    changes.sort(key=lambda c: (c.on, c.plan, c.item, c.occurrence, c.unit))
     ranked = sorted(units.values(), key=lambda u: (-u.overdue, -u.overdue_days, u.done / u.assigned if u.assigned else 1, u.unit))
     # failed messages, and sent ones whose server refused some recipients (the note a transport returns is kept as last_error)
     undelivered = [(m.recipient, m.subject, m.last_error) for m in session.exec(
@@ -202,13 +248,17 @@ def build_weekly_report(
     upcoming.sort()
     return WeeklyReport(as_of=as_of, since=since, title=title, totals=totals, items=items, units=ranked, changes=changes,
                         upcoming=upcoming, undelivered=undelivered, warnings=calendar.warnings, ledger=ledger,
-                        disclosures=overdue_disclosures(session, as_of))
+                        disclosures=overdue_disclosures(session, as_of), plans=list(sections.values()))
 
 
-def _journal_changes(session: Session, since: dt.date, as_of: dt.date, tz: dt.tzinfo) -> list[Change]:
-    """Completions, extensions and notes journalled in the 7 days up to ``as_of`` (days in the plan's time zone)."""
-    rows = session.exec(select(JournalEntry).where(JournalEntry.action.in_(("status", "extend")))).all()  # type: ignore[attr-defined]
-    seen: dict[tuple[str, str, str, str], Change] = {}
+def _journal_changes(
+    session: Session, since: dt.date, as_of: dt.date, tz: dt.tzinfo, codes: dict[int, str],
+) -> list[Change]:
+    """Completions, extensions and notes journalled in the 7 days up to ``as_of`` (days in the plan's time zone), of
+    the plans in ``codes``."""
+    rows = session.exec(select(JournalEntry).where(JournalEntry.action.in_(("status", "extend")),  # type: ignore[attr-defined]
+                                                   JournalEntry.plan_id.in_(list(codes)))).all()  # type: ignore[union-attr]
+    seen: dict[tuple[str, str, str, str, str], Change] = {}
     for row in rows:
         day = row.at.astimezone(tz).date()
         if not since < day <= as_of:
@@ -224,5 +274,6 @@ def _journal_changes(session: Session, since: dt.date, as_of: dt.date, tz: dt.tz
         else:
             continue
         change.occurrence = row.details.get("occurrence", "")
-        seen[(change.kind, change.item, change.unit, change.occurrence)] = change
+        change.plan = codes.get(row.plan_id, "")  # type: ignore[arg-type]
+        seen[(change.kind, change.plan, change.item, change.unit, change.occurrence)] = change
     return list(seen.values())

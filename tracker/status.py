@@ -16,9 +16,10 @@ from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule
 from tracker.directory import Directory
 from tracker.errors import StatusError, UnknownNameError
-from tracker.models import STATES, Assignment, Event, Item, JournalEntry, Unit, UnitGroup
+from tracker.models import STATES, Assignment, Event, Item, JournalEntry, Plan, Unit, UnitGroup
 from tracker.names import normalize, suggest
 from tracker.occurrences import EXAMPLES, occurrence_for_period, occurrence_of
+from tracker.plans import find_plan, resolve_item
 from tracker.queries import item_dues
 from tracker.text import clean_line, clean_text
 
@@ -45,23 +46,20 @@ class ChangeRecord:
     completed_on: dt.date | None
     changed: bool
     occurrence: str = ""
+    plan: str = ""  # the code of the item's plan
 
     def to_json(self) -> dict[str, object]:
         return {
-            "item": self.item, "occurrence": self.occurrence or None, "unit": self.unit, "from": self.from_state,
+            "plan": self.plan, "item": self.item, "occurrence": self.occurrence or None, "unit": self.unit, "from": self.from_state,
             "to": self.to_state,
             "from_progress": self.from_progress, "to_progress": self.to_progress,
             "completed_on": self.completed_on.isoformat() if self.completed_on else None, "changed": self.changed,
         }
 
 
-def find_item(session: Session, key: str) -> Item:
-    wanted = normalize(key).strip("()")
-    items = session.exec(select(Item).where(Item.retired == False)).all()  # noqa: E712
-    for item in items:
-        if normalize(item.key) == wanted:
-            return item
-    raise UnknownNameError("事项", key, suggest(key, [i.key for i in items]), "可用 tracker items list 查看全部事项编号。")
+def find_item(session: Session, key: str, plan: str | None = None) -> Item:
+    """The item an operator means: ``CODE:KEY`` or a key unambiguous among the active plans (see ``resolve_item``)."""
+    return resolve_item(session, key, plan=plan)
 
 
 def resolve_occurrence(item: Item, occurrence: str | None, period: str | None) -> str:
@@ -96,7 +94,8 @@ def principal_rows(
     if not rows and occurrence:
         raise StatusError(f"事项 {item.key} 没有 {occurrence} 这一期（计划期内各期见 tracker show {item.key}）。")
     if not rows:
-        children = session.exec(select(Item.key).where(Item.parent_key == item.key, Item.retired == False)).all()  # noqa: E712
+        children = session.exec(select(Item.key).where(Item.plan_id == item.plan_id, Item.parent_key == item.key,
+                                                       Item.retired == False)).all()  # noqa: E712
         hint = f"请指定具体领域，例如 {children[0]}。" if children else ""
         raise StatusError(f"事项 {item.key} 没有主体责任单位的任务，无法更新状态。{hint}")
     found: dict[int, tuple[Unit, Assignment]] = {}
@@ -119,6 +118,7 @@ def principal_rows(
 def update_status(
     session: Session, directory: Directory, item_key: str, unit_names: Sequence[str], change: StatusChange,
     *, today: dt.date, now: dt.datetime, occurrence: str | None = None, period: str | None = None,
+    plan: str | None = None,
 ) -> list[ChangeRecord]:
     """Apply one change to the named assignments; all are checked before any is written.
 
@@ -135,20 +135,23 @@ def update_status(
         raise StatusError(f"完成日期 {change.on} 晚于今天（{today}），不能登记未来的完成日期。")
     if change.state is None and change.progress is None and not change.note and not change.evidence:
         raise StatusError("没有要修改的内容。请至少指定 --set、--progress、--note 或 --evidence 之一。")
-    item = find_item(session, item_key)
+    item = find_item(session, item_key, plan)
     label = resolve_occurrence(item, occurrence, period)
     targets = principal_rows(session, item, directory, unit_names, label)
     plans = [(unit, row, _next(row, change, today, unit.name, item.key)) for unit, row in targets]
     records = []
+    code = _code(session, item)
     for unit, row, (state, progress, completed_on) in plans:
-        record = ChangeRecord(item.key, unit.name, row.state, state, row.progress, progress, completed_on, False, label)
+        record = ChangeRecord(item.key, unit.name, row.state, state, row.progress, progress, completed_on, False, label,
+                              code)
         record.changed = (state, progress, completed_on) != (row.state, row.progress, row.completed_on) or bool(
             change.note and change.note != row.note) or bool(change.evidence and change.evidence != row.evidence)
         records.append(record)
         if not record.changed:
             continue
         session.add(JournalEntry(
-            at=now, actor=change.by, action="status", item_key=item.key, unit_name=unit.name, assignment_id=row.id,
+            at=now, actor=change.by, action="status", item_key=item.key, plan_id=item.plan_id, unit_name=unit.name,
+            assignment_id=row.id,
             from_state=row.state, to_state=state, from_progress=row.progress, to_progress=progress,
             note=change.note, evidence=change.evidence,
             details={"completed_on": completed_on.isoformat() if completed_on else None,
@@ -190,14 +193,15 @@ def _next(row: Assignment, change: StatusChange, today: dt.date, unit: str, item
 def extend(
     session: Session, directory: Directory, item_key: str, unit_names: Sequence[str], to: dt.date, reason: str,
     *, by: str, calendar: WorkCalendar, now: dt.datetime, occurrence: str | None = None, period: str | None = None,
+    plan: str | None = None,
 ) -> list[dict[str, object]]:
     """Record an approved extension (延期): a new effective deadline, the original kept beside it."""
     reason, by = clean_text(reason), clean_line(by)
     if not reason.strip():
         raise StatusError("延期必须用 --reason 写明原因（如批准文号）。")
-    item = find_item(session, item_key)
+    item = find_item(session, item_key, plan)
     label = resolve_occurrence(item, occurrence, period)
-    due, waiting = item_dues(session, [item, *_dependencies(session, item)], calendar)[item.key]
+    due, waiting = item_dues(session, [item, *_dependencies(session, item)], calendar)[item.id]  # type: ignore[index]
     targets = principal_rows(session, item, directory, unit_names, label)
     if label:
         due = targets[0][1].occurrence_due
@@ -215,14 +219,15 @@ def extend(
     for unit, row in targets:
         previous = row.extended_due or due
         session.add(JournalEntry(
-            at=now, actor=by, action="extend", item_key=item.key, unit_name=unit.name, assignment_id=row.id,
+            at=now, actor=by, action="extend", item_key=item.key, plan_id=item.plan_id, unit_name=unit.name,
+            assignment_id=row.id,
             from_state=row.state, to_state=row.state, note=reason,
             details={"original_due": due.isoformat(), "from_due": previous.isoformat(), "to_due": to.isoformat(),
                      **({"occurrence": label} if label else {})},
         ))
         row.extended_due, row.updated_at = to, now
         session.add(row)
-        results.append({"item": item.key, "occurrence": label or None, "unit": unit.name, "original_due": due.isoformat(),
+        results.append({"plan": _code(session, item), "item": item.key, "occurrence": label or None, "unit": unit.name, "original_due": due.isoformat(),
                         "from_due": previous.isoformat(), "to_due": to.isoformat()})
     session.flush()
     return results
@@ -231,41 +236,63 @@ def extend(
 def _dependencies(session: Session, item: Item) -> list[Item]:
     if not item.depends_on:
         return []
-    return list(session.exec(select(Item).where((Item.key == item.depends_on) | (Item.parent_key == item.depends_on))).all())
+    return list(session.exec(select(Item).where(
+        Item.plan_id == item.plan_id, (Item.key == item.depends_on) | (Item.parent_key == item.depends_on))).all())
 
 
-def find_event(session: Session, name: str) -> Event:
-    events = session.exec(select(Event)).all()
+def _code(session: Session, item: Item) -> str:
+    plan = session.get(Plan, item.plan_id)
+    return plan.code if plan else ""
+
+
+def find_event(session: Session, name: str, plan: str | None = None) -> Event:
+    """The event ``name`` means (its key, E1, or its name), of the ``--plan`` given or else of the one active plan
+    that has it: an event key means that plan's event, so two plans with the name refuse and list them."""
+    plans = {p.id: p for p in session.exec(select(Plan)).all()}
+    query = select(Event)
+    if plan:
+        query = query.where(Event.plan_id == find_plan(session, plan).id)
+    else:
+        query = query.where(Event.plan_id.in_([i for i, p in plans.items() if p.state == "active"]))  # type: ignore[union-attr]
+    events = session.exec(query.order_by(Event.id)).all()
     wanted = normalize(name)
-    for event in events:
-        if wanted in (normalize(event.key), normalize(event.name)):
-            return event
-    partial = [e for e in events if wanted and wanted in normalize(e.name)]
-    if len(partial) == 1:
-        return partial[0]
+    found = [e for e in events if wanted in (normalize(e.key), normalize(e.name))]
+    if not found:
+        found = [e for e in events if wanted and wanted in normalize(e.name)]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1 and len({e.plan_id for e in found}) == len(found):
+        listed = "；".join(f"计划 {plans[e.plan_id].code} 的 {e.key}（{e.name}）" for e in found)  # type: ignore[index]
+        raise StatusError(f"“{name}”在 {len(found)} 个计划中都有：{listed}。请用 --plan 指定计划，"
+                          f"如 tracker event record {found[0].key} --plan {plans[found[0].plan_id].code} --on 日期。")  # type: ignore[index]
     raise UnknownNameError(
         "事件", name, suggest(name, [e.name for e in events] + [e.key for e in events]),
         "可用 tracker events list 查看导入时登记的事件及其编号（如 E1）。",
     )
 
 
-def record_event(session: Session, name: str, on: dt.date, *, by: str, today: dt.date, now: dt.datetime) -> dict[str, object]:
-    """Record (or move) the date an outside event happened; items waiting on it get their due date."""
+def record_event(
+    session: Session, name: str, on: dt.date, *, by: str, today: dt.date, now: dt.datetime, plan: str | None = None,
+) -> dict[str, object]:
+    """Record (or move) the date an outside event happened; items of its plan waiting on it get their due date."""
     by = clean_line(by)
     if on > today:
         raise StatusError(f"事件日期 {on} 晚于今天（{today}）。只能登记已经发生的事件。")
-    event = find_event(session, name)
+    event = find_event(session, name, plan)
+    owner = session.get(Plan, event.plan_id)
+    code = owner.code if owner else ""
     previous = event.occurred_on
     if previous == on:
-        return {"key": event.key, "name": event.name, "from": on.isoformat(), "to": on.isoformat(), "changed": False}
+        return {"plan": code, "key": event.key, "name": event.name, "from": on.isoformat(), "to": on.isoformat(),
+                "changed": False}
     session.add(JournalEntry(
-        at=now, actor=by, action="event", note=event.name,
+        at=now, actor=by, action="event", note=event.name, plan_id=event.plan_id,
         details={"event": event.key, "from": previous.isoformat() if previous else None, "to": on.isoformat()},
     ))
     event.occurred_on, event.recorded_at = on, now
     session.add(event)
     session.flush()
-    return {"key": event.key, "name": event.name, "from": previous.isoformat() if previous else None,
+    return {"plan": code, "key": event.key, "name": event.name, "from": previous.isoformat() if previous else None,
             "to": on.isoformat(), "changed": True}
 
 
@@ -274,17 +301,19 @@ def history(session: Session, item: Item, unit: Unit | None) -> list[tuple[Journ
     its deadline from outside: the recording of the event it waits for (``"event"``) and completions or
     reopenings of the item it depends on (``"dependency"``). Each entry comes with that cause, or None."""
     own = select(JournalEntry).where(
+        JournalEntry.plan_id == item.plan_id,
         (JournalEntry.item_key == item.key) | (JournalEntry.item_key.startswith(item.key + "."))  # type: ignore[union-attr]
     )
     if unit is not None:
         own = own.where(JournalEntry.unit_name == unit.name)
     found: list[tuple[JournalEntry, str | None]] = [(e, None) for e in session.exec(own).all()]
     if item.event_key:
-        events = session.exec(select(JournalEntry).where(JournalEntry.action == "event")).all()
+        events = session.exec(select(JournalEntry).where(JournalEntry.action == "event",
+                                                          JournalEntry.plan_id == item.plan_id)).all()
         found += [(e, "event") for e in events if e.details.get("event") == item.event_key]
     if item.depends_on:
         dependency = select(JournalEntry).where(
-            JournalEntry.action == "status",
+            JournalEntry.action == "status", JournalEntry.plan_id == item.plan_id,
             (JournalEntry.item_key == item.depends_on) | (JournalEntry.item_key.startswith(item.depends_on + ".")),  # type: ignore[union-attr]
         )
         found += [(e, "dependency") for e in session.exec(dependency).all() if "done" in (e.from_state, e.to_state)]

@@ -30,7 +30,7 @@ from sqlmodel import Session
 
 from tracker.directory import Directory
 from tracker.errors import SheetError, StatusError
-from tracker.models import STATES, Assignment, Item
+from tracker.models import STATES, Assignment, Item, Plan
 from tracker.queries import DERIVED, AssignmentView, ItemView
 from tracker.sheetfile import cell_text
 from tracker.status import ChangeRecord, StatusChange, update_status
@@ -247,7 +247,9 @@ def apply_sheet(
     for number, assignment, change in planned:  # also when some rows are bad, so that every refusal is listed
         item = session.get(Item, assignment.item_id)
         try:
-            records = update_status(session, directory, item.key, [unit], change, today=today, now=now)  # type: ignore[union-attr]
+            owner = session.get(Plan, item.plan_id)  # type: ignore[union-attr]
+            ref = f"{owner.code}:{item.key}" if owner else item.key  # type: ignore[union-attr]
+            records = update_status(session, directory, ref, [unit], change, today=today, now=now)
         except StatusError as exc:
             errors.append(f"第 {number} 行（事项 {item.key}）：{exc}")  # type: ignore[union-attr]
             continue

@@ -105,6 +105,7 @@ from tracker.cli import (  # noqa: E402,F401
     ledger_commands,
     mail_commands,
     plan_commands,
+    plans_commands,
     report_commands,
     sheet_commands,
     status_commands,

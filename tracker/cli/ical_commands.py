@@ -7,18 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlmodel import select
-
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context
-from tracker.cli.options import Json, Today
+from tracker.cli.options import Json, PlanCode, Today
 from tracker.db import read_session
 from tracker.directory import Directory
 from tracker.errors import TrackerError
 from tracker.icalfeed import build_feed
 from tracker.identity import database_identity
-from tracker.models import Plan
+from tracker.plans import all_plans, plan_ids
 from tracker.queries import ItemFilter, filter_views, load_views
 
 
@@ -30,6 +28,7 @@ def ical_command(
     alarm_days: Annotated[int | None, typer.Option(
         "--alarm-days", min=0, help="提前几天提醒（日历闹钟，0 为当天；默认 config.toml 的 reminders.calendar_alarm_days）")] = None,
     no_alarm: Annotated[bool, typer.Option("--no-alarm", help="不设日历闹钟")] = False,
+    plan: PlanCode = None,
     today: Today = None,
     as_json: Json = False,
 ) -> None:
@@ -38,6 +37,7 @@ def ical_command(
     再次导出后重新导入，日历中的事件会被更新而不会重复。
 
     例：tracker ical --unit 狮山镇人民政府 --out 狮山镇任务.ics --alarm-days 7
+        tracker ical --plan zwgk2020 --out 政务公开任务.ics
     """
     context: Context = ctx.obj
     day = context.today(today)
@@ -52,14 +52,19 @@ def ical_command(
             units = directory.expand(directory.resolve_cell("、".join(unit)))
             unit_ids, label = frozenset(u.id for u in units if u.id), "、".join(unit)
         flt = ItemFilter(unit_ids=unit_ids, states=frozenset({"not_started", "in_progress", "overdue"}))
-        views = filter_views(load_views(session, day, context.calendar, context.lights, only=flt), flt, day)
+        scope = plan_ids(session, plan)
+        views = filter_views(load_views(session, day, context.calendar, context.lights, only=flt, plan_ids=scope), flt, day)
         identity = database_identity(session)
-        plan = session.exec(select(Plan)).first()
-    stamp = plan.imported_at if plan and plan.imported_at else dt.datetime(2000, 1, 1)
+        plans = all_plans(session)
+    chosen = [p for p in plans if (scope is not None and p.id in scope) or (scope is None and p.state == "active")]
+    stamps = [p.imported_at for p in chosen if p.imported_at]
+    stamp = max(stamps) if stamps else dt.datetime(2000, 1, 1)
     stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
-    title = f"{plan.title if plan and plan.title else '工作任务'}（{label}）"
+    named = chosen[0].title if len(chosen) == 1 and chosen[0].title else "工作任务"
+    title = f"{named}（{label}）"
     data, events = build_feed(views, identity=identity, title=title, alarm_days=None if no_alarm else alarm_days,
-                              stamp=stamp.astimezone(dt.timezone.utc), with_unit_in_summary=not unit or len(unit_ids or ()) > 1)
+                              stamp=stamp.astimezone(dt.timezone.utc), with_unit_in_summary=not unit or len(unit_ids or ()) > 1,
+                              first_plan=plans[0].code if plans else "", several_plans=len(plans) > 1)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)

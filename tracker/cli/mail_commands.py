@@ -233,7 +233,7 @@ def remind_command(
         prefix = context.config.settings.mail.subject_prefix
         output.print_json([{
             "recipient": d.recipient, "to": d.to, "subject": render_subject(d, prefix),
-            "entries": [{"item": e.item, "occurrence": e.occurrence or None, "unit": e.unit,
+            "entries": [{"plan": e.plan, "item": e.item, "occurrence": e.occurrence or None, "unit": e.unit,
                          "role": e.role, "stage": e.stage, "due": e.due.isoformat()} for e in d.entries],
         } for d in digests])
         return

@@ -55,3 +55,4 @@ TableNumber = Annotated[int | None, typer.Option(
     "--table", min=1, help="Word/Excel 文件中有多个任务表时，导入第几个（导入时会列出编号）")]
 
 Drill = Annotated[bool, typer.Option("--drill", help="演练：在数据库的临时副本上运行（可用将来的日期），真实数据库不变、不发邮件")]
+PlanCode = Annotated[str | None, typer.Option("--plan", help="计划代码，如 zwgk2020：只看这一个计划（默认全部进行中的计划；tracker plans list 查看代码）")]

@@ -15,7 +15,9 @@ from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
 from tracker.cli.directory_output import print_email_summary, print_plan_units
-from tracker.cli.options import FILTER_STATES, LIGHTS, By, Json, Occurrence, Period, PlanYear, TableNumber, Today, choose
+from tracker.cli.options import (
+    FILTER_STATES, LIGHTS, By, Json, Occurrence, Period, PlanCode, PlanYear, TableNumber, Today, choose,
+)
 from tracker.db import create_scratch_schema, initialise_database, is_half_made, is_initialised, make_engine, read_session, write_session
 from tracker.deadlines import parse_deadline
 from tracker.directory import Directory, bundled_directory_path, read_directory_file
@@ -28,6 +30,7 @@ from tracker.plan_directory import directory_file as plan_directory_file
 from tracker.occurrences import PERIOD_NAMES
 from tracker.officefile import needs_conversion
 from tracker.plan_sync import PlanDiff, apply_plan, initialise
+from tracker.plans import all_plans, check_code, derive_code, import_target, plan_ids
 from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, load_views, principal_counts
 from tracker.status import find_item, resolve_occurrence
 
@@ -114,6 +117,8 @@ def init_command(
     units_from_plan: Annotated[bool, typer.Option("--units-from-plan", help="按计划表中出现的单位名称生成单位名录（不用名录文件）")] = False,
     plan_year: PlanYear = None,
     table: TableNumber = None,
+    plan_code: Annotated[str | None, typer.Option("--plan-code", help="这个计划的代码，如 zwgk2020（默认由文件名生成；内置计划为 zwgk2020）")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="计划标题（默认取文件中的标题）")] = None,
     by: By = None,
     as_json: Json = False,
 ) -> None:
@@ -146,17 +151,18 @@ def init_command(
             directory_file.directory.county = county.strip()
     _say_if_converting(plan_path)
     starts_on, now, who = context.today(start, "--start"), context.now(start, "--start"), actor(by)
+    code = check_code(plan_code) if plan_code else derive_code(plan_path)
     scratch = make_engine("sqlite://")
     create_scratch_schema(scratch)
     with write_session(scratch) as session:  # everything is checked before the real database is touched
         initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now, actor=who,
                    calendar=context.calendar, recurring_until=settings.general.recurring_until, table=table,
-                   max_bytes=settings.general.max_file_bytes)
+                   max_bytes=settings.general.max_file_bytes, code=code, title=title)
 
     def fill(session: Session) -> tuple[PlannedPlan, PlanDiff, int, dict[str, object]]:
         planned, diff = initialise(session, directory_file, plan_path, plan_year=plan_year, starts_on=starts_on, now=now,
                                    actor=who, calendar=context.calendar, recurring_until=settings.general.recurring_until,
-                                   table=table, max_bytes=settings.general.max_file_bytes)
+                                   table=table, max_bytes=settings.general.max_file_bytes, code=code, title=title)
         directory = Directory.load(session)
         return planned, diff, len(directory.units), units_without_email(directory)
 
@@ -164,7 +170,7 @@ def init_command(
     planned, diff, unit_count, without = initialise_database(context.engine, fill, force=force)
     if as_json:
         output.print_json({"database": make_url(context.config.database_url).render_as_string(hide_password=True),
-                           "units": unit_count, "tasks": len(planned.tasks), "items": len(planned.items),
+                           "plan": code, "units": unit_count, "tasks": len(planned.tasks), "items": len(planned.items),
                            "warnings": planned.warnings, "units_without_email": without,
                            **({"units_from_plan": from_plan.to_json()} if from_plan else {}), **diff.to_json()})
         return
@@ -176,6 +182,7 @@ def init_command(
     else:
         output.say(f"  单位名录：{directory_path}（{unit_count} 个单位）")
     _print_plan_summary(planned, diff, "已载入")
+    output.say(f"  计划代码：{code}（导入其他计划时用 tracker import 文件 --plan 新代码）")
     print_email_summary(without)
     output.say("下一步：tracker items list 查看事项；tracker units list 核对单位邮箱。")
 
@@ -185,6 +192,9 @@ def import_command(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(readable=False, help="计划表文件：Word（.docx/.doc/.wps）、Excel（.xlsx/.xls/.et/.csv）或 Word 表格另存的纯文本")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示预览和将要发生的变化，不写数据库")] = False,
+    plan_code: Annotated[str | None, typer.Option("--plan", help="计划代码，如 zwgk2020（默认由文件名生成）。已有的代码：重新导入该计划；新代码：新增一个计划，不影响其他计划")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="计划标题（默认取文件中的标题）")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="新计划的开始日期，用于推算计划进度（默认今天）")] = None,
     plan_year: PlanYear = None,
     table: TableNumber = None,
     by: By = None,
@@ -193,24 +203,41 @@ def import_command(
 ) -> None:
     """导入或重新导入计划表：更新事项，增减任务分工，保留已有进度和历史。
 
+    一个数据库可以同时跟踪多个计划，每个计划有自己的代码。导入到已有代码是重新导入（只改这个计划，
+    保留进度和历史）；导入到新代码是新增计划，其他计划不受影响。
+
     例：tracker import 通知.docx --dry-run
-        tracker import 任务清单.xlsx --table 2
+        tracker import 政府工作报告任务分解.xlsx --plan gzbg2021 --title "2021年政府工作报告重点任务"
+        tracker import 任务清单.xlsx --table 2 --plan yshj
     """
     context: Context = ctx.obj
     engine = context.ready_engine()
     _say_if_converting(file)
     with write_session(engine) as session:
         directory = Directory.load(session)
+        existing = {p.code for p in all_plans(session)}
         plan = read_plan(file, directory, plan_year, table=table, max_bytes=context.config.settings.general.max_file_bytes)
+        code, why = import_target(session, file, [(i.key, i.title) for i in plan.items], plan_code)
         diff = apply_plan(session, plan, directory, now=context.now(today), actor=actor(by), write=not dry_run,
-                          calendar=context.calendar, recurring_until=context.config.settings.general.recurring_until)
+                          calendar=context.calendar, recurring_until=context.config.settings.general.recurring_until,
+                          code=code, title=title, starts_on=context.today(start, "--start") if start else None)
         if dry_run:
             session.rollback()
+    new = code not in existing
     if as_json:
-        output.print_json({"dry_run": dry_run, "items": len(plan.items), "warnings": plan.warnings, **diff.to_json()})
+        output.print_json({"dry_run": dry_run, "plan": code, "new_plan": new, "items": len(plan.items),
+                           "warnings": plan.warnings, **diff.to_json()})
         return
     if dry_run:
         _print_preview(plan)
+    if new:
+        others = f"；如要重新导入已有计划，请用 --plan 写明它的代码：{'、'.join(sorted(existing))}" if existing else ""
+        output.say(f"计划代码：{code}（新计划，由{'--plan 指定' if why == 'given' else '文件名生成'}，不影响其他计划{others}）")
+    elif why == "same_items":
+        output.say(f"计划代码：{code}（文件中半数以上事项与已有计划 {code} 相同，按重新导入该计划处理；"
+                   "如要作为新计划导入，请用 --plan 新代码）")
+    else:
+        output.say(f"计划代码：{code}（重新导入这个计划）")
     _print_plan_summary(plan, diff, "预览" if dry_run else "已导入")
     _print_diff(diff)
     if dry_run:
@@ -227,6 +254,7 @@ def items_list(
     light: Annotated[list[str] | None, typer.Option("--light", help="按灯色筛选：green、yellow、red，或 绿、黄、红")] = None,
     occurrence: Occurrence = None,
     period: Period = None,
+    plan: PlanCode = None,
     today: Today = None,
     as_json: Json = False,
 ) -> None:
@@ -234,6 +262,7 @@ def items_list(
 
     例：tracker items list --unit 县教育体育局 --today 2020-10-09
         tracker items list --period 2020-10 --today 2020-10-30    （定期工作只看 2020 年 10 月所在的一期）
+        tracker items list --plan zwgk2020 --overdue
     """
     context: Context = ctx.obj
     day = context.today(today)
@@ -247,23 +276,27 @@ def items_list(
                          lights=frozenset(choose(v, "--light", LIGHTS) for v in light or []),
                          occurrence=occurrence, period=period)
         counts = principal_counts(session) if flt.open_only else None
-        views = filter_views(load_views(session, day, context.calendar, context.lights, only=flt), flt, day, counts)
+        scope = plan_ids(session, plan)
+        views = filter_views(load_views(session, day, context.calendar, context.lights, only=flt, plan_ids=scope),
+                             flt, day, counts)
+        several = len(all_plans(session)) > 1
     if as_json:
         output.print_json([v.to_json() for v in views])
         return
-    _print_items(views, day)
+    _print_items(views, day, several)
     for warning in context.calendar.warnings:
         output.warn(warning)
 
 
-def _print_items(views: list[ItemView], day: object) -> None:
+def _print_items(views: list[ItemView], day: object, several: bool = False) -> None:
+    """Items written ``CODE:KEY`` when the database holds more than one plan, so that what is shown can be typed."""
     rows = []
     for view in views:
         principals = view.principals
         done, total = view.closed_and_total
         overdue = sum(1 for a in principals if a.status == "overdue")
         due = view.due.isoformat() if view.due else (view.waiting_for or _next_occurrence(view) or view.item.deadline_text)
-        rows.append([view.item.key, output.short(view.item.title, 24), output.light(view.light) if total else "",
+        rows.append([view.ref if several else view.item.key, output.short(view.item.title, 24), output.light(view.light) if total else "",
                      due, f"{done}/{total}" if total else "—", str(overdue) if overdue else ""])
     output.table(f"事项一览（截至 {day}）", ["编号", "事项", "灯", "到期", "完成/单位数", "逾期"], rows)
     output.say(f"共 {len(views)} 个事项。用 tracker show 编号 查看详情。")
@@ -282,24 +315,26 @@ def _next_occurrence(view: ItemView) -> str:
 @app.command("show", rich_help_panel="计划")
 def show_command(
     ctx: typer.Context,
-    item: Annotated[str, typer.Argument(help="事项编号，如 12 或 1.义务教育")],
+    item: Annotated[str, typer.Argument(help="事项编号，如 12 或 1.义务教育；有多个计划时写 计划代码:编号，如 zwgk2020:1.义务教育")],
     occurrence: Occurrence = None,
     period: Period = None,
+    plan: PlanCode = None,
     today: Today = None,
     as_json: Json = False,
 ) -> None:
     """查看一个事项：期限、各单位状态、灯色。定期工作每期每个单位一行（尚未开始的期不列）。
 
     例：tracker show 1.义务教育 --today 2020-09-25
-        tracker show 17 --occurrence 2020-Q4 --today 2020-12-01
+        tracker show zwgk2020:17 --occurrence 2020-Q4 --today 2020-12-01
     """
     context: Context = ctx.obj
     day = context.today(today)
     with read_session(context.ready_engine()) as session:
-        found = find_item(session, item)
+        found = find_item(session, item, plan)
         resolve_occurrence(found, occurrence, period) if occurrence or period else None
-        views = load_views(session, day, context.calendar, context.lights)
-    view = next(v for v in views if v.item.key == found.key)
+        views = load_views(session, day, context.calendar, context.lights, plan_ids=[found.plan_id])  # type: ignore[list-item]
+        several = len(all_plans(session)) > 1
+    view = next(v for v in views if v.item.id == found.id)
     if occurrence or period:
         [view] = filter_views([view], ItemFilter(occurrence=occurrence, period=period), day) or [view]
     children = [v for v in views if v.item.parent_key == found.key]
@@ -308,7 +343,9 @@ def show_command(
                            "leader": found.leader_text, "contact": found.contact_text})
         return
     it = view.item
-    output.say(f"事项 {it.key}：{it.title}")
+    output.say(f"事项 {view.ref if several else it.key}：{it.title}")
+    if several:
+        output.say(f"  所属计划：{view.plan_title or view.plan}（{view.plan}）")
     output.say(f"  工作任务：{view.task_title}")
     output.say(f"  完成时间：{it.deadline_text}" + (f"（{view.due}）" if view.due else f"（{view.waiting_for or DERIVED.get(view.rule.kind, '')}）"))
     output.say(f"  主管责任单位：{'、'.join(view.lead) or '—'}    指导责任单位：{'、'.join(view.guiding) or '—'}")

@@ -14,7 +14,8 @@ from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context
 from tracker.cli.mail_commands import delivery_policy, report_settings, transport_for
-from tracker.cli.options import Json
+from tracker.cli.options import Json, PlanCode
+from tracker.plans import plan_ids
 from tracker.errors import TrackerError
 from tracker.db import read_session, write_session
 from tracker.errors import OutputFileError
@@ -34,11 +35,14 @@ def weekly_command(
     xlsx: Annotated[Path | None, typer.Option("--xlsx", readable=False, help="把台账写成 Excel 文件")] = None,
     send: Annotated[bool, typer.Option("--send", help="立即通过邮件发给配置的收件单位（附 Excel 台账）")] = False,
     force: Annotated[bool, typer.Option("--force", help="--out / --xlsx 的文件已存在时替换它")] = False,
+    plan: PlanCode = None,
     as_json: Json = False,
 ) -> None:
     """生成每周进度通报：总体数字、红灯事项、各单位排名、近 7 日变化、未来 14 日到期。
 
+    覆盖全部进行中的计划（有多个计划时分计划列出）；--plan 只通报一个计划。
     例：tracker report weekly --as-of 2020-10-12 --out 通报.html --xlsx 台账.xlsx
+        tracker report weekly --plan zwgk2020 --as-of 2020-10-12
 
     文件先写入临时文件再改名，权限与数据库文件相同；已有的文件只有加 --force 才会替换。
     """
@@ -56,7 +60,8 @@ def weekly_command(
     engine = context.ready_engine()
     with read_session(engine) as session:
         settings = report_settings(context)
-        report = build_weekly_report(session, day, context.calendar, settings.lights, title=settings.title, tz=settings.tz)
+        report = build_weekly_report(session, day, context.calendar, settings.lights, title=settings.title, tz=settings.tz,
+                                     plan_ids=plan_ids(session, plan))
     if out:
         write_output(out, render_html(report).encode("utf-8"), mode=context.output_mode, what="HTML 通报")
     if xlsx:

@@ -10,12 +10,13 @@ import typer
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
-from tracker.cli.options import By, Json, Today
+from tracker.cli.options import By, Json, PlanCode, Today
 from tracker.db import read_session, write_session
 from tracker.directory import Directory
 from tracker.errors import TrackerError
 from tracker.identity import database_identity
 from tracker.models import STATES
+from tracker.plans import plan_ids
 from tracker.queries import ItemFilter, ItemView, filter_views, load_views
 from tracker.statussheet import apply_sheet, build_sheet, sheet_file_name
 
@@ -36,6 +37,7 @@ def sheet_export(
     out: Annotated[Path, typer.Option("--out", help="写入的 .xlsx 文件；与 --all 同用时为文件夹")],
     unit: Annotated[str | None, typer.Option("--unit", help="单位名称")] = None,
     all_units: Annotated[bool, typer.Option("--all", help="为每个有未完成任务的单位各导出一个文件")] = False,
+    plan: PlanCode = None,
     today: Today = None,
     as_json: Json = False,
 ) -> None:
@@ -43,6 +45,7 @@ def sheet_export(
 
     例：tracker sheet export --unit 狮山镇人民政府 --out 狮山镇进度表.xlsx
         tracker sheet export --all --out 进度表
+        tracker sheet export --all --plan zwgk2020 --out 政务公开进度表
     """
     context: Context = ctx.obj
     if all_units == (unit is not None):
@@ -55,7 +58,7 @@ def sheet_export(
         directory = Directory.load(session)
         targets = [directory.unit(unit)] if unit is not None else sorted(directory.units.values(), key=lambda u: u.id or 0)
         flt = ItemFilter(unit_ids=frozenset(u.id for u in targets if u.id), states=OPEN)
-        views = load_views(session, day, context.calendar, context.lights, only=flt)
+        views = load_views(session, day, context.calendar, context.lights, only=flt, plan_ids=plan_ids(session, plan))
         identity = database_identity(session)
     written = []
     for target in targets:

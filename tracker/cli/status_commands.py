@@ -10,10 +10,11 @@ from sqlmodel import select
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor, parse_date
-from tracker.cli.options import SET_STATES, By, Drill, Json, Occurrence, Period, Today, choose
+from tracker.cli.options import SET_STATES, By, Drill, Json, Occurrence, Period, PlanCode, Today, choose
 from tracker.db import read_session, write_session
 from tracker.directory import Directory
-from tracker.models import STATES, Event, Item
+from tracker.models import STATES, Event, Item, Plan
+from tracker.plans import find_plan, several_plans, shown_key
 from tracker.queries import item_dues
 from tracker.times import local_iso, local_text
 from tracker.status import StatusChange, extend, find_item, history, record_event, update_status
@@ -29,7 +30,7 @@ Units = Annotated[list[str], typer.Option("--unit", help="单位或单位组（�
 @app.command("status", rich_help_panel="状态")
 def status_command(
     ctx: typer.Context,
-    item: Annotated[str, typer.Argument(help="事项编号，如 12 或 1.义务教育")],
+    item: Annotated[str, typer.Argument(help="事项编号，如 12 或 1.义务教育；有多个计划时可写 计划代码:编号")],
     unit: Units,
     set_state: Annotated[str | None, typer.Option("--set", help="状态：not-started、in-progress、done、n/a，或中文：未开始、进行中、已完成、不适用")] = None,
     progress: Annotated[int | None, typer.Option("--progress", help="进度百分比 0–100")] = None,
@@ -39,6 +40,7 @@ def status_command(
     force: Annotated[bool, typer.Option("--force", help="允许修改已完成事项的完成日期")] = False,
     occurrence: Occurrence = None,
     period: Period = None,
+    plan: PlanCode = None,
     by: By = None,
     today: Today = None,
     drill: Drill = False,
@@ -57,12 +59,13 @@ def status_command(
     )
     with write_session(context.ready_engine()) as session:
         records = update_status(session, Directory.load(session), item, unit, change, today=day, now=context.now(today),
-                                occurrence=occurrence, period=period)
+                                occurrence=occurrence, period=period, plan=plan)
+        several = several_plans(session)
     if as_json:
         output.print_json([r.to_json() for r in records])
         return
     for r in records:
-        label = f"事项 {r.item}" + (f"（{r.occurrence}期）" if r.occurrence else "")
+        label = f"事项 {shown_key(r.plan, r.item, several)}" + (f"（{r.occurrence}期）" if r.occurrence else "")
         if not r.changed:
             output.say(f"{label}  {r.unit}：无变化（{STATES[r.to_state]}，{r.to_progress}%）")
             continue
@@ -80,8 +83,9 @@ def _drill_note(context: Context) -> None:
 @app.command("history", rich_help_panel="状态")
 def history_command(
     ctx: typer.Context,
-    item: Annotated[str, typer.Argument(help="事项编号")],
+    item: Annotated[str, typer.Argument(help="事项编号；有多个计划时可写 计划代码:编号")],
     unit: Annotated[str | None, typer.Option("--unit", help="只看某单位")] = None,
+    plan: PlanCode = None,
     as_json: Json = False,
 ) -> None:
     """查看事项的全部变更记录（谁、何时、从什么改成什么）。
@@ -90,13 +94,15 @@ def history_command(
     """
     context: Context = ctx.obj
     with read_session(context.ready_engine()) as session:
-        found = find_item(session, item)
+        found = find_item(session, item, plan)
         unit_row = Directory.load(session).unit(unit) if unit else None
         entries = history(session, found, unit_row)
+        owner = session.get(Plan, found.plan_id)
+        code, several = (owner.code if owner else ""), several_plans(session)
     tz = context.config.tz
     if as_json:
         output.print_json([{
-            "at": local_iso(e.at, tz), "by": e.actor, "action": e.action, "item": e.item_key, "unit": e.unit_name,
+            "at": local_iso(e.at, tz), "by": e.actor, "action": e.action, "plan": code, "item": e.item_key, "unit": e.unit_name,
             "from": e.from_state, "to": e.to_state, "from_progress": e.from_progress, "to_progress": e.to_progress,
             "note": e.note, "evidence": e.evidence, "details": e.details, "via": via,
         } for e, via in entries])
@@ -121,7 +127,7 @@ def history_command(
         occurrence = f"（{e.details['occurrence']}期）" if e.details.get("occurrence") else ""
         rows.append([local_text(e.at, tz), e.actor, kind,
                      (e.item_key or "") + occurrence, e.unit_name or "", change, output.short(e.note, 24), e.evidence])
-    output.table(f"事项 {found.key} 的变更记录", ["时间", "操作人", "类型", "事项", "单位", "变化", "说明", "佐证"], rows)
+    output.table(f"事项 {shown_key(code, found.key, several)} 的变更记录", ["时间", "操作人", "类型", "事项", "单位", "变化", "说明", "佐证"], rows)
     if not rows:
         output.say("暂无变更记录。")
 
@@ -129,12 +135,13 @@ def history_command(
 @app.command("extend", rich_help_panel="状态")
 def extend_command(
     ctx: typer.Context,
-    item: Annotated[str, typer.Argument(help="事项编号")],
+    item: Annotated[str, typer.Argument(help="事项编号；有多个计划时可写 计划代码:编号")],
     unit: Units,
     to: Annotated[str, typer.Option("--to", help="批准延期到的日期 YYYY-MM-DD")],
     reason: Annotated[str, typer.Option("--reason", help="延期原因或批准文号")],
     occurrence: Occurrence = None,
     period: Period = None,
+    plan: PlanCode = None,
     by: By = None,
     today: Today = None,
     drill: Drill = False,
@@ -149,12 +156,13 @@ def extend_command(
     with write_session(context.ready_engine()) as session:
         results = extend(session, Directory.load(session), item, unit, parse_date(to, "--to"), reason,
                          by=actor(by), calendar=context.calendar, now=context.now(today), occurrence=occurrence,
-                         period=period)
+                         period=period, plan=plan)
+        several = several_plans(session)
     if as_json:
         output.print_json(results)
         return
     for r in results:
-        output.say(f"事项 {r['item']}  {r['unit']}：期限 {r['from_due']} → {r['to_due']}（原定 {r['original_due']}）")
+        output.say(f"事项 {shown_key(str(r['plan']), str(r['item']), several)}  {r['unit']}：期限 {r['from_due']} → {r['to_due']}（原定 {r['original_due']}）")
     _drill_note(context)
 
 
@@ -163,6 +171,7 @@ def event_record(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="事件编号（如 E1）或名称")],
     on: Annotated[str, typer.Option("--on", help="事件发生日期 YYYY-MM-DD")],
+    plan: Annotated[str | None, typer.Option("--plan", help="事件所属计划的代码（多个计划都有这个事件编号或名称时必填）")] = None,
     by: By = None,
     today: Today = None,
     drill: Drill = False,
@@ -171,15 +180,22 @@ def event_record(
     """登记外部事件的发生日期；等待它的事项由此得到期限。
 
     例：tracker event record E1 --on 2021-03-15
+        tracker event record E1 --plan zwgk2020 --on 2021-03-15
     """
     context: Context = ctx.obj
     day = context.writing_day(today, drill=drill)
     with write_session(context.ready_engine()) as session:
-        result = record_event(session, name, parse_date(on, "--on"), by=actor(by), today=day, now=context.now(today))
-        waiting = session.exec(select(Item).where(Item.event_key == result["key"], Item.retired == False).order_by(Item.position)).all()  # noqa: E712
-        dues = item_dues(session, waiting, context.calendar)
+        result = record_event(session, name, parse_date(on, "--on"), by=actor(by), today=day, now=context.now(today),
+                              plan=plan)
+        owner = find_plan(session, str(result["plan"]))
+        waiting = session.exec(select(Item).where(Item.plan_id == owner.id, Item.event_key == result["key"],
+                                                  Item.retired == False).order_by(Item.position)).all()  # noqa: E712
+        by_id = item_dues(session, waiting, context.calendar)
+        dues = {shown_key(owner.code, i.key, several_plans(session)): by_id[i.id] for i in waiting}  # type: ignore[index]
+        keys = {shown_key(owner.code, i.key, several_plans(session)): i.key for i in waiting}
     if as_json:
-        output.print_json({**result, "items": [{"item": k, "due": d.isoformat() if d else None} for k, (d, _w) in dues.items()]})
+        output.print_json({**result, "items": [{"plan": result["plan"], "item": keys[k], "due": d.isoformat() if d else None}
+                                               for k, (d, _w) in dues.items()]})
         return
     if not result["changed"]:
         output.say(f"事件 {result['key']}（{result['name']}）已登记为 {result['to']}，无变化。")
@@ -192,16 +208,24 @@ def event_record(
 
 
 @events_app.command("list")
-def events_list(ctx: typer.Context, as_json: Json = False) -> None:
-    """列出计划中的外部事件、发生日期和等待它们的事项。"""
+def events_list(ctx: typer.Context, plan: PlanCode = None, as_json: Json = False) -> None:
+    """列出计划中的外部事件、发生日期和等待它们的事项。事件编号（如 E1）是各计划自己的。
+
+    例：tracker events list --plan zwgk2020
+    """
     context: Context = ctx.obj
     with read_session(context.ready_engine()) as session:
-        events = session.exec(select(Event).order_by(Event.id)).all()
+        plans = {p.id: p for p in session.exec(select(Plan)).all()}
+        wanted = [find_plan(session, plan).id] if plan else [i for i, p in plans.items() if p.state == "active"]
+        events = session.exec(select(Event).where(Event.plan_id.in_(wanted)).order_by(Event.id)).all()  # type: ignore[union-attr]
         items = session.exec(select(Item).where(Item.event_key != None, Item.retired == False).order_by(Item.position)).all()  # noqa: E711,E712
-    data = [{"key": e.key, "name": e.name, "occurred_on": e.occurred_on.isoformat() if e.occurred_on else None,
-             "items": [i.key for i in items if i.event_key == e.key]} for e in events]
+    data = [{"plan": plans[e.plan_id].code, "key": e.key, "name": e.name,  # type: ignore[index]
+             "occurred_on": e.occurred_on.isoformat() if e.occurred_on else None,
+             "items": [i.key for i in items if i.event_key == e.key and i.plan_id == e.plan_id]} for e in events]
     if as_json:
         output.print_json(data)
         return
-    output.table("外部事件", ["编号", "事件", "发生日期", "等待的事项"],
-                 [[d["key"], d["name"], d["occurred_on"] or "未发生", "、".join(d["items"])] for d in data])  # type: ignore[arg-type]
+    several = len(plans) > 1
+    output.table("外部事件", [*(["计划"] if several else []), "编号", "事件", "发生日期", "等待的事项"],
+                 [[*([d["plan"]] if several else []), d["key"], d["name"], d["occurred_on"] or "未发生", "、".join(d["items"])]  # type: ignore[arg-type]
+                  for d in data])

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tracker.cli import output
+from tracker.plans import all_plans, shown_key
 from tracker.cli.app import app
 from tracker.cli.context import Context, actor
 from tracker.cli.options import UNIT_KIND_CHOICES, By, Json, choose
@@ -82,7 +83,10 @@ def units_show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="单
             Assignment.unit_id == unit.id, Assignment.retired == False)).all()  # noqa: E712
         children = directory.children(unit)
         robots = robots_by_owner(session, context.config.tz)[0].get(unit.id, [])  # type: ignore[arg-type]
-    duties = [{"item": item.key, "role": a.role} for a, item in sorted(rows, key=lambda r: r[1].position)]
+        plans = {p.id: p for p in all_plans(session)}
+    live = [(a, item) for a, item in rows if plans[item.plan_id].state == "active"]  # type: ignore[index]
+    duties = [{"plan": plans[item.plan_id].code, "item": item.key, "role": a.role}  # type: ignore[index]
+              for a, item in sorted(live, key=lambda r: (r[1].plan_id or 0, r[1].position))]
     if as_json:
         output.print_json({**_unit_json(unit, directory, robots), "children": [c.name for c in children], "assignments": duties})
         return
@@ -99,7 +103,7 @@ def units_show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="单
     if children:
         output.say(f"  下属单位（{len(children)}）：{'、'.join(c.name for c in children)}")
     for role in ROLES:
-        keys = [d["item"] for d in duties if d["role"] == role]
+        keys = [shown_key(str(d["plan"]), str(d["item"]), len(plans) > 1) for d in duties if d["role"] == role]
         if keys:
             output.say(f"  {ROLES[role]}责任事项（{len(keys)}）：{'、'.join(keys)}")
 
