@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from tests.conftest import use_smtp
+from tests.conftest import SEED_ANNEX1, use_smtp
 from tests.test_layouts import dump
 from tracker.db import head_revision, make_engine
 
@@ -76,6 +76,21 @@ def test_importing_a_new_code_leaves_the_other_plan_alone_and_shows_the_code(see
     assert "zwgk2020:1" not in seeded("plans", "list").stderr
     refused = seeded("import", str(business), "--plan", "bad:code", ok=False)
     assert refused.exit_code == 1 and "计划代码“bad:code”不可用" in refused.stderr
+
+
+def test_a_renamed_copy_of_a_plan_is_refused_without_plan_once_there_are_several(three, tmp_path):
+    """With one plan, a renamed copy re-imports it (as every import did before plans had codes); with several, the
+    product cannot know whether the copy updates that plan or starts next year's, so it asks."""
+    copy = tmp_path / "政务公开修订稿.txt"
+    copy.write_text(SEED_ANNEX1.read_text("utf-8"), encoding="utf-8")
+    before = three.json("export")
+    refused = three("import", str(copy), "--today", "2020-09-01", ok=False)
+    assert refused.exit_code == 1
+    assert "与已有计划 zwgk2020 的事项相同" in refused.stderr and "请加 --plan zwgk2020" in refused.stderr
+    assert "--plan 政务公开修订稿" in refused.stderr
+    assert three.json("export") == before
+    again = three.json("import", str(copy), "--plan", "zwgk2020", "--today", "2020-09-01")
+    assert (again["plan"], again["new_plan"], again["unchanged"]) == ("zwgk2020", False, True)
 
 
 def test_keys_resolve_or_are_refused_with_the_candidates(three):

@@ -187,11 +187,13 @@ def import_target(
     session: Session, path: Path | str, items: list[tuple[str, str]], code: str | None,
 ) -> tuple[str, str]:
     """The code a plan file (its items as (key, title)) is imported into, and why: the ``--plan`` given; else the
-    code made from the file name if a plan has it; else the plan that already holds most of the file's items
-    (same key and text, at least half of them: an edited or re-saved copy of a plan is a re-import, never a
-    second plan that would remind every unit twice); else a new plan under the code made from the file name.
-    The reason is ``given``, ``file``, ``same_items`` or ``new``; the CLI shows it, so that the operator sees
-    which plan changes (and ``--dry-run`` shows it before anything does)."""
+    code made from the file name if a plan has it; else a new plan under that code. A file that shares at least
+    half of its items (same key and text) with a plan of another code may be an edited copy of that plan (a second
+    plan would remind every unit twice) or next year's plan of the same shape (a re-import would retire the old
+    one). While the database holds that one plan only, it is re-imported, as every import was before plans had
+    codes (operators' scripts rely on it); once there are several plans, only the operator knows, and the import
+    is refused without ``--plan``. The reason is ``given``, ``file``, ``same_items`` or ``new``; the CLI shows it,
+    so that the operator sees which plan changes (and ``--dry-run`` shows it before anything does)."""
     if code:
         return check_code(code), "given"
     derived = derive_code(path)
@@ -206,5 +208,10 @@ def import_target(
         if shared > best[0]:
             best = (shared, plan)
     if best[1] is not None and wanted and best[0] * 2 >= len(wanted):
-        return best[1].code, "same_items"
+        other = best[1].code
+        if len(plans) == 1:
+            return other, "same_items"
+        raise PlanError(f"文件“{Path(path).name}”的 {len(wanted)} 项中有 {best[0]} 项与已有计划 {other} 的事项相同，"
+                        f"无法判断是更新计划 {other} 还是导入一个新计划。如要更新它（保留进度和历史），请加 --plan {other}；"
+                        f"如要作为新计划导入，请加 --plan 新代码（例如 --plan {derived}）。数据库没有改动。")
     return derived, "new"

@@ -234,7 +234,7 @@ def import_command(
         others = f"；如要重新导入已有计划，请用 --plan 写明它的代码：{'、'.join(sorted(existing))}" if existing else ""
         output.say(f"计划代码：{code}（新计划，由{'--plan 指定' if why == 'given' else '文件名生成'}，不影响其他计划{others}）")
     elif why == "same_items":
-        output.say(f"计划代码：{code}（文件中半数以上事项与已有计划 {code} 相同，按重新导入该计划处理；"
+        output.say(f"计划代码：{code}（文件中半数以上事项与数据库中唯一的计划 {code} 相同，按重新导入该计划处理；"
                    "如要作为新计划导入，请用 --plan 新代码）")
     else:
         output.say(f"计划代码：{code}（重新导入这个计划）")
