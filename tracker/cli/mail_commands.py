@@ -53,7 +53,8 @@ def report_settings(context: Context) -> ReportSettings:
     s = context.config.settings
     return ReportSettings(title=f"{s.general.county}政务工作任务进度通报", recipients=tuple(s.report.recipients),
                           sender=s.mail.sender, weekday=WEEKDAYS.index(s.report.weekday), lights=context.lights,
-                          tz=context.config.tz)
+                          tz=context.config.tz, folder=context.config.path(s.report.folder),
+                          attachment_max_bytes=int(s.report.attachment_max_mb * 1024 * 1024))
 
 
 def delivery_policy(context: Context) -> DeliveryPolicy:
