@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import random
 import re
+import urllib.parse
 from collections.abc import Sequence
 from email.headerregistry import Address
 
@@ -94,16 +95,39 @@ def _boundary(parts: Sequence[str]) -> str:
             return token
 
 
-def assemble(*, headers: str, text: str, html: str | None) -> str:
+def _attachment(filename: str, data: bytes, content_type: str) -> str:
+    """An attachment part: the file name in RFC 2231 form (UTF-8, percent-encoded, continued over short lines)."""
+    quoted = urllib.parse.quote(filename, safe="")
+    pieces, rest = [], quoted
+    while rest:
+        cut = min(len(rest), 45)  # " filename*0*=utf-8''" and a piece stay under 78 columns
+        while cut < len(rest) and "%" in rest[cut - 2:cut]:  # never split a %XX escape
+            cut -= 1
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    names = ";\r\n ".join(f"filename*{n}*={'utf-8' + chr(39) * 2 if n == 0 else ''}{piece}" for n, piece in enumerate(pieces))
+    body = base64.encodebytes(data).decode("ascii").replace("\n", "\r\n")
+    return (f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: base64\r\n"
+            f"Content-Disposition: attachment;\r\n {names}\r\n\r\n{body}")
+
+
+def assemble(*, headers: str, text: str, html: str | None, attachments: Sequence[tuple[str, bytes, str]] = ()) -> str:
     """A whole message: ``headers`` (already folded, each ending in CRLF) and a plain-text part, with an HTML
-    alternative when ``html`` is given."""
+    alternative when ``html`` is given, and ``attachments`` (file name, content, MIME type) after them."""
     cte, body = _body(text, "plain")
     plain = f'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n'
     if html is None:
-        return f"{headers}MIME-Version: 1.0\r\n{plain}\r\n{body}"
-    html_cte, html_body = _body(html, "html")
-    boundary = _boundary((body, html_body))
-    return (f"{headers}MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary=\"{boundary}\"\r\n\r\n"
-            f"--{boundary}\r\n{plain}\r\n{body}\r\n"
-            f"--{boundary}\r\nContent-Type: text/html; charset=\"utf-8\"\r\nContent-Transfer-Encoding: {html_cte}\r\n\r\n"
-            f"{html_body}\r\n--{boundary}--\r\n")
+        content = f"{plain}\r\n{body}"
+    else:
+        html_cte, html_body = _body(html, "html")
+        boundary = _boundary((body, html_body))
+        content = (f"Content-Type: multipart/alternative;\r\n boundary=\"{boundary}\"\r\n\r\n"
+                   f"--{boundary}\r\n{plain}\r\n{body}\r\n"
+                   f"--{boundary}\r\nContent-Type: text/html; charset=\"utf-8\"\r\nContent-Transfer-Encoding: {html_cte}\r\n\r\n"
+                   f"{html_body}\r\n--{boundary}--\r\n")
+    if not attachments:
+        return f"{headers}MIME-Version: 1.0\r\n{content}"
+    parts = [content, *(_attachment(*attachment) for attachment in attachments)]
+    outer = _boundary(parts)
+    joined = "".join(f"--{outer}\r\n{part}\r\n" for part in parts)
+    return f"{headers}MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n boundary=\"{outer}\"\r\n\r\n{joined}--{outer}--\r\n"

@@ -34,6 +34,7 @@ def templates() -> Environment:
     return Environment(
         loader=PackageLoader("notifications", "templates"), autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined, keep_trailing_newline=False,
+        auto_reload=False,  # compiled once per process: the templates ship with the package and do not change under it
     )
 
 
@@ -118,12 +119,13 @@ def build_message(
 ) -> RenderedMessage:
     from_address = sender_address(sender)
     recipients = [_address(recipient, addr) for addr in to]
-    if not attachments and mime.simple_enough([from_address, *recipients]):
+    if mime.simple_enough([from_address, *recipients]):
         message_id = make_msgid(domain=from_address.domain)
         headers = (mime.unstructured("Subject", one_line(subject)) + mime.addresses("From", [from_address])
                    + mime.addresses("To", recipients) + f"Date: {format_datetime(now)}\r\nMessage-ID: {message_id}\r\n")
         return RenderedMessage(recipient=recipient, to=list(to), subject=one_line(subject), message_id=message_id,
-                               raw=mime.assemble(headers=headers, text=text, html=html), entries=entries)
+                               raw=mime.assemble(headers=headers, text=text, html=html, attachments=attachments),
+                               entries=entries)
     message = EmailMessage(policy=SMTP)
     message["Subject"] = one_line(subject)
     message["From"] = from_address
