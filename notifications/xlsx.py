@@ -97,10 +97,21 @@ def cell_text(text: str) -> str:
     return text + marker
 
 
+def _text_cell(ref: str, value: str, style: int) -> str:
+    if len(value) <= CELL_LIMIT // 2 and value.isprintable():  # nearly every cell: no cutting, no line breaks
+        text = escape(value) if ("&" in value or "<" in value or ">" in value) else value
+    else:
+        text = escape(cell_text(value)).replace("\n", "&#10;")
+    return f'<c r="{ref}" s="{style}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+
+
 def _cell(ref: str, value: object) -> str:
+    kind = type(value)
+    if kind is str:  # the common case first: a province's ledger is millions of cells, most of them text
+        return _text_cell(ref, value, PLAIN) if value else ""  # type: ignore[arg-type]
     style = PLAIN
-    if isinstance(value, Styled):
-        value, style = value.value, value.style
+    if kind is Styled:
+        value, style = value.value, value.style  # type: ignore[attr-defined]
     if value is None or value == "":
         return f'<c r="{ref}" s="{style}"/>' if style else ""
     if isinstance(value, bool):
@@ -109,8 +120,7 @@ def _cell(ref: str, value: object) -> str:
         return f'<c r="{ref}" s="{style}"><v>{value}</v></c>'
     if isinstance(value, dt.date):
         return f'<c r="{ref}" s="{style or DATE}"><v>{(value - EPOCH).days}</v></c>'
-    text = escape(cell_text(str(value))).replace("\n", "&#10;")
-    return f'<c r="{ref}" s="{style}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+    return _text_cell(ref, str(value), style)
 
 
 ROWS_PER_WRITE = 2000  # rows joined into one string before they go to the compressor: few calls, little memory
