@@ -124,13 +124,13 @@ def test_remind_json_renders_subjects_with_templates_but_loads_no_delivery(seede
                             "notifications.transports", "httpx")) == []
 
 
-def test_a_command_still_reports_a_database_failure_in_one_chinese_line(seeded):
+def test_a_command_still_reports_a_database_failure_in_one_chinese_line(cli):
     """Database errors are recognised without importing SQLAlchemy at the root: still one line, exit 1."""
-    if seeded.backend != "sqlite":
+    if cli.backend != "sqlite":
         pytest.skip("about the SQLite file")
-    for suffix in ("-wal", "-shm"):
-        Path(f"{seeded.db_path}{suffix}").unlink(missing_ok=True)
-    seeded.db_path.write_bytes(b"this is not a database" * 100)
-    result = seeded("items", "list", ok=False)
+    broken = cli.home / "broken.db"
+    broken.write_bytes(b"this is not a database" * 100)
+    cli.config.write_text(f'[database]\nurl = "sqlite:///{broken}"\n', encoding="utf-8")
+    result = cli("items", "list", ok=False)
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith("错误：") and "不是 SQLite 数据库" in result.stderr and "Traceback" not in result.stderr
