@@ -41,12 +41,17 @@ def main() -> None:
         row = measure_scale(label, generated, work, runs, free_port())
         results["scales"].append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
+        _save(args.out, results)  # after every scale: a failure at a larger one loses nothing measured before it
     for size in filter(None, args.peer.split(",")):
-        row = compare_with_taskwarrior(int(size), work, runs=3)
+        row = compare_with_taskwarrior(int(size), work, runs=args.runs)
         results["peer"].append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
-    args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2), "utf-8")
+        _save(args.out, results)
     print(markdown(results))
+
+
+def _save(out: Path, results: dict[str, object]) -> None:
+    out.write_text(json.dumps(results, ensure_ascii=False, indent=2), "utf-8")
 
 
 if __name__ == "__main__":

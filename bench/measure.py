@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import aiosmtplib
 from sqlmodel import select, update
 
+from bench import jobs
 from bench.generate import Generated, apply_state_mix
 from notifications.delivery import DeliveryPolicy, deliver_pending
 from notifications.transports import SmtpSettings, SmtpTransport
@@ -181,11 +182,11 @@ def smtp_sink(port: int) -> Iterator[None]:
         server.wait(10)
 
 
-def delivery(db: Path, calendar: WorkCalendar, policy: Policy, port: int, runs: int) -> tuple[int, float, float, float]:
-    """(messages, seconds to compose and store, seconds to deliver, floor seconds) for the day's digests.
+def delivery(db: Path, calendar: WorkCalendar, policy: Policy, port: int, runs: int) -> tuple[int, float, list[float], list[float]]:
+    """(messages, seconds to compose and store, seconds of each delivery, seconds of each floor run) for the day's digests.
 
     Composing runs once (it writes the ledger); delivery runs ``runs`` times with the floor before and
-    after each, the outbox put back to pending before each delivery, and each figure is the median.
+    after each (so there is one more floor run than deliveries), the outbox put back to pending before each delivery.
     """
     engine = make_engine(f"sqlite:///{db}")
     settings = CheckSettings(policy=policy, lights=LightRules(), sender=SENDER, county="基准测试", subject_prefix="基准测试")
@@ -223,7 +224,7 @@ def delivery(db: Path, calendar: WorkCalendar, policy: Policy, port: int, runs: 
         sends.append(deliver())
         floors.append(timed_floor())
     engine.dispose()
-    return report.messages, composed, statistics.median(sends), statistics.median(floors)
+    return report.messages, composed, sends, floors
 
 
 def peak_memory_of_check(db: Path) -> float:
@@ -252,8 +253,14 @@ def measure_scale(name: str, generated: Generated, folder: Path, runs: int, port
     listed, listed_floor = side_by_side(listing(db, calendar), listing_floor_sql(db), runs)
     report = median_time(weekly(db, calendar), repeats)
     memory = peak_memory_of_check(db)
+    daily_whole = jobs.daily_job(db)
+    weekly_whole = jobs.weekly_job(db, "第001县政府办公室", folder / f"{name}-reports")
     with smtp_sink(port):
-        messages, composed, sent, floor_seconds = delivery(db, calendar, policy, port, repeats)
+        messages, composed, sends, floors = delivery(db, calendar, policy, port, max(repeats, 3))
+    sent, floor_seconds = statistics.median(sends), statistics.median(floors)
+    # each delivery against the mean of the floor runs just before and after it: the spread says how much of a
+    # low figure is the machine (the floor moves too) and how much the pump
+    ratios = [(floors[i] + floors[i + 1]) / 2 / send for i, send in enumerate(sends)]
     return {
         "scale": name, "counties": generated.counties, "plans": len(generated.plan_files), "assignments": mix["assignments"], "runs": runs,
         "import_s": import_seconds, "check_s": check, "check_floor_s": check_floor, "check_ratio": check / check_floor,
@@ -264,4 +271,9 @@ def measure_scale(name: str, generated: Generated, folder: Path, runs: int, port
         "deliver_rate": messages / sent if sent else 0, "deliver_floor_rate": messages / floor_seconds if floor_seconds else 0,
         "deliver_ratio": floor_seconds / sent if sent else 0,
         "pipeline_rate": messages / (composed + sent) if messages else 0,
+        "deliver_ratios": ratios, "deliver_floor_rates": [messages / f for f in floors if f],
+        "deliver_rates": [messages / s for s in sends if s],
+        "daily_job_s": daily_whole["seconds"], "daily_job_peak_mb": daily_whole["peak_mb"],
+        "weekly_job_s": weekly_whole["seconds"], "weekly_job_peak_mb": weekly_whole["peak_mb"],
+        "weekly_mail_bytes": weekly_whole["mail_bytes"], "weekly_kept_xlsx_bytes": weekly_whole["kept_xlsx_bytes"],
     }

@@ -80,4 +80,6 @@ def compare_with_taskwarrior(size: int, work: Path, runs: int = 3) -> dict[str, 
         theirs_count = len(json.loads(out))
     return {"tasks": len(rows), "tracker_overdue": ours_count, "taskwarrior_overdue": theirs_count,
             "tracker_s": statistics.median(ours), "taskwarrior_s": statistics.median(theirs),
+            "tracker_runs_s": ours, "taskwarrior_runs_s": theirs,
+            "faster_in_every_run": all(o < t for o, t in zip(ours, theirs)),
             "speedup": statistics.median(theirs) / statistics.median(ours)}

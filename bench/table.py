@@ -19,6 +19,16 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {r['weekly_report_s']:.2f} | {r['peak_memory_mb']:.0f} | {r['messages']:,} | {r['compose_store_s']:.2f} "
             f"| {r['deliver_rate']:.0f} ({r['deliver_floor_rate']:.0f}, {r['deliver_ratio']:.0%}) |"
         )
+    lines += ["", "| scale | whole daily job s (peak MB) | whole weekly job s (peak MB) | weekly mail KB | workbook kept, MB "
+              "| delivery ratio per run (floor msg/s per run) |", "|---|---|---|---:|---:|---|"]
+    for r in results["scales"]:
+        if "daily_job_s" not in r:
+            continue
+        kept = r.get("weekly_kept_xlsx_bytes")
+        lines.append(
+            f"| {r['scale']} | {r['daily_job_s']:.2f} ({r['daily_job_peak_mb']:.0f}) | {r['weekly_job_s']:.2f} "
+            f"({r['weekly_job_peak_mb']:.0f}) | {r['weekly_mail_bytes'] / 1024:,.0f} | {kept / 1024 / 1024 if kept else 0:.1f} "
+            f"| {', '.join(f'{x:.0%}' for x in r['deliver_ratios'])} ({', '.join(f'{x:.0f}' for x in r['deliver_floor_rates'])}) |")
     if results.get("peer"):
         lines += ["", "| tasks | overdue (tracker / Taskwarrior) | tracker s | Taskwarrior s | tracker faster by |", "|---:|---|---:|---:|---:|"]
         for p in results["peer"]:

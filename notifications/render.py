@@ -16,6 +16,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING
 
+from notifications import mime
 from notifications.errors import TransportConfigError
 from tracker.outbox import RenderedMessage
 from tracker.reminders import Digest, DigestEntry, group_by_item, group_by_plan
@@ -33,6 +34,7 @@ def templates() -> Environment:
     return Environment(
         loader=PackageLoader("notifications", "templates"), autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined, keep_trailing_newline=False,
+        auto_reload=False,  # compiled once per process: the templates ship with the package and do not change under it
     )
 
 
@@ -54,6 +56,7 @@ def _address(name: str, addr: str) -> Address:
     return Address(display_name=one_line(name), username=local, domain=domain)
 
 
+@functools.lru_cache(maxsize=16)
 def sender_address(sender: str) -> Address:
     name, addr = parseaddr(sender)
     if "@" not in addr or _BREAKS.search(sender):
@@ -117,18 +120,26 @@ def build_message(
     entries: list[dict[str, object]], attachments: list[tuple[str, bytes, str]] = (),  # type: ignore[assignment]
 ) -> RenderedMessage:
     from_address = sender_address(sender)
+    recipients = [_address(recipient, addr) for addr in to]
+    if mime.simple_enough([from_address, *recipients]):
+        message_id = make_msgid(domain=from_address.domain)
+        headers = (mime.unstructured("Subject", one_line(subject)) + mime.addresses("From", [from_address])
+                   + mime.addresses("To", recipients) + f"Date: {format_datetime(now)}\r\nMessage-ID: {message_id}\r\n")
+        return RenderedMessage(recipient=recipient, to=list(to), subject=one_line(subject), message_id=message_id,
+                               raw=mime.assemble(headers=headers, text=text, html=html, attachments=attachments),
+                               entries=entries)
     message = EmailMessage(policy=SMTP)
     message["Subject"] = one_line(subject)
     message["From"] = from_address
-    message["To"] = [_address(recipient, addr) for addr in to]
+    message["To"] = recipients
     message["Date"] = format_datetime(now)
     message_id = make_msgid(domain=from_address.domain)
     message["Message-ID"] = message_id
     message.set_content(text, subtype="plain", charset="utf-8")
     if html is not None:
         message.add_alternative(html, subtype="html", charset="utf-8")
-    for filename, data, mime in attachments:
-        maintype, _, subtype = mime.partition("/")
+    for filename, data, content_type in attachments:
+        maintype, _, subtype = content_type.partition("/")
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return RenderedMessage(recipient=recipient, to=list(to), subject=message["Subject"], message_id=message_id,
                            raw=message.as_string(), entries=entries)

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 from markupsafe import Markup, escape
 
@@ -42,19 +50,42 @@ def subject(report: WeeklyReport) -> str:
     return f"【工作进度通报】截至{report.as_of}：完成{t.done}/{t.assignments}，逾期{t.overdue}"
 
 
-def _context(report: WeeklyReport, attached: bool) -> dict[str, object]:
+@dataclass(frozen=True)
+class LedgerFile:
+    """Where this week's workbook goes: attached to the mail (``data``), or, when larger than mail servers accept,
+    kept in the report folder (``kept_at``) and named in the mail instead."""
+
+    filename: str
+    size: int
+    data: bytes | None = None
+    kept_at: Path | None = None
+    limit: int = 0
+
+
+def ledger_filename(report: WeeklyReport) -> str:
+    return f"工作进度台账_{report.as_of.isoformat()}.xlsx"
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KB"
+
+
+def _context(report: WeeklyReport, attached: bool, kept: LedgerFile | None = None) -> dict[str, object]:
     return {"r": report, "figures": figures(report), "light": _light_html, "change_labels": CHANGE_LABELS,
-            "subject": subject(report), "attached": attached}
+            "subject": subject(report), "attached": attached,
+            "kept_at": str(kept.kept_at) if kept and kept.kept_at else "", "kept_size": _size_text(kept.size) if kept else "",
+            "attachment_limit": _size_text(kept.limit) if kept else ""}
 
 
-def render_html(report: WeeklyReport, *, attached: bool = False) -> str:
-    """The report page; ``attached`` when it goes out with the workbook, so that only then it points at it."""
-    return templates().get_template("weekly.html").render(_context(report, attached))
+def render_html(report: WeeklyReport, *, attached: bool = False, kept: LedgerFile | None = None) -> str:
+    """The report page; ``attached`` when it goes out with the workbook, so that only then it points at it; ``kept``
+    when the workbook was too large to mail, so that the page says where it is."""
+    return templates().get_template("weekly.html").render(_context(report, attached, kept))
 
 
-def render_text(report: WeeklyReport, *, attached: bool = False) -> str:
+def render_text(report: WeeklyReport, *, attached: bool = False, kept: LedgerFile | None = None) -> str:
     return templates().get_template("weekly.txt").render(
-        {**_context(report, attached), "light": lambda name: LIGHT_LABELS.get(name, name)})
+        {**_context(report, attached, kept), "light": lambda name: LIGHT_LABELS.get(name, name)})
 
 
 _LEDGER_HEADERS = ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期", "逾期天数", "进度(%)", "备注", "佐证",
@@ -63,7 +94,15 @@ _LEDGER_WIDTHS = (14, 24, 36, 22, 10, 6, 12, 12, 12, 10, 9, 30, 24, 14)
 
 
 def render_xlsx(report: WeeklyReport) -> bytes:
-    """A summary sheet and the 台账 (one row per assignment): frozen header, filters, real dates, coloured lights."""
+    """The workbook's bytes (``write_xlsx`` into memory)."""
+    buffer = io.BytesIO()
+    write_xlsx(report, buffer)
+    return buffer.getvalue()
+
+
+def write_xlsx(report: WeeklyReport, target: BinaryIO) -> None:
+    """A summary sheet and the 台账 (one row per assignment): frozen header, filters, real dates, coloured lights.
+    The ledger's rows are made as they are written, so memory does not grow with the number of assignments."""
     lights = {name: xlsx.Styled(label, xlsx.FILL_STYLE[LIGHT_COLORS[name].lstrip("#").upper()])
               for name, label in LIGHT_LABELS.items()}
     summary = [[xlsx.Styled(report.title, xlsx.BOLD)], ["截至", report.as_of], []]
@@ -74,14 +113,40 @@ def render_xlsx(report: WeeklyReport) -> bytes:
         summary += [[], [xlsx.Styled(h, xlsx.HEADER) for h in ("计划", "代码", "事项", "任务分工", "已完成", "逾期", "红灯事项")]]
         summary += [[p.title or p.code, p.code, p.items, p.totals.assignments, p.totals.done, p.totals.overdue, p.red_items]
                     for p in report.plans]
-    ledger: list[list[object]] = [[xlsx.Styled(h, xlsx.HEADER) for h in _LEDGER_HEADERS]]
-    ledger += [[view.item.key + (f"（{a.occurrence}期）" if a.occurrence else ""), view.task_title, view.item.title, a.unit, DERIVED.get(a.status, a.status), lights[a.light],
-                a.due, a.effective_due, a.completed_on, a.overdue_days, a.progress, a.note, a.evidence, view.plan]
-               for view, a in report.ledger]
-    return xlsx.workbook([
+
+    def ledger() -> Iterator[list[object]]:
+        yield [xlsx.Styled(h, xlsx.HEADER) for h in _LEDGER_HEADERS]
+        for view, a in report.ledger:
+            yield [view.item.key + (f"（{a.occurrence}期）" if a.occurrence else ""), view.task_title, view.item.title, a.unit,
+                   DERIVED.get(a.status, a.status), lights[a.light], a.due, a.effective_due, a.completed_on, a.overdue_days,
+                   a.progress, a.note, a.evidence, view.plan]
+
+    xlsx.write_workbook([
         xlsx.Sheet("汇总", summary, widths=(28,)),
-        xlsx.Sheet("台账", ledger, widths=_LEDGER_WIDTHS, freeze_header=True, filter_columns=len(_LEDGER_HEADERS)),
-    ])
+        xlsx.Sheet("台账", ledger(), widths=_LEDGER_WIDTHS, freeze_header=True, filter_columns=len(_LEDGER_HEADERS)),
+    ], target)
+
+
+def ledger_file(report: WeeklyReport, folder: Path, limit: int) -> LedgerFile:
+    """Write the week's workbook once, streamed; attach it when it is at most ``limit`` bytes (it is held in memory
+    only up to that size), otherwise keep it in ``folder`` (replacing that week's earlier file) for the mail to point at."""
+    filename = ledger_filename(report)
+    with tempfile.SpooledTemporaryFile(max_size=limit + 1) as spool:  # past the limit it spills to a temporary file
+        write_xlsx(report, spool)  # type: ignore[arg-type]
+        size = spool.tell()
+        spool.seek(0)
+        if size <= limit:
+            return LedgerFile(filename, size, data=spool.read(), limit=limit)
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".weekly-", suffix=".xlsx", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                shutil.copyfileobj(spool, out)
+            kept = folder.resolve() / filename
+            os.replace(temporary, kept)  # whole or not at all: a reader never sees half a workbook
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+    return LedgerFile(filename, size, kept_at=kept, limit=limit)
 
 
 def _number(report: WeeklyReport, key: str) -> object:
@@ -92,14 +157,35 @@ def _number(report: WeeklyReport, key: str) -> object:
     return getattr(report.totals, key)
 
 
+@dataclass(frozen=True)
+class WeeklyParts:
+    """The parts of the weekly mail that are the same for every recipient, rendered once."""
+
+    subject: str
+    text: str
+    html: str
+    attachments: list[tuple[str, bytes, str]]
+
+
+def weekly_parts(report: WeeklyReport, ledger: LedgerFile | None = None) -> WeeklyParts:
+    """Subject, text, HTML and attachment of the weekly mail; without ``ledger`` the workbook is made in memory."""
+    if ledger is None:
+        data = render_xlsx(report)
+        ledger = LedgerFile(ledger_filename(report), len(data), data=data)
+    attached = ledger.data is not None
+    kept = None if attached else ledger
+    return WeeklyParts(subject(report), render_text(report, attached=attached, kept=kept),
+                       render_html(report, attached=attached, kept=kept),
+                       [(ledger.filename, ledger.data, XLSX_MIME)] if ledger.data is not None else [])
+
+
 def render_weekly_message(
-    report: WeeklyReport, *, recipient: str, to: list[str], sender: str, now: dt.datetime
+    report: WeeklyReport, *, recipient: str, to: list[str], sender: str, now: dt.datetime, parts: WeeklyParts | None = None,
 ) -> RenderedMessage:
-    """The report as an e-mail: HTML with a plain-text part, and the workbook attached."""
-    filename = f"工作进度台账_{report.as_of.isoformat()}.xlsx"
+    """The report as an e-mail: HTML with a plain-text part, and the workbook attached (or where it is kept)."""
+    parts = parts or weekly_parts(report)
     return build_message(
-        recipient=recipient, to=to, subject=subject(report), text=render_text(report, attached=True),
-        html=render_html(report, attached=True),
+        recipient=recipient, to=to, subject=parts.subject, text=parts.text, html=parts.html,
         sender=sender, now=now, entries=[{"report": "weekly", "as_of": report.as_of.isoformat()}],
-        attachments=[(filename, render_xlsx(report), XLSX_MIME)],
+        attachments=parts.attachments,
     )

@@ -3,6 +3,9 @@
 openpyxl styles and serialises cell by cell, which takes most of a second for one county's ledger
 and minutes for a province's; this writes the same workbook's XML in one pass. openpyxl still reads
 what it writes (the tests open every workbook with it).
+
+Rows are streamed into the zip a block at a time (``write_workbook``): a province's ledger is hundreds of
+megabytes of XML, and building it as one string made the weekly job's peak memory grow with the data.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import datetime as dt
 import io
 import zipfile
 from collections.abc import Iterable, Sequence
+from typing import BinaryIO
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -93,10 +97,21 @@ def cell_text(text: str) -> str:
     return text + marker
 
 
+def _text_cell(ref: str, value: str, style: int) -> str:
+    if len(value) <= CELL_LIMIT // 2 and value.isprintable():  # nearly every cell: no cutting, no line breaks
+        text = escape(value) if ("&" in value or "<" in value or ">" in value) else value
+    else:
+        text = escape(cell_text(value)).replace("\n", "&#10;")
+    return f'<c r="{ref}" s="{style}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+
+
 def _cell(ref: str, value: object) -> str:
+    kind = type(value)
+    if kind is str:  # the common case first: a province's ledger is millions of cells, most of them text
+        return _text_cell(ref, value, PLAIN) if value else ""  # type: ignore[arg-type]
     style = PLAIN
-    if isinstance(value, Styled):
-        value, style = value.value, value.style
+    if kind is Styled:
+        value, style = value.value, value.style  # type: ignore[attr-defined]
     if value is None or value == "":
         return f'<c r="{ref}" s="{style}"/>' if style else ""
     if isinstance(value, bool):
@@ -105,29 +120,43 @@ def _cell(ref: str, value: object) -> str:
         return f'<c r="{ref}" s="{style}"><v>{value}</v></c>'
     if isinstance(value, dt.date):
         return f'<c r="{ref}" s="{style or DATE}"><v>{(value - EPOCH).days}</v></c>'
-    text = escape(cell_text(str(value))).replace("\n", "&#10;")
-    return f'<c r="{ref}" s="{style}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+    return _text_cell(ref, str(value), style)
 
 
-def _sheet_xml(sheet: Sheet) -> str:
+ROWS_PER_WRITE = 2000  # rows joined into one string before they go to the compressor: few calls, little memory
+
+
+def _write_sheet(sheet: Sheet, out: BinaryIO) -> None:
+    """The sheet's XML, written as its rows come: memory stays at one block of rows, whatever the sheet's size."""
     letters = [column_letter(i) for i in range(1, 64)]
-    body = []
-    count = 0
-    for count, row in enumerate(sheet.rows, start=1):
-        cells = "".join(_cell(f"{letters[i]}{count}", value) for i, value in enumerate(row))
-        body.append(f'<row r="{count}">{cells}</row>')
     view = ('<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
             'state="frozen"/></sheetView></sheetViews>') if sheet.freeze_header else ""
     cols = "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(sheet.widths, start=1))
     cols = f"<cols>{cols}</cols>" if cols else ""
+    out.write(('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+               '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+               f'{view}{cols}<sheetData>').encode("utf-8"))
+    block: list[str] = []
+    count = 0
+    for count, row in enumerate(sheet.rows, start=1):
+        cells = "".join(_cell(f"{letters[i]}{count}", value) for i, value in enumerate(row))
+        block.append(f'<row r="{count}">{cells}</row>')
+        if len(block) >= ROWS_PER_WRITE:
+            out.write("".join(block).encode("utf-8"))
+            block.clear()
     auto = f'<autoFilter ref="A1:{letters[sheet.filter_columns - 1]}{max(count, 1)}"/>' if sheet.filter_columns else ""
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-            f'{view}{cols}<sheetData>{"".join(body)}</sheetData>{auto}</worksheet>')
+    out.write(("".join(block) + f"</sheetData>{auto}</worksheet>").encode("utf-8"))
 
 
 def workbook(sheets: Sequence[Sheet]) -> bytes:
     """The bytes of an .xlsx file holding ``sheets``."""
+    buffer = io.BytesIO()
+    write_workbook(sheets, buffer)
+    return buffer.getvalue()
+
+
+def write_workbook(sheets: Sequence[Sheet], target: BinaryIO) -> None:
+    """An .xlsx file holding ``sheets``, written into ``target`` (a file opened for binary writing) as the rows come."""
     overrides = "".join(
         f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
         'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
@@ -160,13 +189,12 @@ def workbook(sheets: Sequence[Sheet]) -> bytes:
              'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>')
     book_rels = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
                  f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rels}</Relationships>')
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", content_types)
         archive.writestr("_rels/.rels", root_rels)
         archive.writestr("xl/workbook.xml", book)
         archive.writestr("xl/_rels/workbook.xml.rels", book_rels)
         archive.writestr("xl/styles.xml", _STYLES)
         for i, sheet in enumerate(sheets, start=1):
-            archive.writestr(f"xl/worksheets/sheet{i}.xml", _sheet_xml(sheet))
-    return buffer.getvalue()
+            with archive.open(f"xl/worksheets/sheet{i}.xml", "w", force_zip64=True) as part:
+                _write_sheet(sheet, part)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from notifications.render import render_digest
-from notifications.weekly import render_weekly_message
+from notifications.weekly import ledger_file, render_weekly_message, weekly_parts
 from schedules.robot_posts import office_warnings, store_robot_posts, store_weekly_robot_posts
 from tracker.calendar import WorkCalendar
 from tracker.db import read_session, write_session
@@ -129,6 +130,8 @@ class ReportSettings:
     weekday: int
     lights: LightRules
     tz: dt.tzinfo
+    folder: Path = Path("reports")  # where a workbook too large to mail is kept (config: [report] folder)
+    attachment_max_bytes: int = 10 * 1024 * 1024  # larger workbooks are not attached ([report] attachment_max_mb)
 
 
 def is_report_day(day: dt.date, calendar: WorkCalendar, weekday: int) -> bool:
@@ -173,11 +176,13 @@ def weekly_report_job(
 
 
 def store_weekly_messages(session: Session, report: WeeklyReport, settings: ReportSettings, now: dt.datetime) -> list[int]:
-    """Render the report for each configured recipient and put it in the outbox; returns the message ids."""
+    """Render the report once (the workbook streamed to a file, attached only up to the configured size), address it to
+    each configured recipient and put it in the outbox; returns the message ids."""
     ids = []
     recipients = report_recipients(session, settings.recipients)
+    parts = weekly_parts(report, ledger_file(report, settings.folder, settings.attachment_max_bytes)) if recipients else None
     for recipient, to in recipients:
-        rendered = render_weekly_message(report, recipient=recipient, to=to, sender=settings.sender, now=now)
+        rendered = render_weekly_message(report, recipient=recipient, to=to, sender=settings.sender, now=now, parts=parts)
         ids.append(store_message(session, rendered, run_date=report.as_of, now=now, kind="report").id)
     store_weekly_robot_posts(session, report, [name for name, _ in recipients], now=now)
     return ids  # type: ignore[return-value]

@@ -158,6 +158,8 @@ class ReportSettings(_Section):
     weekday: Literal["mon", "tue", "wed", "thu", "fri"] = "mon"
     time: str = "09:00"
     recipients: list[str] = Field(default_factory=lambda: ["县政府办公室"])
+    folder: str = "reports"
+    attachment_max_mb: float = Field(default=10, gt=0)
 
 
 class CatalogSettings(_Section):

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracker.errors import PlanImportError
-from tracker.sheetfile import read_csv_tables, read_workbook_tables
 from tracker.tablechoice import FoundTable, choose_table
 from tracker.tablefile import Table
-from tracker.wordfile import read_word_tables
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -138,8 +136,28 @@ def needs_conversion(path: Path) -> bool:
     return kind is not None and kind[1] is not None and find_soffice() is not None
 
 
+def _read_word(data: bytes, path: str) -> list[FoundTable]:
+    from tracker.wordfile import read_word_tables  # python-docx and lxml: only when a Word file is read
+
+    return read_word_tables(data, path)
+
+
+def _read_workbook(data: bytes, path: str) -> list[FoundTable]:
+    from tracker.sheetfile import read_workbook_tables  # openpyxl: only when a workbook is read
+
+    return read_workbook_tables(data, path)
+
+
+def _read_csv(data: bytes, path: str) -> list[FoundTable]:
+    from tracker.sheetfile import read_csv_tables
+
+    return read_csv_tables(data, path)
+
+
+# The readers import their libraries when a file of their kind is read: commands that only look at the
+# database (`tracker items list`) do not load python-docx, lxml and openpyxl.
 READERS: dict[str, Callable[[bytes, str], list[FoundTable]]] = {
-    "docx": read_word_tables, "xlsx": read_workbook_tables, "csv": read_csv_tables,
+    "docx": _read_word, "xlsx": _read_workbook, "csv": _read_csv,
 }
 
 

@@ -1,4 +1,12 @@
-"""The root of the `tracker` command: global options and turning errors into clean messages."""
+"""The root of the `tracker` command: global options, turning errors into clean messages, and the table of commands.
+
+A clerk's command answers at once only if the interpreter loads what that command uses and nothing else:
+every command module pulls in SQLAlchemy, the configuration models and often mail, the scheduler or Excel.
+So the command modules are not imported here; ``COMMANDS`` names, for every top-level command and
+sub-app, the modules that define it, its help panel and the one line `tracker --help` shows, and a
+module is imported when its command is run (or its own help is asked for). A new command module adds
+one line to ``COMMANDS``; ``tests/test_startup.py`` checks that each line matches what its module defines.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +15,80 @@ import sys
 from collections.abc import Sequence
 from typing import Annotated, Any, NoReturn
 
+import importlib
+from typing import NamedTuple
+
 import typer
-from sqlalchemy.exc import DBAPIError
+import typer.main
 from typer._click import exceptions as click_errors
 from typer.core import TyperGroup
 from typer.exceptions import Abort
 
-from tracker.cli import chinese, failures, output
-from tracker.cli.context import Context
+from tracker.cli import chinese, output
 from tracker.errors import TrackerError
 
 chinese.install()
+
+
+class Entry(NamedTuple):
+    """A top-level command or sub-app: the modules that define it (imported when it is used), where `tracker --help`
+    lists it and the line it shows there (the first line of the command's own help)."""
+
+    modules: tuple[str, ...]
+    panel: str
+    summary: str
+
+
+def _entry(modules: str, panel: str, summary: str) -> Entry:
+    return Entry(tuple(f"tracker.cli.{m}" for m in modules.split()), panel, summary)
+
+
+# In the order the commands were registered before they were loaded on demand (a mistyped command's error lists them
+# so); `tracker --help` orders them by panel (tracker/cli/chinese.py). One line per command or sub-app.
+COMMANDS: dict[str, Entry] = {
+    "export": _entry("admin_commands", "维护", "导出单位、事项、任务分工、变更历史和发件箱，供存档。格式为 JSON（时间带时区）。"),
+    "ical": _entry("ical_commands", "提醒", "导出日历文件（iCalendar）：每个未完成任务的期限是一个全天事件，可导入 Outlook、手机日历等。"),
+    "run": _entry("mail_commands", "提醒", "运行提醒：默认作为常驻进程按计划检查和发送；--once 检查并发送一次后退出。"),
+    "remind": _entry("remind_commands", "提醒", "预览某天会给谁发送什么提醒。"),
+    "simulate": _entry("mail_commands", "提醒", "在数据库的临时副本（SQLite）上逐日重放检查和发送，邮件写入文件夹；真实数据库不变。"),
+    "init": _entry("plan_commands", "设置", "创建数据库，载入单位名录和计划表。"),
+    "import": _entry("plan_commands", "计划", "导入或重新导入计划表：更新事项，增减任务分工，保留已有进度和历史。"),
+    "show": _entry("plan_commands", "计划", "查看一个事项：期限、各单位状态、灯色。定期工作每期每个单位一行（尚未开始的期不列）。"),
+    "status": _entry("status_commands", "状态", "更新单位在某事项上的状态，并记入历史。定期工作（如每月25日前）每期单独登记。"),
+    "history": _entry("status_commands", "状态", "查看事项的全部变更记录（谁、何时、从什么改成什么）。"),
+    "extend": _entry("status_commands", "状态", "登记经批准的延期：单位获得新的期限，原期限保留。"),
+    "db": _entry("admin_commands", "维护", "数据库维护：升级、备份。"),
+    "config": _entry("admin_commands", "设置", "配置检查。"),
+    "catalog": _entry("catalog_commands", "计划", "政务公开事项标准目录（附件2）：检查、验收、模板、公开时限提醒。"),
+    "channel": _entry("channel_commands", "设置", "群机器人（企业微信、钉钉、飞书）：测试。"),
+    "units": _entry("unit_commands contact_commands", "设置", "单位名录。"),
+    "ledger": _entry("ledger_commands", "维护", "提醒台账：撤销误记的将来日期、确认系统日期。"),
+    "mail": _entry("mail_commands", "设置", "邮件设置检查。"),
+    "outbox": _entry("mail_commands", "提醒", "发件箱：查看和重发。"),
+    "items": _entry("plan_commands", "计划", "查看事项。"),
+    "deadline": _entry("plan_commands", "计划", "完成时间（期限）工具。"),
+    "report": _entry("report_commands", "报告", "进度通报。"),
+    "sheet": _entry("sheet_commands", "状态", "进度填报表：导出给单位填写，收回后导入。"),
+    "event": _entry("status_commands", "计划", "外部事件：登记发生日期。"),
+    "events": _entry("status_commands", "计划", "外部事件：查看。"),
+    "plans": _entry("plans_commands", "计划", "计划：一个数据库同时跟踪多个计划（文件），每个计划有自己的代码。"),
+}
+
+
+def load_command(name: str) -> typer.core.TyperCommand | TyperGroup | None:
+    """The command or sub-app ``name`` as Click runs it, its modules imported now (once)."""
+    entry = COMMANDS.get(name)
+    if entry is None:
+        return None
+    for module in entry.modules:
+        importlib.import_module(module)
+    return typer.main.get_group(app).commands.get(name)
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    """A driver's refusal, recognised without importing SQLAlchemy for commands that never touched it."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.DBAPIError)
 
 
 class _Root(TyperGroup):
@@ -25,16 +96,41 @@ class _Root(TyperGroup):
     and exit code 1; nothing is half-written. After a command that computed dates in a year without holiday data,
     the warning is shown if the command did not show it itself."""
 
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            command = load_command(cmd_name)
+            if command is not None:
+                self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def listing(self, ctx: typer.Context) -> list[tuple[str, str | None, str, bool]]:
+        """(name, panel, summary, hidden) of every command, for the help page and the parser's errors, without
+        importing the command modules."""
+        rows = [(name, entry.panel, entry.summary, False) for name, entry in COMMANDS.items()]
+        for name in super().list_commands(ctx):
+            if name not in COMMANDS:
+                sub = self.commands[name]
+                summary = (sub.short_help or (sub.help or "").strip().split("\n")[0]).strip()
+                rows.append((name, getattr(sub, "rich_help_panel", None), summary, bool(sub.hidden)))
+        return rows
+
     def invoke(self, ctx: typer.Context) -> Any:
         output.forget_warnings()
         try:
             result = super().invoke(ctx)
         except TrackerError as exc:
             self._fail(str(exc), exc)
-        except DBAPIError as exc:
-            self._fail(failures.database_error(exc, failures.shown_database(ctx.obj)), exc)
         except OSError as exc:
+            from tracker.cli import failures
             self._fail(failures.os_error(exc), exc)
+        except Exception as exc:
+            if not _is_database_error(exc):
+                raise
+            from tracker.cli import failures
+            self._fail(failures.database_error(exc, failures.shown_database(ctx.obj)), exc)  # type: ignore[arg-type]
         _calendar_warnings(ctx.obj)
         return result
 
@@ -66,7 +162,7 @@ class _Root(TyperGroup):
         sys.exit(result if isinstance(result, int) else 0)
 
 
-def _calendar_warnings(context: Context | None) -> None:
+def _calendar_warnings(context: Any) -> None:
     calendar = context.__dict__.get("calendar") if context is not None else None  # only if the command computed dates
     for warning in calendar.warnings if calendar is not None else []:
         output.warn_once(warning)
@@ -84,6 +180,8 @@ def root(
     config: Annotated[str | None, typer.Option("--config", help="配置文件路径（默认：$TRACKER_CONFIG 或 ./config.toml）；可写在子命令之后")] = None,
 ) -> None:
     # a caller that embeds the CLI (the tests) may hand in the real clock as ``obj``; the system clock otherwise
+    from tracker.cli.context import Context
+
     ctx.obj = Context(config_path=config, clock=ctx.obj) if callable(ctx.obj) else Context(config_path=config)
 
 
@@ -95,19 +193,3 @@ def main() -> None:
 # as a 警告 line instead of Python's bare last-resort output.
 logging.getLogger("tracker.calendar").addHandler(logging.NullHandler())
 
-
-from tracker.cli import (  # noqa: E402,F401
-    admin_commands,
-    catalog_commands,
-    channel_commands,
-    contact_commands,
-    ical_commands,
-    ledger_commands,
-    mail_commands,
-    plan_commands,
-    plans_commands,
-    report_commands,
-    sheet_commands,
-    status_commands,
-    unit_commands,
-)

@@ -118,18 +118,30 @@ def help_text(command: Any, ctx: Any) -> str:
         lines += ["选项："] + _rows(options) + [""]
     if isinstance(command, TyperGroup):
         panels: dict[str, list[tuple[str, str]]] = {}
-        names = command.list_commands(ctx)
-        for name in sorted(names, key=lambda n: (_COMMAND_ORDER.index(n) if n in _COMMAND_ORDER else len(_COMMAND_ORDER), n)):
-            sub = command.get_command(ctx, name)
-            if sub is None or sub.hidden:
-                continue
-            summary = (sub.short_help or (sub.help or "").strip().split("\n")[0]).strip()
-            panels.setdefault(getattr(sub, "rich_help_panel", None) or OTHER_PANEL, []).append((name, summary))
+        listed = sorted(_listing(command, ctx), key=lambda row: (
+            _COMMAND_ORDER.index(row[0]) if row[0] in _COMMAND_ORDER else len(_COMMAND_ORDER), row[0]))
+        for name, panel, summary, hidden in listed:
+            if not hidden:
+                panels.setdefault(panel or OTHER_PANEL, []).append((name, summary))
         order = [*PANELS, *sorted(p for p in panels if p not in PANELS)]
         for panel in order:
             if panel in panels:
                 lines += [f"{panel}：" if len(panels) > 1 else "命令："] + _rows(panels[panel]) + [""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _listing(group: Any, ctx: Any) -> list[tuple[str, str | None, str, bool]]:
+    """(name, panel, summary, hidden) of a group's commands; the root lists its own without importing them."""
+    listing = getattr(group, "listing", None)
+    if listing is not None:
+        return list(listing(ctx))
+    rows = []
+    for name in group.list_commands(ctx):
+        sub = group.get_command(ctx, name)
+        if sub is not None:
+            summary = (sub.short_help or (sub.help or "").strip().split("\n")[0]).strip()
+            rows.append((name, getattr(sub, "rich_help_panel", None), summary, bool(sub.hidden)))
+    return rows
 
 
 def _format_help(self: Any, ctx: Any, formatter: Any) -> None:
@@ -176,7 +188,7 @@ def _given_value(args: Sequence[str], name: str) -> str | None:
 def _command_names(ctx: Any) -> list[str]:
     command = getattr(ctx, "command", None)
     if isinstance(command, TyperGroup):
-        return [n for n in command.list_commands(ctx) if not command.get_command(ctx, n).hidden]
+        return [name for name, _panel, _summary, hidden in _listing(command, ctx) if not hidden]
     return []
 
 

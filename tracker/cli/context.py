@@ -27,6 +27,7 @@ from tracker.errors import ClockError, TrackerError
 from tracker.ledger import ClockReading
 from tracker.outfiles import mode_like
 from tracker.queries import LightRules
+from tracker.reminders import Policy
 
 Clock = Callable[[], dt.datetime]
 EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
@@ -116,6 +117,13 @@ class Context:
     def lights(self) -> LightRules:
         s = self.config.settings.lights
         return LightRules(yellow_within_days=s.yellow_within_days, behind_by_percent=s.behind_by_percent)
+
+    @property
+    def policy(self) -> Policy:
+        """When reminders fall due and whom overdue work escalates to, from ``[reminders]``."""
+        r = self.config.settings.reminders
+        return Policy(before_days=tuple(r.before_days), on_due_day=r.on_due_day, overdue_every_days=r.overdue_every_days,
+                      escalate_to=frozenset(r.escalate_to))
 
     def real_now(self) -> dt.datetime:
         """The moment by the real clock, in the configured zone."""

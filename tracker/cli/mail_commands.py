@@ -16,12 +16,12 @@ from rich.progress import Progress
 
 from notifications.delivery import DeliveryPolicy, DeliveryReport, deliver_pending, lease_for
 from notifications.errors import DeliveryError
-from notifications.render import build_message, render_subject
+from notifications.render import build_message
 from notifications.transports import (
     FolderTransport, MemoryTransport, SmtpSettings, Transport, eml_name, make_transport, read_password,
 )
 from schedules.daemon import DaemonPlan, Jobs, run_daemon
-from schedules.jobs import CheckReport, CheckSettings, ReportSettings, daily_check, preview_check, weekly_report_job
+from schedules.jobs import CheckReport, CheckSettings, ReportSettings, daily_check, weekly_report_job
 from tracker.cli import output
 from tracker.cli.app import app
 from tracker.cli.channel_commands import deliver_robots
@@ -32,7 +32,6 @@ from tracker.errors import ClockError, TrackerError
 from tracker.models import OutboxMessage
 from tracker.outbox import STATES, list_messages, retry
 from tracker.times import local_iso, local_text
-from tracker.reminders import Policy, stage_label
 
 log = logging.getLogger(__name__)
 mail_app = typer.Typer(help="邮件设置检查。", no_args_is_help=True)
@@ -43,10 +42,7 @@ app.add_typer(outbox_app, name="outbox", rich_help_panel="提醒")
 
 def check_settings(context: Context) -> CheckSettings:
     s = context.config.settings
-    r = s.reminders
-    policy = Policy(before_days=tuple(r.before_days), on_due_day=r.on_due_day, overdue_every_days=r.overdue_every_days,
-                    escalate_to=frozenset(r.escalate_to))
-    return CheckSettings(policy=policy, lights=context.lights, sender=s.mail.sender, county=s.general.county,
+    return CheckSettings(policy=context.policy, lights=context.lights, sender=s.mail.sender, county=s.general.county,
                          subject_prefix=s.mail.subject_prefix)
 
 
@@ -57,7 +53,8 @@ def report_settings(context: Context) -> ReportSettings:
     s = context.config.settings
     return ReportSettings(title=f"{s.general.county}政务工作任务进度通报", recipients=tuple(s.report.recipients),
                           sender=s.mail.sender, weekday=WEEKDAYS.index(s.report.weekday), lights=context.lights,
-                          tz=context.config.tz)
+                          tz=context.config.tz, folder=context.config.path(s.report.folder),
+                          attachment_max_bytes=int(s.report.attachment_max_mb * 1024 * 1024))
 
 
 def delivery_policy(context: Context) -> DeliveryPolicy:
@@ -209,45 +206,6 @@ def _exit_on_delivery_failure(delivered: DeliveryReport, posted: DeliveryReport 
         output.errors.print("错误：发送已暂停，邮件留在发件箱中：" + delivered.halted, markup=False)
     if failed or delivered.halted:
         raise typer.Exit(1)
-
-
-@app.command("remind", rich_help_panel="提醒")
-def remind_command(
-    ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="只显示将要发送的提醒，不写数据库、不发送")] = False,
-    today: Today = None,
-    as_json: Json = False,
-) -> None:
-    """预览某天会给谁发送什么提醒。
-
-    例：tracker remind --dry-run --today 2020-10-09 --json
-    """
-    context: Context = ctx.obj
-    if not dry_run:
-        raise TrackerError("请加 --dry-run 预览；实际发送请用 tracker run --once。")
-    day = context.today(today)
-    plan = preview_check(context.ready_engine(), check_settings(context), context.calendar, day)
-    workday = context.calendar.is_workday(day)
-    digests = plan.digests if workday else []
-    if as_json:
-        prefix = context.config.settings.mail.subject_prefix
-        output.print_json([{
-            "recipient": d.recipient, "to": d.to, "subject": render_subject(d, prefix),
-            "entries": [{"plan": e.plan, "item": e.item, "occurrence": e.occurrence or None, "unit": e.unit,
-                         "role": e.role, "stage": e.stage, "due": e.due.isoformat()} for e in d.entries],
-        } for d in digests])
-        return
-    if not workday:
-        output.say(f"{day} 不是工作日，不发送提醒。")
-        return
-    rows = [[d.recipient, "、".join(d.to), str(len(d.own)), str(len({e.unit for e in d.escalations})),
-             "、".join(sorted({stage_label(e.stage) for e in d.own}))] for d in digests]
-    output.table(f"{day} 将发送的提醒（预览，未发送）", ["收件单位", "邮箱", "本单位事项", "督办逾期单位", "提醒类型"], rows)
-    output.say(f"共 {len(digests)} 封邮件。")
-    for name in plan.unreachable:
-        output.warn(f"单位“{name}”及其上级都没有邮箱，提醒无法送达。")
-    for warning in context.calendar.warnings:
-        output.warn(warning)
 
 
 @app.command("simulate", rich_help_panel="提醒")

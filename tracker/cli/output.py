@@ -1,4 +1,7 @@
-"""Printing for people (Chinese, aligned tables) and for scripts (JSON)."""
+"""Printing for people (Chinese, aligned tables) and for scripts (JSON).
+
+rich is imported when something is printed through it: a script reading `--json` from a pipe does not pay for it.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,29 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+@cache
+def _consoles() -> tuple[Console, Console]:
+    from rich.console import Console
+
+    return (Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160),
+            Console(stderr=True, highlight=False, soft_wrap=True))
+
+
+def __getattr__(name: str) -> Any:
+    """``output.console`` (stdout) and ``output.errors`` (stderr), made when first used."""
+    if name == "console":
+        return _consoles()[0]
+    if name == "errors":
+        return _consoles()[1]
+    raise AttributeError(name)
 
 LIGHT_STYLE = {"green": "green", "yellow": "yellow", "red": "bold red"}
 LIGHT_LABEL = {"green": "● 绿", "yellow": "● 黄", "red": "● 红"}
@@ -29,15 +47,20 @@ def print_json(data: Any) -> None:
 
 def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """An aligned table; rich measures CJK characters as two columns wide."""
+    from rich.table import Table
+    from rich.text import Text
+
     out = Table(title=title, show_lines=False, title_justify="left", header_style="bold")
     for header in headers:
         out.add_column(header, overflow="fold")
     for row in rows:
         out.add_row(*[cell if isinstance(cell, Text) else Text("" if cell is None else str(cell)) for cell in row])
-    console.print(out)
+    _consoles()[0].print(out)
 
 
 def light(name: str) -> Text:
+    from rich.text import Text
+
     return Text(LIGHT_LABEL.get(name, name), style=LIGHT_STYLE.get(name, ""))
 
 
@@ -46,15 +69,17 @@ def short(text: str, width: int = 28) -> str:
 
 
 def say(message: str) -> None:
-    console.print(message, markup=False)
+    _consoles()[0].print(message, markup=False)
 
 
 _warned: set[str] = set()
 
 
 def warn(message: str) -> None:
+    from rich.text import Text
+
     _warned.add(message)
-    errors.print(Text("警告：" + message, style="yellow"))
+    _consoles()[1].print(Text("警告：" + message, style="yellow"))
 
 
 _LEVELS = {"DEBUG": "调试", "INFO": "信息", "WARNING": "警告", "ERROR": "错误", "CRITICAL": "严重"}
@@ -87,7 +112,7 @@ def setup_logging(tz: dt.tzinfo, level: int) -> None:
 
 def progress(message: str) -> None:
     """A note on stderr that long work is under way; stdout stays clean for --json."""
-    errors.print(message, markup=False)
+    _consoles()[1].print(message, markup=False)
 
 
 def forget_warnings() -> None:

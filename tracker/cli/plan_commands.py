@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -82,6 +81,8 @@ def _print_diff(diff: PlanDiff) -> None:
 
 
 def _print_preview(plan: PlannedPlan) -> None:
+    from rich.text import Text
+
     def cell(item_texts: dict[str, str], inherited: list[str], column: str) -> Text:
         value = item_texts.get(column, "")
         return Text("↑ " + value, style="dim") if column in inherited and value else Text(value)
