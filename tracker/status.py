@@ -197,7 +197,7 @@ def extend(
         raise StatusError("延期必须用 --reason 写明原因（如批准文号）。")
     item = find_item(session, item_key)
     label = resolve_occurrence(item, occurrence, period)
-    due, waiting = item_dues(session, [item, *_dependencies(session, item)], calendar)[item.key]
+    due, waiting = item_dues(session, [item, *item_dependencies(session, item)], calendar)[item.key]
     targets = principal_rows(session, item, directory, unit_names, label)
     if label:
         due = targets[0][1].occurrence_due
@@ -228,7 +228,7 @@ def extend(
     return results
 
 
-def _dependencies(session: Session, item: Item) -> list[Item]:
+def item_dependencies(session: Session, item: Item) -> list[Item]:
     if not item.depends_on:
         return []
     return list(session.exec(select(Item).where((Item.key == item.depends_on) | (Item.parent_key == item.depends_on))).all())

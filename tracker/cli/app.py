@@ -101,6 +101,7 @@ from tracker.cli import (  # noqa: E402,F401
     catalog_commands,
     channel_commands,
     contact_commands,
+    cycle_commands,
     ical_commands,
     ledger_commands,
     mail_commands,

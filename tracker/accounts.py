@@ -1,0 +1,59 @@
+"""County-office accounts for the web pages: a name and a scrypt hash (memory-hard), nothing else."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+
+from sqlmodel import Session, select
+
+from tracker.errors import AccessError, StatusError
+from tracker.models import JournalEntry, OfficeUser
+from tracker.text import clean_line
+
+N, R, P = 2**14, 8, 1  # 16 MiB per guess
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=N, r=R, p=P, maxmem=64 * 1024 * 1024)
+    return f"scrypt${N}${R}${P}${salt.hex()}${digest.hex()}"
+
+
+def password_matches(password: str, stored: str) -> bool:
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+        assert kind == "scrypt"
+        found = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
+                               maxmem=64 * 1024 * 1024)
+    except (ValueError, AssertionError):
+        return False
+    return hmac.compare_digest(found.hex(), digest)
+
+
+def add_user(session: Session, name: str, password: str, *, by: str, now: dt.datetime, replace: bool = False) -> OfficeUser:
+    name = clean_line(name).strip()
+    if not name:
+        raise StatusError("用户名不能为空。")
+    if len(password) < 10:
+        raise StatusError("密码至少 10 个字符。")
+    user = session.exec(select(OfficeUser).where(OfficeUser.name == name)).first()
+    if user is not None and not replace:
+        raise StatusError(f"用户“{name}”已存在。要重设密码请加 --reset。")
+    user = user or OfficeUser(name=name, password_hash="", created_at=now)
+    user.password_hash, user.disabled = hash_password(password), False
+    session.add(user)
+    session.add(JournalEntry(at=now, actor=clean_line(by), action="user_add", note=name, details={"reset": replace}))
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, name: str, password: str) -> OfficeUser:
+    user = session.exec(select(OfficeUser).where(OfficeUser.name == name.strip())).first()
+    if user is None or user.disabled or not password_matches(password, user.password_hash):
+        if user is None:
+            hash_password(password)  # the same work as a wrong password, so timing does not tell which names exist
+        raise AccessError("用户名或密码不正确。")
+    return user
