@@ -91,7 +91,7 @@ def render_subject(digest: Digest, prefix: str) -> str:
 
 
 def render_digest(
-    digest: Digest, *, sender: str, now: dt.datetime, county: str, prefix: str, warnings: list[str]
+    digest: Digest, *, sender: str, now: dt.datetime, county: str, prefix: str, warnings: list[str], link: str = ""
 ) -> RenderedMessage:
     """One digest as a multipart/alternative message (plain text and HTML), with its own Message-ID."""
     late = digest.escalations
@@ -100,7 +100,8 @@ def render_digest(
         "recipient": one_line(digest.recipient), "today": digest.run_date.isoformat(), "county": county,
         "own": [_EntryView(e) for e in digest.own], "escalations": sorted(group_by_item(late).items()),
         "escalation_roles": "、".join(sorted({ROLE_LABELS.get(e.role, e.role) for e in late})), "warnings": warnings,
-        "subject": subject, "contact": digest.contact,
+        "subject": subject, "contact": digest.contact, "link": link,
+        "unsigned": any(not e.signed for e in digest.own),
     }
     text = templates().get_template("digest.txt").render(context)
     html = templates().get_template("digest.html").render(context)

@@ -202,7 +202,7 @@ def _behind(row: Any, starts_on: dt.date | None, due: dt.date, today: dt.date, l
 _COLUMNS = (
     Assignment.id, Assignment.item_id, Assignment.unit_id, Assignment.role, Assignment.state, Assignment.progress,
     Assignment.completed_on, Assignment.note, Assignment.evidence, Assignment.extended_due, Assignment.occurrence,
-    Assignment.occurrence_due,
+    Assignment.occurrence_due, Assignment.acknowledged_at,
 )
 
 

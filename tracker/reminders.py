@@ -124,6 +124,7 @@ class DigestEntry:
     domain: str | None = None
     progress: int = 0
     occurrence: str = ""
+    signed: bool = True  # the unit has signed for it (签收); an unsigned entry asks for it
 
     @property
     def stage_label(self) -> str:
@@ -142,7 +143,7 @@ class DigestEntry:
         return {"item": self.item, "occurrence": self.occurrence or None, "unit": self.unit,
                 "role": self.role, "stage": self.stage, "due": self.due.isoformat(), "days_left": self.days_left,
                 "light": self.light, "escalation": self.escalation, "task": self.task, "heading": self.heading,
-                "timing": self.timing, "progress": self.progress, "note": self.note}
+                "timing": self.timing, "progress": self.progress, "note": self.note, "signed": self.signed}
 
 
 @dataclass
@@ -367,7 +368,7 @@ def _plan(
             days_left = (effective - today).days  # type: ignore[operator]
             entry = DigestEntry(key, title, assignee.name, "principal", found.name, effective, days_left, light,  # type: ignore[arg-type]
                                 note=row.note, task=task, domain=item.domain, progress=row.progress,
-                                occurrence=row.occurrence)
+                                occurrence=row.occurrence, signed=row.acknowledged_at is not None)
             recipient = digests.add(assignee, entry)
             notices.append(PlannedNotice(row.id, effective, found.name, found.rank, recipient or ""))  # type: ignore[arg-type]
             if found.rank > 0:

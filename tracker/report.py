@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from sqlmodel import Session, select
 
 from tracker.calendar import WorkCalendar
+from tracker.cycle import review_queue, unsigned
 from tracker.disclosures import DisclosureView, overdue_disclosures
 from tracker.models import JournalEntry, OutboxMessage
 from tracker.queries import AssignmentView, ItemView, LightRules, load_views
@@ -89,6 +90,20 @@ class Upcoming(NamedTuple):
 
 
 @dataclass
+class ReviewFigures:
+    """The supervision cycle in the 通报: reports waiting for the office, reports returned this week, and the units
+    that have not signed for their assignments within the allowed working days of the first reminder."""
+
+    waiting: int = 0
+    returned_this_week: int = 0
+    unsigned: list[tuple[str, str, dt.date]] = field(default_factory=list)  # (unit, item, first reminder day)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"waiting_for_review": self.waiting, "returned_this_week": self.returned_this_week,
+                "unsigned": [{"unit": u, "item": i, "first_reminder": d.isoformat()} for u, i, d in self.unsigned]}
+
+
+@dataclass
 class WeeklyReport:
     as_of: dt.date
     since: dt.date
@@ -102,6 +117,7 @@ class WeeklyReport:
     warnings: list[str]
     ledger: list[tuple[ItemView, AssignmentView]] = field(default_factory=list)
     disclosures: list[DisclosureView] = field(default_factory=list)  # overdue disclosures from the catalogues
+    review: ReviewFigures = field(default_factory=lambda: ReviewFigures())
 
     @property
     def red_items(self) -> list[ItemLine]:
@@ -125,6 +141,7 @@ class WeeklyReport:
             "undelivered": [{"recipient": r, "subject": s, "error": e} for r, s, e in self.undelivered],
             "warnings": self.warnings,
             "overdue_disclosures": [d.to_json(self.as_of) for d in self.disclosures],
+            "review": self.review.to_json(),
         }
 
 
@@ -157,7 +174,8 @@ def _count(totals: Totals, a: AssignmentView) -> None:
 
 
 def build_weekly_report(
-    session: Session, as_of: dt.date, calendar: WorkCalendar, lights: LightRules, *, title: str, tz: dt.tzinfo
+    session: Session, as_of: dt.date, calendar: WorkCalendar, lights: LightRules, *, title: str, tz: dt.tzinfo,
+    acknowledge_within: int = 3,
 ) -> WeeklyReport:
     """The report as of the end of ``as_of``: figures, lights, ranking, the last 7 days and the next 14."""
     views = load_views(session, as_of, calendar, lights)
@@ -202,7 +220,18 @@ def build_weekly_report(
     upcoming.sort()
     return WeeklyReport(as_of=as_of, since=since, title=title, totals=totals, items=items, units=ranked, changes=changes,
                         upcoming=upcoming, undelivered=undelivered, warnings=calendar.warnings, ledger=ledger,
-                        disclosures=overdue_disclosures(session, as_of))
+                        disclosures=overdue_disclosures(session, as_of),
+                        review=_review_figures(session, since, as_of, calendar, tz, acknowledge_within))
+
+
+def _review_figures(session: Session, since: dt.date, as_of: dt.date, calendar: WorkCalendar, tz: dt.tzinfo,
+                    acknowledge_within: int) -> ReviewFigures:
+    returned = session.exec(select(JournalEntry.at).where(JournalEntry.action == "review_return")).all()
+    return ReviewFigures(
+        waiting=len(review_queue(session)),
+        returned_this_week=sum(1 for at in returned if since < at.astimezone(tz).date() <= as_of),
+        unsigned=unsigned(session, as_of, calendar, acknowledge_within),
+    )
 
 
 def _journal_changes(session: Session, since: dt.date, as_of: dt.date, tz: dt.tzinfo) -> list[Change]:

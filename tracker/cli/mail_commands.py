@@ -28,7 +28,8 @@ from tracker.cli.channel_commands import deliver_robots
 from tracker.cli.context import Context, parse_date
 from tracker.cli.options import Drill, Json, Today
 from tracker.db import copy_database, make_engine, read_session, write_session
-from tracker.errors import ClockError, TrackerError
+from tracker.errors import ClockError, ConfigError, TrackerError
+from tracker.links import read_secret
 from tracker.models import OutboxMessage
 from tracker.outbox import STATES, list_messages, retry
 from tracker.times import local_iso, local_text
@@ -47,7 +48,19 @@ def check_settings(context: Context) -> CheckSettings:
     policy = Policy(before_days=tuple(r.before_days), on_due_day=r.on_due_day, overdue_every_days=r.overdue_every_days,
                     escalate_to=frozenset(r.escalate_to))
     return CheckSettings(policy=policy, lights=context.lights, sender=s.mail.sender, county=s.general.county,
-                         subject_prefix=s.mail.subject_prefix)
+                         subject_prefix=s.mail.subject_prefix, link_base=s.web.public_url,
+                         link_secret=_link_secret(context) if s.web.public_url else "")
+
+
+def _link_secret(context: Context) -> str:
+    """The unit links' secret; without it reminders still go out, without links, and the operator is told."""
+    web = context.config.settings.web
+    try:
+        return read_secret(web.secret_env, web.secret_file, context.config.base_dir)
+    except ConfigError as exc:
+        log.warning("提醒邮件不附单位链接：%s", exc)
+        output.warn_once(f"提醒邮件不附单位链接：{exc}")
+        return ""
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -57,7 +70,7 @@ def report_settings(context: Context) -> ReportSettings:
     s = context.config.settings
     return ReportSettings(title=f"{s.general.county}政务工作任务进度通报", recipients=tuple(s.report.recipients),
                           sender=s.mail.sender, weekday=WEEKDAYS.index(s.report.weekday), lights=context.lights,
-                          tz=context.config.tz)
+                          tz=context.config.tz, acknowledge_within=s.cycle.acknowledge_within_days)
 
 
 def delivery_policy(context: Context) -> DeliveryPolicy:

@@ -56,7 +56,8 @@ def weekly_command(
     engine = context.ready_engine()
     with read_session(engine) as session:
         settings = report_settings(context)
-        report = build_weekly_report(session, day, context.calendar, settings.lights, title=settings.title, tz=settings.tz)
+        report = build_weekly_report(session, day, context.calendar, settings.lights, title=settings.title, tz=settings.tz,
+                                     acknowledge_within=settings.acknowledge_within)
     if out:
         write_output(out, render_html(report).encode("utf-8"), mode=context.output_mode, what="HTML 通报")
     if xlsx:

@@ -1,0 +1,90 @@
+"""Who is asking, and whether a form really came from our page: the actor, CSRF tokens, the failure limiter.
+
+The actor is worked out once per request: a unit from the signed token in its link, an office user
+from the signed session cookie (or HTTP Basic for scripts on the API). A CSRF token is the actor's
+key signed in its own namespace, so a token taken from one unit's page is refused on another's and
+on the office's; nothing about it is stored. Failed links and logins are counted per client address
+in a sliding ten-minute window: after the limit the address is refused before anything is checked.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+CSRF_SALT = "tracker.csrf"
+SESSION_SALT = "tracker.office-session"
+WINDOW_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # unit | office | anonymous
+    name: str
+    unit_id: int | None = None
+    key: str = ""  # what CSRF tokens are bound to
+
+    @property
+    def journal_name(self) -> str:
+        """How the journal names the actor: a unit acting through its link, or the office user."""
+        return f"{self.name}（网页）" if self.kind == "unit" else self.name
+
+
+class Signer:
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+    def _s(self, salt: str) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self.secret, salt=salt)
+
+    def csrf_token(self, actor_key: str) -> str:
+        return self._s(CSRF_SALT).dumps(actor_key)
+
+    def csrf_ok(self, token: str | None, actor_key: str, max_age: int) -> bool:
+        if not token or not actor_key:
+            return False
+        try:
+            return bool(self._s(CSRF_SALT).loads(token, max_age=max_age) == actor_key)
+        except BadSignature:
+            return False
+
+    def session_cookie(self, user: str) -> str:
+        return self._s(SESSION_SALT).dumps({"user": user, "nonce": secrets.token_hex(8)})
+
+    def session_user(self, cookie: str | None, max_age: int) -> str | None:
+        if not cookie:
+            return None
+        try:
+            data = self._s(SESSION_SALT).loads(cookie, max_age=max_age)
+        except BadSignature:
+            return None
+        return data.get("user") if isinstance(data, dict) else None
+
+
+class FailureLimiter:
+    """Counts failed links and logins per client address; thread-safe (uvicorn may run views in threads)."""
+
+    def __init__(self, limit: int, window: float = WINDOW_SECONDS) -> None:
+        self.limit, self.window = limit, window
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _trim(self, address: str, now: float) -> deque[float]:
+        found = self._failures[address]
+        while found and now - found[0] > self.window:
+            found.popleft()
+        return found
+
+    def blocked(self, address: str) -> bool:
+        with self._lock:
+            return len(self._trim(address, time.monotonic())) >= self.limit
+
+    def fail(self, address: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._trim(address, now).append(now)
