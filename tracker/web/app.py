@@ -340,7 +340,8 @@ def create_app(context: Context) -> Starlette:
         )
         views = filter_views(load_views(session, today, context.calendar, context.lights), flt, today)
         units = sorted({a.unit for v in load_views(session, today, context.calendar, context.lights) for a in v.principals})
-        return [(web.plan_title(session), views)], chosen, units
+        groups = [(web.plan_title(session), views)]  # one group per open plan; today the database holds one
+        return [(t, v) for t, v in groups if not chosen["plan"] or t == chosen["plan"]], chosen, units
 
     async def dashboard(request: Request, actor: Actor) -> Response:
         with read_session(web.engine) as session:
