@@ -82,6 +82,9 @@ def subject_parts(digest: Digest) -> list[str]:
     late_units = {e.unit for e in digest.escalations}
     if late_units:
         parts.append(f"督办{len(late_units)}个单位逾期")
+    unsigned = {e.unit for e in digest.unsigned}
+    if unsigned:
+        parts.append(f"{len(unsigned)}个单位未按时签收")
     return parts
 
 
@@ -101,7 +104,7 @@ def render_digest(
         "own": [_EntryView(e) for e in digest.own], "escalations": sorted(group_by_item(late).items()),
         "escalation_roles": "、".join(sorted({ROLE_LABELS.get(e.role, e.role) for e in late})), "warnings": warnings,
         "subject": subject, "contact": digest.contact, "link": link,
-        "unsigned": any(not e.signed for e in digest.own),
+        "unsigned_units": sorted(group_by_item(digest.unsigned).items()),
     }
     text = templates().get_template("digest.txt").render(context)
     html = templates().get_template("digest.html").render(context)

@@ -142,7 +142,7 @@ class ReportSettings:
     weekday: int
     lights: LightRules
     tz: dt.tzinfo
-    acknowledge_within: int = 3  # working days after the first reminder before a unit that has not signed is named
+    acknowledge_within: int | None = None  # working days after the first reminder before a unit that has not signed is named
 
 
 def is_report_day(day: dt.date, calendar: WorkCalendar, weekday: int) -> bool:

@@ -8,6 +8,8 @@ asked only before the deadline; every step is journalled with its actor.
 from __future__ import annotations
 
 import datetime as dt
+import email
+from email import policy
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +21,7 @@ from tracker.cycle import (acknowledge, approve, report, request_extension, retu
                            unsigned)
 from tracker.db import head_revision, make_engine, upgrade_database
 from tracker.errors import AccessError, CycleError
-from tracker.models import Assignment, Item, Notice, Unit
+from tracker.models import Assignment, Item, Notice, OutboxBody, OutboxMessage, Unit
 from tracker.queries import LightRules
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -182,3 +184,29 @@ def test_upgrade_from_0009_keeps_assignments_and_adds_the_cycle(cli):
         assert conn.execute(text("SELECT state, progress, acknowledged_at, acknowledged_by FROM assignment")).one() == (
             "in_progress", 30, None, "")
     engine.dispose()
+
+
+def test_units_that_do_not_sign_are_named_once_in_the_lead_and_office_digests(seeded, engine, monkeypatch):
+    monkeypatch.setenv("TRACKER_WEB_SECRET", "digest-secret-0123456789")
+    seeded.write_config('[web]\npublic_url = "https://renwu.wuding.example"\n[mail]\ntransport = "memory"\n')
+    first = seeded.json("run", "--once", "--today", "2020-08-31")  # 1.* due 09-30: the 30-day reminder, Monday
+    assert first["check"]["messages"] > 0
+    with Session(engine, expire_on_commit=False) as s:
+        signed, signed_uid = ids(s, "1.义务教育", "县教育体育局")
+        acknowledge(s, signed, unit_id=signed_uid, by="教体局", now=at("2020-09-02"))
+        s.commit()
+    assert not [e for m in seeded.json("remind", "--dry-run", "--today", "2020-09-03") for e in m["entries"]
+                if e["stage"] == "unsigned"]  # three working days (09-01..09-03) are allowed
+    late = [(m["recipient"], e["unit"], e["item"], e["role"]) for m in seeded.json("remind", "--dry-run", "--today", "2020-09-04")
+            for e in m["entries"] if e["stage"] == "unsigned"]
+    assert ("县政府办公室", "狮山镇人民政府", "1.义务教育", "lead") in late
+    assert not [x for x in late if x[1] == "县教育体育局"]  # it signed
+    assert {x[0] for x in late} == {"县政府办公室"}  # 县人民政府 leads these items and acts through the office
+    seeded("run", "--once", "--today", "2020-09-04")
+    with Session(engine) as s:
+        [raw] = s.exec(select(OutboxBody.raw).join(OutboxMessage, OutboxMessage.id == OutboxBody.id)
+                       .where(OutboxMessage.recipient == "县政府办公室", OutboxMessage.run_date == dt.date(2020, 9, 4))).all()
+    text = email.message_from_string(raw, policy=policy.default).get_body(("plain",)).get_content()
+    assert "督办：以下单位收到提醒后未按时签收" in text and "狮山镇人民政府" in text.split("未按时签收", 1)[1]
+    again = [e for m in seeded.json("remind", "--dry-run", "--today", "2020-09-07") for e in m["entries"] if e["stage"] == "unsigned"]
+    assert again == []  # told once

@@ -175,7 +175,7 @@ def _count(totals: Totals, a: AssignmentView) -> None:
 
 def build_weekly_report(
     session: Session, as_of: dt.date, calendar: WorkCalendar, lights: LightRules, *, title: str, tz: dt.tzinfo,
-    acknowledge_within: int = 3,
+    acknowledge_within: int | None = None,
 ) -> WeeklyReport:
     """The report as of the end of ``as_of``: figures, lights, ranking, the last 7 days and the next 14."""
     views = load_views(session, as_of, calendar, lights)
@@ -225,12 +225,12 @@ def build_weekly_report(
 
 
 def _review_figures(session: Session, since: dt.date, as_of: dt.date, calendar: WorkCalendar, tz: dt.tzinfo,
-                    acknowledge_within: int) -> ReviewFigures:
+                    acknowledge_within: int | None) -> ReviewFigures:
     returned = session.exec(select(JournalEntry.at).where(JournalEntry.action == "review_return")).all()
     return ReviewFigures(
         waiting=len(review_queue(session)),
         returned_this_week=sum(1 for at in returned if since < at.astimezone(tz).date() <= as_of),
-        unsigned=unsigned(session, as_of, calendar, acknowledge_within),
+        unsigned=unsigned(session, as_of, calendar, acknowledge_within) if acknowledge_within else [],
     )
 
 

@@ -46,10 +46,16 @@ def check_settings(context: Context) -> CheckSettings:
     s = context.config.settings
     r = s.reminders
     policy = Policy(before_days=tuple(r.before_days), on_due_day=r.on_due_day, overdue_every_days=r.overdue_every_days,
-                    escalate_to=frozenset(r.escalate_to))
+                    escalate_to=frozenset(r.escalate_to), acknowledge_within_days=_signing_days(context))
     return CheckSettings(policy=policy, lights=context.lights, sender=s.mail.sender, county=s.general.county,
                          subject_prefix=s.mail.subject_prefix, link_base=s.web.public_url,
                          link_secret=_link_secret(context) if s.web.public_url else "")
+
+
+def _signing_days(context: Context) -> int | None:
+    """Units can sign only through their links: without ``web.public_url`` nobody is reported for not signing."""
+    s = context.config.settings
+    return s.cycle.acknowledge_within_days if s.web.public_url else None
 
 
 def _link_secret(context: Context) -> str:
@@ -70,7 +76,7 @@ def report_settings(context: Context) -> ReportSettings:
     s = context.config.settings
     return ReportSettings(title=f"{s.general.county}政务工作任务进度通报", recipients=tuple(s.report.recipients),
                           sender=s.mail.sender, weekday=WEEKDAYS.index(s.report.weekday), lights=context.lights,
-                          tz=context.config.tz, acknowledge_within=s.cycle.acknowledge_within_days)
+                          tz=context.config.tz, acknowledge_within=_signing_days(context))
 
 
 def delivery_policy(context: Context) -> DeliveryPolicy:
