@@ -150,15 +150,20 @@ def _evidence_text(entry: UnitReport) -> str:
     return "；".join(part for part in (entry.evidence, f"附件：{names}" if names else "") if part)
 
 
+def _assignment(session: Session, assignment_id: int) -> tuple[Assignment, Item, Unit]:
+    """The assignment a stored report or request is about (the office's side: no ownership to check)."""
+    row = session.get(Assignment, assignment_id)
+    assert row is not None
+    item, unit = session.get(Item, row.item_id), session.get(Unit, row.unit_id)
+    assert item is not None and unit is not None
+    return row, item, unit
+
+
 def _report_for_review(session: Session, report_id: int) -> tuple[UnitReport, Assignment, Item, Unit]:
     entry = session.get(UnitReport, report_id)
     if entry is None:
         raise CycleError(f"没有编号为 {report_id} 的单位反馈。可用 tracker review list 查看待审核的反馈。")
-    row = session.get(Assignment, entry.assignment_id)
-    assert row is not None
-    item, unit = session.get(Item, row.item_id), session.get(Unit, row.unit_id)
-    assert item is not None and unit is not None
-    return entry, row, item, unit
+    return entry, *_assignment(session, entry.assignment_id)
 
 
 def approve(session: Session, report_id: int, *, by: str, today: dt.date, now: dt.datetime, note: str = "") -> UnitReport:
@@ -247,11 +252,7 @@ def _request(session: Session, request_id: int) -> tuple[ExtensionRequest, Assig
         raise CycleError(f"没有编号为 {request_id} 的延期申请。可用 tracker extension list 查看待审批的申请。")
     if request.decision != "pending":
         raise CycleError(f"延期申请 #{request_id} 已处理（{DECISIONS[request.decision]}），不能再次审批。")
-    row = session.get(Assignment, request.assignment_id)
-    assert row is not None
-    item, unit = session.get(Item, row.item_id), session.get(Unit, row.unit_id)
-    assert item is not None and unit is not None
-    return request, row, item, unit
+    return request, *_assignment(session, request.assignment_id)
 
 
 def grant_extension(session: Session, request_id: int, *, by: str, now: dt.datetime, calendar: WorkCalendar,

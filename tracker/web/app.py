@@ -371,52 +371,46 @@ def create_app(context: Context) -> Starlette:
             queue = cycle.review_queue(session)
         return web.page(request, "reviews.html", actor, queue=queue)
 
-    async def review_post(request: Request, actor: Actor) -> Response:
-        if request.path_params["action"] not in ("approve", "return"):
+    async def decide(request: Request, actor: Actor, page: str, queue: Callable[[Session], list[cycle.QueueEntry]],
+                     steps: dict[str, Callable[[Session, int, Any], object]]) -> Response:
+        """One office decision (approve / return a report, grant / refuse an extension) posted from a queue page."""
+        action = request.path_params["action"]
+        if action not in steps:
             return error_page(request, 404, "没有这个操作。")
         form = await web.checked_form(request, actor)
-        report_id = _int(request.path_params["id"], "编号")
         try:
             with write_session(web.engine) as session:
-                if request.path_params["action"] == "approve":
-                    cycle.approve(session, report_id, by=actor.journal_name, today=web.today(), now=web.now(),
-                                  note=str(form.get("note", "")))
-                    done = "approved"
-                else:
-                    cycle.return_report(session, report_id, reason=str(form.get("reason", "")), by=actor.journal_name,
-                                        today=web.today(), now=web.now())
-                    done = "returned"
+                steps[action](session, _int(request.path_params["id"], "编号"), form)
         except TrackerError as exc:
             with read_session(web.engine) as session:
-                queue = cycle.review_queue(session)
-            return web.page(request, "reviews.html", actor, status=400, queue=queue, error=str(exc))
-        return RedirectResponse(f"/office/reviews?ok={done}", status_code=303)
+                shown = queue(session)
+            return web.page(request, page, actor, status=400, queue=shown, error=str(exc))
+        done = {"approve": "approved", "return": "returned", "grant": "granted", "refuse": "refused"}[action]
+        return RedirectResponse(f"{request.url.path.rsplit('/', 2)[0]}?ok={done}", status_code=303)
+
+    async def review_post(request: Request, actor: Actor) -> Response:
+        by = actor.journal_name
+        return await decide(request, actor, "reviews.html", cycle.review_queue, {
+            "approve": lambda s, i, f: cycle.approve(s, i, by=by, today=web.today(), now=web.now(), note=str(f.get("note", ""))),
+            "return": lambda s, i, f: cycle.return_report(s, i, reason=str(f.get("reason", "")), by=by, today=web.today(),
+                                                          now=web.now()),
+        })
 
     async def extensions(request: Request, actor: Actor) -> Response:
         with read_session(web.engine) as session:
-            queue = cycle.extension_queue(session, all_decisions=True)
+            queue = all_requests(session)
         return web.page(request, "extensions.html", actor, queue=queue)
 
+    def all_requests(session: Session) -> list[cycle.QueueEntry]:
+        return cycle.extension_queue(session, all_decisions=True)
+
     async def extension_post(request: Request, actor: Actor) -> Response:
-        if request.path_params["action"] not in ("grant", "refuse"):
-            return error_page(request, 404, "没有这个操作。")
-        form = await web.checked_form(request, actor)
-        request_id = _int(request.path_params["id"], "编号")
-        try:
-            with write_session(web.engine) as session:
-                if request.path_params["action"] == "grant":
-                    cycle.grant_extension(session, request_id, by=actor.journal_name, now=web.now(), calendar=context.calendar,
-                                          note=str(form.get("note", "")))
-                    done = "granted"
-                else:
-                    cycle.refuse_extension(session, request_id, reason=str(form.get("reason", "")), by=actor.journal_name,
-                                           now=web.now())
-                    done = "refused"
-        except TrackerError as exc:
-            with read_session(web.engine) as session:
-                queue = cycle.extension_queue(session, all_decisions=True)
-            return web.page(request, "extensions.html", actor, status=400, queue=queue, error=str(exc))
-        return RedirectResponse(f"/office/extensions?ok={done}", status_code=303)
+        by = actor.journal_name
+        return await decide(request, actor, "extensions.html", all_requests, {
+            "grant": lambda s, i, f: cycle.grant_extension(s, i, by=by, now=web.now(), calendar=context.calendar,
+                                                           note=str(f.get("note", ""))),
+            "refuse": lambda s, i, f: cycle.refuse_extension(s, i, reason=str(f.get("reason", "")), by=by, now=web.now()),
+        })
 
     def weekly(session: Session) -> Any:
         from tracker.cli.mail_commands import report_settings
