@@ -79,6 +79,9 @@ def test_the_whole_cycle_from_sign_to_closed_on_the_units_date(seeded, engine):
     assert steps == [("acknowledge", "教体局 李明"), ("report", "教体局 李明"), ("review_return", "王主任"),
                      ("report", "教体局 李明"), ("review_approve", "王主任"), ("status", "王主任")]
     assert "退回" in seeded("history", "1.义务教育", "--unit", "县教育体育局").stdout
+    exported = seeded.json("export")["unit_reports"]
+    assert [(r["review"], r["submitted_at"]) for r in exported] == [("returned", "2020-09-22T10:00:00+08:00"),
+                                                                     ("approved", "2020-09-24T10:00:00+08:00")]
     refused = seeded("review", "approve", str(second.id), "--today", "2020-10-09", ok=False)
     assert refused.exit_code == 1 and "不在待审核状态" in refused.output
 
