@@ -338,8 +338,9 @@ def create_app(context: Context) -> Starlette:
             lights=frozenset({chosen["light"]}) if chosen["light"] in LIGHT_LABELS else frozenset(),
             states=frozenset({chosen["state"]}) if chosen["state"] in DERIVED else frozenset(),
         )
-        views = filter_views(load_views(session, today, context.calendar, context.lights), flt, today)
-        units = sorted({a.unit for v in load_views(session, today, context.calendar, context.lights) for a in v.principals})
+        everything = load_views(session, today, context.calendar, context.lights)
+        views = filter_views(everything, flt, today)
+        units = sorted({a.unit for v in everything for a in v.principals})
         groups = [(web.plan_title(session), views)]  # one group per open plan; today the database holds one
         return [(t, v) for t, v in groups if not chosen["plan"] or t == chosen["plan"]], chosen, units
 
