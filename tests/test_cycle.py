@@ -213,3 +213,14 @@ def test_units_that_do_not_sign_are_named_once_in_the_lead_and_office_digests(se
     assert "督办：以下单位收到提醒后未按时签收" in text and "狮山镇人民政府" in text.split("未按时签收", 1)[1]
     again = [e for m in seeded.json("remind", "--dry-run", "--today", "2020-09-07") for e in m["entries"] if e["stage"] == "unsigned"]
     assert again == []  # told once
+
+
+def test_reminders_go_out_without_links_when_the_secret_is_missing(seeded, engine, monkeypatch):
+    """The reminder pipeline never depends on the web application: a missing secret costs the links, not the mail."""
+    monkeypatch.delenv("TRACKER_WEB_SECRET", raising=False)
+    seeded.write_config('[web]\npublic_url = "https://renwu.wuding.example"\n[mail]\ntransport = "memory"\n')
+    result = seeded("run", "--once", "--today", "2020-08-31")
+    assert "不附单位链接" in result.output and "TRACKER_WEB_SECRET" in result.output
+    with Session(engine) as s:
+        raws = s.exec(select(OutboxBody.raw)).all()
+    assert raws and not [r for r in raws if "renwu.wuding.example" in r]
