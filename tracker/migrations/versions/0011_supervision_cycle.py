@@ -19,7 +19,7 @@ _text = sqlmodel.sql.sqltypes.AutoString
 
 def upgrade() -> None:
     # plain ALTER TABLE ADD COLUMN: a batch rebuild would drop a table that notices and the journal point at
-    op.add_column("assignment", sa.Column("acknowledged_at", sa.DateTime(), nullable=True))
+    op.add_column("assignment", sa.Column("acknowledged_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
     op.add_column("assignment", sa.Column("acknowledged_by", _text(), nullable=False, server_default=""))
     op.create_table(
         "unitreport",
@@ -31,10 +31,10 @@ def upgrade() -> None:
         sa.Column("note", _text(), nullable=False),
         sa.Column("evidence", _text(), nullable=False),
         sa.Column("files", sa.JSON(), nullable=False),
-        sa.Column("submitted_at", sa.DateTime(), nullable=False),
+        sa.Column("submitted_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("submitted_by", _text(), nullable=False),
         sa.Column("review", _text(), nullable=False),
-        sa.Column("reviewed_at", sa.DateTime(), nullable=True),
+        sa.Column("reviewed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("reviewed_by", _text(), nullable=False),
         sa.Column("review_note", _text(), nullable=False),
         sa.ForeignKeyConstraint(["assignment_id"], ["assignment.id"]),
@@ -49,10 +49,10 @@ def upgrade() -> None:
         sa.Column("current_due", sa.Date(), nullable=False),
         sa.Column("proposed_due", sa.Date(), nullable=False),
         sa.Column("reason", _text(), nullable=False),
-        sa.Column("requested_at", sa.DateTime(), nullable=False),
+        sa.Column("requested_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("requested_by", _text(), nullable=False),
         sa.Column("decision", _text(), nullable=False),
-        sa.Column("decided_at", sa.DateTime(), nullable=True),
+        sa.Column("decided_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("decided_by", _text(), nullable=False),
         sa.Column("decision_note", _text(), nullable=False),
         sa.ForeignKeyConstraint(["assignment_id"], ["assignment.id"]),
@@ -64,7 +64,7 @@ def upgrade() -> None:
         "unitlink",
         sa.Column("unit_id", sa.Integer(), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
-        sa.Column("rotated_at", sa.DateTime(), nullable=True),
+        sa.Column("rotated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("rotated_by", _text(), nullable=False),
         sa.ForeignKeyConstraint(["unit_id"], ["unit.id"]),
         sa.PrimaryKeyConstraint("unit_id"),
@@ -74,7 +74,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", _text(), nullable=False),
         sa.Column("password_hash", _text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
