@@ -44,10 +44,19 @@ def add_user(session: Session, name: str, password: str, *, by: str, now: dt.dat
         raise StatusError(f"用户“{name}”已存在。要重设密码请加 --reset。")
     user = user or OfficeUser(name=name, password_hash="", created_at=now)
     user.password_hash, user.disabled = hash_password(password), False
+    user.session_epoch = (user.session_epoch or 0) + 1  # a reset logs out every browser signed in with the old password
     session.add(user)
     session.add(JournalEntry(at=now, actor=clean_line(by), action="user_add", note=name, details={"reset": replace}))
     session.flush()
     return user
+
+
+def end_sessions(session: Session, name: str) -> None:
+    """Log the user out everywhere: cookies carry the epoch they were signed in, and an older one is refused."""
+    user = session.exec(select(OfficeUser).where(OfficeUser.name == name)).first()
+    if user is not None:
+        user.session_epoch = (user.session_epoch or 0) + 1
+        session.add(user)
 
 
 def authenticate(session: Session, name: str, password: str) -> OfficeUser:

@@ -388,3 +388,4 @@ class OfficeUser(SQLModel, table=True):
     password_hash: str
     created_at: dt.datetime
     disabled: bool = False
+    session_epoch: int = 0  # raised on logout and password reset: every session cookie signed before is refused

@@ -26,7 +26,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from starlette.routing import Route
 
 from tracker import cycle, evidence
-from tracker.accounts import authenticate
+from tracker.accounts import authenticate, end_sessions
 from tracker.cli.context import Context
 from tracker.db import read_session, write_session
 from tracker.directory import Directory
@@ -118,16 +118,16 @@ class Web:
         return Actor("unit", unit.name, unit.id, key=f"unit:{unit.id}:{request.path_params['token']}")
 
     def office_actor(self, request: Request) -> Actor | None:
-        user = self.signer.session_user(request.cookies.get(SESSION_COOKIE), self.csrf_age)
-        if user is None:
-            user = self._basic_user(request)
+        """The signed-in office user: a cookie whose epoch is still the account's, or HTTP Basic on the API."""
+        found = self.signer.session_user(request.cookies.get(SESSION_COOKIE), self.csrf_age)
+        user, epoch, nonce = found if found else (self._basic_user(request), None, "")
         if user is None:
             return None
         with read_session(self.engine) as session:
             row = session.exec(select(OfficeUser).where(OfficeUser.name == user)).first()
-        if row is None or row.disabled:
+        if row is None or row.disabled or (epoch is not None and epoch != row.session_epoch):
             return None
-        return Actor("office", user, key=f"office:{user}:{request.cookies.get(SESSION_COOKIE, '')}")
+        return Actor("office", user, key=f"office:{user}:{epoch}:{nonce}")
 
     def _basic_user(self, request: Request) -> str | None:
         """HTTP Basic for scripts on /api/ (never a browser form): checked against the same accounts."""
@@ -306,7 +306,7 @@ def create_app(context: Context) -> Starlette:
             web.limiter.fail(address)
             return web.page(request, "login.html", actor, status=403, error=str(exc))
         response = RedirectResponse("/office", status_code=303)
-        response.set_cookie(SESSION_COOKIE, web.signer.session_cookie(user.name), max_age=web.csrf_age, httponly=True,
+        response.set_cookie(SESSION_COOKIE, web.signer.session_cookie(user.name, user.session_epoch), max_age=web.csrf_age, httponly=True,
                             samesite="lax", secure=request.url.scheme == "https")
         return response
 
@@ -323,6 +323,8 @@ def create_app(context: Context) -> Starlette:
 
     async def logout(request: Request, actor: Actor) -> Response:
         await web.checked_form(request, actor)
+        with write_session(web.engine) as session:
+            end_sessions(session, actor.name)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response

@@ -1,14 +1,17 @@
 """Who is asking, and whether a form really came from our page: the actor, CSRF tokens, the failure limiter.
 
 The actor is worked out once per request: a unit from the signed token in its link, an office user
-from the signed session cookie (or HTTP Basic for scripts on the API). A CSRF token is the actor's
-key signed in its own namespace, so a token taken from one unit's page is refused on another's and
-on the office's; nothing about it is stored. Failed links and logins are counted per client address
+from the signed session cookie (or HTTP Basic for scripts on the API). A session cookie carries the
+user's session epoch, which logout and a password reset raise, so an old cookie stops working. A CSRF
+token is a hash of the actor's key signed in its own namespace (signed, not encrypted: the key itself,
+which holds the session's nonce or the unit's token, is never readable from the page), so a token taken
+from one unit's page is refused on another's and on the office's; nothing about it is stored. Failed links and logins are counted per client address
 in a sliding ten-minute window: after the limit the address is refused before anything is checked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
@@ -43,27 +46,34 @@ class Signer:
         return URLSafeTimedSerializer(self.secret, salt=salt)
 
     def csrf_token(self, actor_key: str) -> str:
-        return self._s(CSRF_SALT).dumps(actor_key)
+        return self._s(CSRF_SALT).dumps(_digest(actor_key))
 
     def csrf_ok(self, token: str | None, actor_key: str, max_age: int) -> bool:
         if not token or not actor_key:
             return False
         try:
-            return bool(self._s(CSRF_SALT).loads(token, max_age=max_age) == actor_key)
+            return bool(self._s(CSRF_SALT).loads(token, max_age=max_age) == _digest(actor_key))
         except BadSignature:
             return False
 
-    def session_cookie(self, user: str) -> str:
-        return self._s(SESSION_SALT).dumps({"user": user, "nonce": secrets.token_hex(8)})
+    def session_cookie(self, user: str, epoch: int) -> str:
+        return self._s(SESSION_SALT).dumps({"user": user, "epoch": epoch, "nonce": secrets.token_hex(16)})
 
-    def session_user(self, cookie: str | None, max_age: int) -> str | None:
+    def session_user(self, cookie: str | None, max_age: int) -> tuple[str, int, str] | None:
+        """(user, epoch, nonce) of a validly signed, unexpired cookie; the caller checks the epoch against the account."""
         if not cookie:
             return None
         try:
             data = self._s(SESSION_SALT).loads(cookie, max_age=max_age)
         except BadSignature:
             return None
-        return data.get("user") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("user"), str) or not isinstance(data.get("epoch"), int):
+            return None
+        return data["user"], data["epoch"], str(data.get("nonce", ""))
+
+
+def _digest(actor_key: str) -> str:
+    return hashlib.sha256(actor_key.encode("utf-8")).hexdigest()
 
 
 class FailureLimiter:

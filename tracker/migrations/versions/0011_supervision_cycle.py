@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("password_hash", _text(), nullable=False),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
+        sa.Column("session_epoch", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(op.f("ix_officeuser_name"), "officeuser", ["name"], unique=True)
