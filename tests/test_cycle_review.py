@@ -58,3 +58,31 @@ def test_a_password_reset_ends_every_session_signed_in_with_the_old_password(sit
                                input="another long password\n")
     assert result.exit_code == 0, result.output
     assert client.get("/office", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_bad_links_from_a_shared_address_never_lock_out_a_valid_link(site):
+    cli, app = site
+    client = TestClient(app)  # every request comes from the same address, as behind a government NAT
+    url = link(cli, "县教育体育局")
+    bad = url[:-4] + ("AAAA" if not url.endswith("AAAA") else "BBBB")
+    answers = [client.get(bad).status_code for _ in range(20)]
+    assert answers[:5] == [403] * 5 and set(answers[5:]) == {429}  # failures are limited (failed_token_limit = 5)
+    page = client.get(url)
+    assert page.status_code == 200 and "县教育体育局" in page.text
+    signed = client.post(url + "/ack", data={"csrf": csrf(page.text), "assignment": str(assignment(cli, "1.义务教育", "县教育体育局"))},
+                         follow_redirects=False)
+    assert signed.status_code == 303
+
+
+def test_the_limiter_forgets_addresses_whose_failures_have_expired():
+    from tracker.web.security import FailureLimiter
+
+    limiter = FailureLimiter(3, window=-1)  # every failure is already outside the window when next looked at
+    for n in range(50):
+        limiter.fail(f"10.0.0.{n}")
+        assert not limiter.blocked(f"10.0.0.{n}")
+    assert len(limiter) == 0
+    kept = FailureLimiter(3)
+    for _ in range(3):
+        kept.fail("10.0.0.1")
+    assert kept.blocked("10.0.0.1") and not kept.blocked("10.0.0.2") and len(kept) == 1

@@ -105,14 +105,14 @@ class Web:
         return request.client.host if request.client else "?"
 
     def unit_actor(self, request: Request) -> Actor:
-        """The unit of the link in the path; AccessError (counted against the address) when it is not valid."""
+        """The unit of the link in the path; a valid link is always served, a bad one is counted against the address."""
         address = self.client(request)
-        if self.limiter.blocked(address):
-            raise _TooMany()
         try:
             with read_session(self.engine) as session:
                 unit = read_token(session, self.signer.secret, request.path_params["token"], self.web.link_days)
         except AccessError:
+            if self.limiter.blocked(address):
+                raise _TooMany() from None
             self.limiter.fail(address)
             raise
         return Actor("unit", unit.name, unit.id, key=f"unit:{unit.id}:{request.path_params['token']}")

@@ -6,7 +6,9 @@ user's session epoch, which logout and a password reset raise, so an old cookie 
 token is a hash of the actor's key signed in its own namespace (signed, not encrypted: the key itself,
 which holds the session's nonce or the unit's token, is never readable from the page), so a token taken
 from one unit's page is refused on another's and on the office's; nothing about it is stored. Failed links and logins are counted per client address
-in a sliding ten-minute window: after the limit the address is refused before anything is checked.
+in a sliding ten-minute window. A link is checked first and a valid one is always served (units share
+one government NAT address, so another clerk's mistyped links must not lock them out); after the limit
+the address's failures are answered 429. A login is refused before the password is checked.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -23,6 +25,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 CSRF_SALT = "tracker.csrf"
 SESSION_SALT = "tracker.office-session"
 WINDOW_SECONDS = 600
+MAX_ADDRESSES = 100_000
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,15 @@ class FailureLimiter:
 
     def __init__(self, limit: int, window: float = WINDOW_SECONDS) -> None:
         self.limit, self.window = limit, window
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def _trim(self, address: str, now: float) -> deque[float]:
-        found = self._failures[address]
+        found = self._failures.get(address, deque())
         while found and now - found[0] > self.window:
             found.popleft()
+        if not found:
+            self._failures.pop(address, None)  # an address with no recent failure takes no memory
         return found
 
     def blocked(self, address: str) -> bool:
@@ -97,4 +102,13 @@ class FailureLimiter:
     def fail(self, address: str) -> None:
         with self._lock:
             now = time.monotonic()
-            self._trim(address, now).append(now)
+            found = self._trim(address, now)
+            found.append(now)
+            self._failures[address] = found
+            if len(self._failures) > MAX_ADDRESSES:  # a flood from many addresses: forget the quietest first
+                for stale in sorted(self._failures, key=lambda a: self._failures[a][-1])[: len(self._failures) // 2]:
+                    del self._failures[stale]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._failures)
