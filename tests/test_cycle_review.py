@@ -86,3 +86,60 @@ def test_the_limiter_forgets_addresses_whose_failures_have_expired():
     for _ in range(3):
         kept.fail("10.0.0.1")
     assert kept.blocked("10.0.0.1") and not kept.blocked("10.0.0.2") and len(kept) == 1
+
+
+# ---- the cycle rules (tracker.cycle) ----
+
+import datetime as dt  # noqa: E402
+from zoneinfo import ZoneInfo  # noqa: E402
+
+import pytest  # noqa: E402
+from sqlmodel import Session, select  # noqa: E402
+
+from tracker.cycle import acknowledge, approve, report  # noqa: E402
+from tracker.db import make_engine  # noqa: E402
+from tracker.errors import CycleError  # noqa: E402
+from tracker.models import Assignment, Item, Unit  # noqa: E402
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def at(day: str, hour: int = 10) -> dt.datetime:
+    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(hour), tzinfo=TZ)
+
+
+def ids(session: Session, key: str, unit: str) -> tuple[int, int]:
+    row = session.exec(select(Assignment.id, Assignment.unit_id).join(Item).join(Unit, Unit.id == Assignment.unit_id)
+                       .where(Item.key == key, Unit.name == unit, Assignment.role == "principal")).one()
+    return row[0], row[1]
+
+
+@pytest.fixture
+def engine(seeded):
+    engine = make_engine(seeded.absolute_url)
+    yield engine
+    engine.dispose()
+
+
+def _entries(cli, day: str) -> list[tuple[str, str, str, str, str]]:
+    return [(m["recipient"], e["unit"], e["item"], e["stage"], e["role"])
+            for m in cli.json("remind", "--dry-run", "--today", day) for e in m["entries"]]
+
+
+def test_a_unit_waiting_for_review_is_not_chased_as_overdue(seeded, engine):
+    with Session(engine, expire_on_commit=False) as s:
+        aid, uid = ids(s, "1.义务教育", "县教育体育局")
+        waiting = report(s, aid, unit_id=uid, kind="done", by="教体局", today=dt.date(2020, 9, 21), now=at("2020-09-21"),
+                         completed_on=dt.date(2020, 9, 21), evidence="武教发〔2020〕12号")
+        s.commit()
+    assert waiting.review == "pending"
+    # 1.义务教育 is due 09-30; on 10-09 the others are overdue and escalated, the unit waiting for review is not
+    found = _entries(seeded, "2020-10-09")
+    assert [e for e in found if e[1] == "狮山镇人民政府" and e[2] == "1.义务教育"]  # others are still chased
+    assert not [e for e in found if e[1] == "县教育体育局" and e[2] == "1.义务教育"]
+    shown = {a["unit"]: a for a in seeded.json("show", "1.义务教育", "--today", "2020-10-09")["assignments"]}
+    assert shown["县教育体育局"]["review"] == "pending" and shown["狮山镇人民政府"]["review"] is None
+    assert "（待审核）" in seeded("show", "1.义务教育", "--today", "2020-10-09").output
+    seeded("review", "return", str(waiting.id), "--reason", "缺盖章", "--by", "王主任", "--today", "2020-10-09")
+    again = _entries(seeded, "2020-10-09")  # returned: open again, and chased as before
+    assert [e for e in again if e[1] == "县教育体育局" and e[2] == "1.义务教育"]

@@ -21,7 +21,7 @@ from tracker.bulk import collector_paused
 from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule, due_after
 from tracker.errors import StatusError
-from tracker.models import CLOSED_STATES, Assignment, Event, Item, Plan, Unit, WorkTask
+from tracker.models import CLOSED_STATES, Assignment, Event, Item, Plan, Unit, UnitReport, WorkTask
 from tracker.occurrences import occurrence_for_period, occurrence_of, period_start
 
 DERIVED = {
@@ -55,11 +55,12 @@ class AssignmentView:
     note: str
     evidence: str
     occurrence: str = ""
+    review: str = ""  # "pending" while a completion report waits for the office (待审核); reminders are held meanwhile
 
     def to_json(self) -> dict[str, Any]:
         return {
             "unit": self.unit, "role": self.role, "occurrence": self.occurrence or None, "state": self.state,
-            "status": self.status,
+            "status": self.status, "review": self.review or None,
             "due": _iso(self.due), "effective_due": _iso(self.effective_due), "extended": self.extended,
             "light": self.light, "overdue_days": self.overdue_days, "progress": self.progress,
             "completed_on": _iso(self.completed_on), "note": self.note, "evidence": self.evidence,
@@ -358,7 +359,14 @@ def load_views(
             rows = assignment_rows(session, or_(Assignment.role != "principal", Assignment.state.in_(OPEN_STATES)))  # type: ignore[attr-defined]
         else:
             rows = sorted(_open_rows_due(session, context, *due_range), key=itemgetter(0))
-        return context.views(rows, today, lights)
+        views = context.views(rows, today, lights)
+        waiting = set(session.exec(select(UnitReport.assignment_id).where(UnitReport.review == "pending")).all())
+        if waiting:
+            for view in views:
+                for a in view.principals:
+                    if a.id in waiting:
+                        a.review = "pending"
+        return views
 
 
 def _open_rows_due(session: Session, context: PlanContext, first: dt.date | None, last: dt.date) -> list[Any]:

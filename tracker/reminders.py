@@ -24,7 +24,7 @@ from tracker.bulk import collector_paused
 from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule
 from tracker.directory import UnitRow, delivery_unit, unit_rows
-from tracker.models import Assignment, Notice, Unit
+from tracker.models import Assignment, Notice, Unit, UnitReport
 from tracker.occurrences import fitting_lead_days, next_due
 from tracker.queries import (
     ITEMS, OPEN_PRINCIPAL, LightRules, PlanContext, assignment_query, assignment_rows, item_rows, rows_of_items,
@@ -269,15 +269,19 @@ def plan_check(
     return plan
 
 
+# a unit whose completion report waits for the office has done its part: no deadline reminder, overdue notice or
+# escalation is planned for it until the office approves (done) or returns it (open again, and reminded as before)
+_NOT_UNDER_REVIEW = ~exists(select(UnitReport.id).where(UnitReport.assignment_id == Assignment.id, UnitReport.review == "pending"))
+
 _UNNOTIFIED = assignment_query(  # open principals of some items, not yet told about stage ``rank`` of deadline ``due``
-    *OPEN_PRINCIPAL, Assignment.extended_due == None, Assignment.item_id.in_(ITEMS),  # type: ignore[attr-defined]  # noqa: E711
+    *OPEN_PRINCIPAL, _NOT_UNDER_REVIEW, Assignment.extended_due == None, Assignment.item_id.in_(ITEMS),  # type: ignore[attr-defined]  # noqa: E711
     ~exists(select(Notice.id).where(Notice.assignment_id == Assignment.id, Notice.due_on == bindparam("due"),
                                     Notice.rank >= bindparam("rank"))),
 )
 
 
 _UNNOTIFIED_OCCURRENCE = assignment_query(  # the same for one occurrence of a recurring item
-    *OPEN_PRINCIPAL, Assignment.extended_due == None, Assignment.item_id == bindparam("item"),  # noqa: E711
+    *OPEN_PRINCIPAL, _NOT_UNDER_REVIEW, Assignment.extended_due == None, Assignment.item_id == bindparam("item"),  # noqa: E711
     Assignment.occurrence == bindparam("occurrence"),
     ~exists(select(Notice.id).where(Notice.assignment_id == Assignment.id, Notice.due_on == bindparam("due"),
                                     Notice.rank >= bindparam("rank"))),
@@ -324,7 +328,7 @@ def _check(session: Session, today: dt.date, calendar: WorkCalendar, policy: Pol
             rows += session.connection().execute(
                 _UNNOTIFIED_OCCURRENCE, {"item": item_id, "occurrence": occurrence, "due": due, "rank": found.rank}).all()
     ledger = _extended_ledger(session)
-    for row in assignment_rows(session, *OPEN_PRINCIPAL, Assignment.extended_due != None):  # noqa: E711
+    for row in assignment_rows(session, *OPEN_PRINCIPAL, _NOT_UNDER_REVIEW, Assignment.extended_due != None):  # noqa: E711
         found = stage(row.extended_due, rules.get(row.item_id), row.occurrence)
         if found and ledger.get((row.id, row.extended_due), -10**6) < found.rank:
             rows.append(row)
