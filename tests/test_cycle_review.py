@@ -143,3 +143,33 @@ def test_a_unit_waiting_for_review_is_not_chased_as_overdue(seeded, engine):
     seeded("review", "return", str(waiting.id), "--reason", "缺盖章", "--by", "王主任", "--today", "2020-10-09")
     again = _entries(seeded, "2020-10-09")  # returned: open again, and chased as before
     assert [e for e in again if e[1] == "县教育体育局" and e[2] == "1.义务教育"]
+
+
+def test_approval_does_not_override_the_offices_own_later_decision(seeded, engine):
+    with Session(engine, expire_on_commit=False) as s:
+        aid, uid = ids(s, "1.义务教育", "县教育体育局")
+        waiting = report(s, aid, unit_id=uid, kind="done", by="教体局", today=dt.date(2020, 9, 21), now=at("2020-09-21"),
+                         completed_on=dt.date(2020, 9, 21), evidence="武教发〔2020〕12号")
+        s.commit()
+    seeded("status", "1.义务教育", "--unit", "县教育体育局", "--set", "n/a", "--note", "本单位无此项工作", "--today", "2020-09-22")
+    before = seeded.snapshot()
+    result = seeded("review", "approve", str(waiting.id), "--by", "王主任", "--today", "2020-09-23", ok=False)
+    assert result.exit_code == 1
+    assert "不适用" in result.output and "tracker review return" in result.output
+    assert seeded.snapshot() == before
+    shown = {a["unit"]: a for a in seeded.json("show", "1.义务教育", "--today", "2020-09-23")["assignments"]}
+    assert shown["县教育体育局"]["state"] == "na"
+    with Session(engine, expire_on_commit=False) as s:
+        with pytest.raises(CycleError, match="不适用"):
+            approve(s, waiting.id, by="王主任", today=dt.date(2020, 9, 23), now=at("2020-09-23"))
+
+
+def test_a_completion_date_before_the_plan_could_start_is_refused(seeded, engine):
+    with Session(engine, expire_on_commit=False) as s:
+        aid, uid = ids(s, "1.义务教育", "县教育体育局")
+        with pytest.raises(CycleError, match="1999-01-01.*早于"):
+            report(s, aid, unit_id=uid, kind="done", by="教体局", today=dt.date(2020, 9, 21), now=at("2020-09-21"),
+                   completed_on=dt.date(1999, 1, 1), evidence="武教发〔2020〕12号")
+        ok = report(s, aid, unit_id=uid, kind="done", by="教体局", today=dt.date(2020, 9, 21), now=at("2020-09-21"),
+                    completed_on=dt.date(2020, 9, 1), evidence="武教发〔2020〕12号")
+        assert ok.completed_on == dt.date(2020, 9, 1)

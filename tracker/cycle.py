@@ -23,8 +23,9 @@ from sqlmodel import Session, col, select
 from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule
 from tracker.directory import Directory
+from tracker.occurrences import period_start
 from tracker.errors import AccessError, CycleError
-from tracker.models import Assignment, ExtensionRequest, Item, JournalEntry, Notice, Unit, UnitReport
+from tracker.models import CLOSED_STATES, Assignment, ExtensionRequest, Item, JournalEntry, Notice, Plan, Unit, UnitReport
 from tracker.queries import AssignmentView, ItemFilter, ItemView, LightRules, filter_views, item_dues, load_views
 from tracker.status import StatusChange, extend, item_dependencies, update_status
 from tracker.text import clean_line, clean_text
@@ -115,6 +116,9 @@ def report(
             raise CycleError("报告完成时请填写完成日期。")
         if completed_on > today:
             raise CycleError(f"完成日期 {completed_on} 晚于今天（{today}），不能报告未来的完成日期。")
+        earliest, what = earliest_completion(session, item, row)
+        if earliest is not None and completed_on < earliest:
+            raise CycleError(f"完成日期 {completed_on} 早于{what}（{earliest}），不可能在此之前完成。请核对日期（格式 YYYY-MM-DD）。")
         if not evidence.strip() and not files:
             raise CycleError("报告完成时请写明佐证材料（文号、网址等）或上传佐证文件。")
     else:
@@ -145,6 +149,21 @@ def report(
     return entry
 
 
+def earliest_completion(session: Session, item: Item, row: Assignment) -> tuple[dt.date | None, str]:
+    """The first day a completion can fall on, and what it is: the occurrence's period start for a recurring duty,
+    else the plan's start (its 起始日期, or 1 January of its plan year); (None, "") when the plan says neither."""
+    if row.occurrence:
+        rule = DeadlineRule.from_json(item.deadline)
+        if rule.every:
+            return period_start(rule.every, row.occurrence), f"本期（{row.occurrence}）的开始日期"
+    plan = session.exec(select(Plan)).first()
+    if plan is not None and plan.starts_on is not None:
+        return plan.starts_on, "工作计划的开始日期"
+    if plan is not None and plan.plan_year:
+        return dt.date(plan.plan_year, 1, 1), f"计划年度 {plan.plan_year} 年的第一天"
+    return None, ""
+
+
 def _evidence_text(entry: UnitReport) -> str:
     names = "、".join(f["name"] for f in entry.files)
     return "；".join(part for part in (entry.evidence, f"附件：{names}" if names else "") if part)
@@ -171,6 +190,11 @@ def approve(session: Session, report_id: int, *, by: str, today: dt.date, now: d
     entry, row, item, unit = _report_for_review(session, report_id)
     if entry.review != "pending":
         raise CycleError(f"反馈 #{report_id}（{unit.name}，事项 {item.key}）不在待审核状态（{REVIEWS[entry.review]}）。")
+    if row.state in CLOSED_STATES or row.retired:
+        now_is = "已移出计划" if row.retired else {"done": "已完成", "na": "不适用"}.get(row.state, row.state)
+        raise CycleError(f"反馈 #{report_id}（{unit.name}，事项 {item.key}）提交后，该任务已被改为“{now_is}”，审核通过会推翻这一决定，"
+                         f"因此不予办理。如确需按单位的报告办结，请先用 tracker status 把任务改回进行中，再审核；"
+                         f"否则请用 tracker review return {report_id} --reason 原因 退回。")
     by, note = clean_line(by), clean_text(note)
     _journal(session, now, by, "review_approve", row, item, unit, note, report_id=entry.id,
              completed_on=entry.completed_on.isoformat() if entry.completed_on else None)
