@@ -173,3 +173,20 @@ def test_a_completion_date_before_the_plan_could_start_is_refused(seeded, engine
         ok = report(s, aid, unit_id=uid, kind="done", by="教体局", today=dt.date(2020, 9, 21), now=at("2020-09-21"),
                     completed_on=dt.date(2020, 9, 1), evidence="武教发〔2020〕12号")
         assert ok.completed_on == dt.date(2020, 9, 1)
+
+
+def test_a_refused_completion_report_leaves_no_file_behind(site):
+    cli, app = site
+    client = TestClient(app)
+    url = link(cli, "县教育体育局")
+    token = csrf(client.get(url).text)
+    aid = assignment(cli, "1.义务教育", "县教育体育局")
+    uploads = cli.config.parent / "uploads"
+    for completed_on in ("2020-12-31", "1999-01-01"):  # in the future (today is 2020-09-22); before the plan
+        refused = client.post(url + "/done", data={"csrf": token, "assignment": str(aid), "completed_on": completed_on,
+                                                   "evidence": "文号"}, files=[("files", ("目录.pdf", PDF, "application/pdf"))])
+        assert refused.status_code == 400 and completed_on in refused.text
+        assert not uploads.exists() or list(uploads.iterdir()) == []
+    done = client.post(url + "/done", data={"csrf": token, "assignment": str(aid), "completed_on": "2020-09-21", "evidence": "文号"},
+                       files=[("files", ("目录.pdf", PDF, "application/pdf"))], follow_redirects=False)
+    assert done.status_code == 303 and len(list(uploads.iterdir())) == 1

@@ -62,17 +62,23 @@ def check(upload: Upload, *, allowed: list[str], max_bytes: int) -> tuple[str, s
     return name, ext
 
 
-def store(upload: Upload, folder: Path, *, allowed: list[str], max_bytes: int) -> dict[str, Any]:
-    """Check the file and keep it as ``folder/<sha256>``; the record a report keeps of it."""
+def describe(upload: Upload, *, allowed: list[str], max_bytes: int) -> dict[str, Any]:
+    """Check the file and return the record a report keeps of it, without storing anything yet."""
     name, ext = check(upload, allowed=allowed, max_bytes=max_bytes)
-    digest = hashlib.sha256(upload.data).hexdigest()
+    return {"name": name, "sha256": hashlib.sha256(upload.data).hexdigest(), "size": len(upload.data), "ext": ext}
+
+
+def write(upload: Upload, folder: Path, record: dict[str, Any]) -> Path | None:
+    """Keep the bytes of a described file as ``folder/<sha256>``; the path when this call created it (None when the
+    same content was already there, perhaps for another report, so a caller undoing its work must not delete it)."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / digest
-    if not target.exists():
-        partial = folder / f".{digest}.{os.getpid()}.part"
-        partial.write_bytes(upload.data)
-        os.replace(partial, target)
-    return {"name": name, "sha256": digest, "size": len(upload.data), "ext": ext}
+    target = folder / record["sha256"]
+    if target.exists():
+        return None
+    partial = folder / f".{record['sha256']}.{os.getpid()}.part"
+    partial.write_bytes(upload.data)
+    os.replace(partial, target)
+    return target
 
 
 def stored_path(folder: Path, record: dict[str, Any]) -> Path:

@@ -226,16 +226,16 @@ def create_app(context: Context) -> Starlette:
         action = request.path_params["action"]
         form = await web.checked_form(request, actor, files=action == "done")
         now, today = web.now(), web.today()
+        created: list[Any] = []  # files this request wrote, removed again if the report is not recorded
         try:
             assignment_id = _int(form.get("assignment", ""), "任务编号")
+            uploads: list[evidence.Upload] = []
+            records: list[dict[str, Any]] = []
             if action == "done":
-                uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
-                records = []
-                for upload in uploads:
-                    data = await upload.read(web.web.max_upload_bytes + 1)
-                    records.append(evidence.Upload(upload.filename or "", data))
-                for record in records:  # every file checked before any is stored
-                    evidence.check(record, allowed=web.web.upload_types, max_bytes=web.web.max_upload_bytes)
+                for upload in [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]:
+                    uploads.append(evidence.Upload(upload.filename or "", await upload.read(web.web.max_upload_bytes + 1)))
+                # every file checked before anything is written; nothing is stored until the report is accepted
+                records = [evidence.describe(u, allowed=web.web.upload_types, max_bytes=web.web.max_upload_bytes) for u in uploads]
             with write_session(web.engine) as session:
                 if action == "ack":
                     cycle.acknowledge(session, assignment_id, unit_id=actor.unit_id, by=actor.journal_name, now=now)  # type: ignore[arg-type]
@@ -243,23 +243,25 @@ def create_app(context: Context) -> Starlette:
                     cycle.report(session, assignment_id, unit_id=actor.unit_id, kind="progress", by=actor.journal_name,  # type: ignore[arg-type]
                                  today=today, now=now, progress=_int(form.get("progress", ""), "进度"), note=str(form.get("note", "")))
                 elif action == "done":
-                    cycle.unit_assignment(session, assignment_id, actor.unit_id)  # type: ignore[arg-type]  # refuse before storing files
-                    stored = [evidence.store(r, web.uploads, allowed=web.web.upload_types, max_bytes=web.web.max_upload_bytes)
-                              for r in records]
                     cycle.report(session, assignment_id, unit_id=actor.unit_id, kind="done", by=actor.journal_name,  # type: ignore[arg-type]
                                  today=today, now=now, completed_on=_date(form.get("completed_on", ""), "完成日期"),
-                                 note=str(form.get("note", "")), evidence=str(form.get("evidence", "")), files=stored,
+                                 note=str(form.get("note", "")), evidence=str(form.get("evidence", "")), files=records,
                                  review=context.config.settings.cycle.review)
+                    created = [path for u, r in zip(uploads, records) if (path := evidence.write(u, web.uploads, r))]
                 elif action == "extension":
                     cycle.request_extension(session, assignment_id, unit_id=actor.unit_id, to=_date(form.get("to", ""), "延期日期"),  # type: ignore[arg-type]
                                             reason=str(form.get("reason", "")), by=actor.journal_name, today=today, now=now,
                                             calendar=context.calendar)
                 else:
                     return error_page(request, 404, "没有这个操作。")
+            created = []  # committed: the report keeps its files
         except AccessError:
             raise
         except TrackerError as exc:
             return unit_page(request, actor, error=str(exc), status=400)
+        finally:
+            for path in created:  # the report was not committed: its files must not stay behind
+                path.unlink(missing_ok=True)
         return RedirectResponse(f"/u/{request.path_params['token']}?ok={action}", status_code=303)
 
     async def unit_file(request: Request) -> Response:
