@@ -94,9 +94,13 @@ def render_subject(digest: Digest, prefix: str) -> str:
 
 
 def render_digest(
-    digest: Digest, *, sender: str, now: dt.datetime, county: str, prefix: str, warnings: list[str], link: str = ""
+    digest: Digest, *, sender: str, now: dt.datetime, county: str, prefix: str, warnings: list[str], link: str = "",
+    unit_links: dict[str, str] | None = None,
 ) -> RenderedMessage:
-    """One digest as a multipart/alternative message (plain text and HTML), with its own Message-ID."""
+    """One digest as a multipart/alternative message (plain text and HTML), with its own Message-ID.
+
+    ``link`` is the recipient unit's own link; ``unit_links`` the links of units whose mail it receives (代收), one
+    per such unit with work in this digest, since each unit signs and reports through its own link."""
     late = digest.escalations
     subject = render_subject(digest, prefix)
     context = {
@@ -104,6 +108,8 @@ def render_digest(
         "own": [_EntryView(e) for e in digest.own], "escalations": sorted(group_by_item(late).items()),
         "escalation_roles": "、".join(sorted({ROLE_LABELS.get(e.role, e.role) for e in late})), "warnings": warnings,
         "subject": subject, "contact": digest.contact, "link": link,
+        "unit_links": sorted((unit_links or {}).items()),
+        "links_of": {**(unit_links or {}), **({digest.recipient: link} if link else {})},
         "unsigned_units": sorted(group_by_item(digest.unsigned).items()),
     }
     text = templates().get_template("digest.txt").render(context)

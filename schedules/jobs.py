@@ -101,7 +101,8 @@ def daily_check(
             link = _links(session, settings)
             rendered = [
                 render_digest(d, sender=settings.sender, now=now, county=settings.county, prefix=settings.subject_prefix,
-                              warnings=calendar.warnings + (office[1] if d.recipient in office[0] else []), link=link(d.recipient))
+                              warnings=calendar.warnings + (office[1] if d.recipient in office[0] else []), link=link(d.recipient),
+                              unit_links={unit: url for unit in {e.unit for e in d.own if e.on_behalf} if (url := link(unit))})
                 for d in plan.digests
             ]
             store_check(session, plan, rendered, now=now)

@@ -190,3 +190,36 @@ def test_a_refused_completion_report_leaves_no_file_behind(site):
     done = client.post(url + "/done", data={"csrf": token, "assignment": str(aid), "completed_on": "2020-09-21", "evidence": "文号"},
                        files=[("files", ("目录.pdf", PDF, "application/pdf"))], follow_redirects=False)
     assert done.status_code == 303 and len(list(uploads.iterdir())) == 1
+
+
+def test_a_unit_without_its_own_mail_gets_its_own_link_in_the_digest_that_reaches_it(seeded, engine, monkeypatch):
+    import email
+    from email import policy
+
+    from tracker.models import OutboxBody, OutboxMessage
+
+    monkeypatch.setenv("TRACKER_WEB_SECRET", "digest-secret-0123456789")
+    seeded.write_config('[web]\npublic_url = "https://renwu.wuding.example"\n[mail]\ntransport = "memory"\n')
+    with Session(engine) as s:
+        host = s.exec(select(Unit).where(Unit.name == "县教育体育局")).one()
+        guest = s.exec(select(Unit).where(Unit.name == "狮山镇人民政府")).one()
+        guest.emails, guest.via_id = [], host.id  # the township's mail goes to the bureau (代收)
+        s.add(guest)
+        s.commit()
+    seeded("run", "--once", "--today", "2020-08-31")  # 1.* due 09-30: the 30-day reminder
+    with Session(engine) as s:
+        recipients = s.exec(select(OutboxMessage.recipient).where(OutboxMessage.run_date == dt.date(2020, 8, 31))).all()
+        [raw] = s.exec(select(OutboxBody.raw).join(OutboxMessage, OutboxMessage.id == OutboxBody.id)
+                       .where(OutboxMessage.recipient == "县教育体育局", OutboxMessage.run_date == dt.date(2020, 8, 31))).all()
+    assert "狮山镇人民政府" not in recipients
+    message = email.message_from_string(raw, policy=policy.default)
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    own = seeded.json("links", "show", "--unit", "县教育体育局")["link"]
+    theirs = seeded.json("links", "show", "--unit", "狮山镇人民政府")["link"]
+    # a link is signed when it is made (its lifetime counts from then): compare the unit it names, not the signature
+    same_unit = re.escape(theirs.rsplit(".", 2)[0]) + r"\.[\w-]+\.[\w-]+"
+    assert own.rsplit(".", 2)[0] != theirs.rsplit(".", 2)[0]
+    assert re.search("狮山镇人民政府：" + same_unit, text) and re.search(same_unit, html)
+    assert re.search(re.escape(own.rsplit(".", 2)[0]), text)
+    assert "请用下方“狮山镇人民政府”的链接签收此项任务" in text
