@@ -223,3 +223,41 @@ def test_a_unit_without_its_own_mail_gets_its_own_link_in_the_digest_that_reache
     assert re.search("狮山镇人民政府：" + same_unit, text) and re.search(same_unit, html)
     assert re.search(re.escape(own.rsplit(".", 2)[0]), text)
     assert "请用下方“狮山镇人民政府”的链接签收此项任务" in text
+
+
+def test_the_weekly_review_figures_are_as_of_the_report_day(seeded, engine):
+    from notifications.weekly import render_html
+    from tracker.calendar import WorkCalendar
+    from tracker.models import Notice
+    from tracker.queries import LightRules
+    from tracker.report import build_weekly_report
+
+    cal = WorkCalendar()
+    with Session(engine, expire_on_commit=False) as s:
+        aid, uid = ids(s, "1.义务教育", "县教育体育局")
+        late, late_uid = ids(s, "1.义务教育", "狮山镇人民政府")
+        for a in (aid, late):
+            s.add(Notice(assignment_id=a, due_on=dt.date(2020, 9, 30), stage="before_30", rank=1, sent_on=dt.date(2020, 8, 31),
+                         created_at=at("2020-08-31")))
+        s.add(Notice(assignment_id=ids(s, "1.义务教育", "万德镇人民政府")[0], due_on=dt.date(2020, 9, 30), stage="before_7",
+                     rank=2, sent_on=dt.date(2020, 9, 21), created_at=at("2020-09-21")))  # first told after the report day
+        acknowledge(s, late, unit_id=late_uid, by="狮山镇", now=at("2020-09-15"))  # signed late, after the report day
+        waiting = report(s, aid, unit_id=uid, kind="done", by="教体局", today=dt.date(2020, 9, 9), now=at("2020-09-09"),
+                         completed_on=dt.date(2020, 9, 9), evidence="文号")
+        s.commit()
+        approve(s, waiting.id, by="王主任", today=dt.date(2020, 9, 16), now=at("2020-09-16"))  # decided after the report day
+        s.commit()
+
+        def figures(day: dt.date, within: int | None = 3):
+            return build_weekly_report(s, day, cal, LightRules(), title="通报", tz=TZ, acknowledge_within=within)
+
+        then = figures(dt.date(2020, 9, 11)).review  # Friday 09-11, rebuilt later
+        assert then.waiting == 1  # the report of 09-09 was still waiting on 09-11
+        assert ("狮山镇人民政府", "1.义务教育", dt.date(2020, 8, 31)) in then.unsigned  # it had not signed by 09-11
+        assert not [u for u in then.unsigned if u[0] in ("县教育体育局", "万德镇人民政府")]
+        now = figures(dt.date(2020, 9, 18)).review
+        assert now.waiting == 0 and not [u for u in now.unsigned if u[0] == "狮山镇人民政府"]
+        off = figures(dt.date(2020, 9, 18), within=None)
+        assert off.review.signing is False and off.review.to_json()["signing"] is False
+        html = render_html(off)
+        assert "未启用在线签收" in html and "没有未按时签收的单位" not in html

@@ -352,6 +352,15 @@ def review_queue(session: Session) -> list[QueueEntry]:
             for r, a, i, u in rows]
 
 
+def waiting_for_review(session: Session, as_of: dt.date, tz: dt.tzinfo) -> int:
+    """How many completion reports were waiting for the office at the end of ``as_of``: submitted by then, and still
+    pending or decided only after it."""
+    rows = session.exec(select(UnitReport.submitted_at, UnitReport.reviewed_at).where(UnitReport.kind == "done",
+                                                                                       UnitReport.review != "none")).all()
+    return sum(1 for submitted, reviewed in rows if _as_utc(submitted).astimezone(tz).date() <= as_of
+               and (reviewed is None or _as_utc(reviewed).astimezone(tz).date() > as_of))
+
+
 def extension_queue(session: Session, *, all_decisions: bool = False) -> list[QueueEntry]:
     query = (select(ExtensionRequest, Assignment, Item, Unit).join(Assignment, Assignment.id == ExtensionRequest.assignment_id)
              .join(Item, Item.id == Assignment.item_id).join(Unit, Unit.id == Assignment.unit_id))
@@ -428,14 +437,19 @@ def unit_tasks(session: Session, unit_id: int, today: dt.date, calendar: WorkCal
     return [PlanGroup(plan_title, tasks)]
 
 
-def unsigned(session: Session, today: dt.date, calendar: WorkCalendar, within_days: int) -> list[tuple[str, str, dt.date]]:
+def unsigned(session: Session, today: dt.date, calendar: WorkCalendar, within_days: int, *,
+             tz: dt.tzinfo = dt.timezone.utc) -> list[tuple[str, str, dt.date]]:
     """(unit, item, first reminder day) of open assignments not signed for within ``within_days`` working days of
-    their first reminder: the clock starts when the unit was first told, not when the plan was imported."""
-    first = (select(Notice.assignment_id, Notice.sent_on).join(Assignment, Assignment.id == Notice.assignment_id)
-             .where(Assignment.acknowledged_at == None, Assignment.role == "principal", Assignment.retired == False,  # noqa: E711,E712
-                    col(Assignment.state).in_(("not_started", "in_progress"))))
+    their first reminder: the clock starts when the unit was first told, not when the plan was imported. As it stood
+    at the end of ``today`` (days in ``tz``): reminders sent later and signatures given later do not count."""
+    first = (select(Notice.assignment_id, Notice.sent_on, Assignment.acknowledged_at)
+             .join(Assignment, Assignment.id == Notice.assignment_id)
+             .where(Assignment.role == "principal", Assignment.retired == False,  # noqa: E712
+                    col(Assignment.state).in_(("not_started", "in_progress")), Notice.sent_on <= today))
     earliest: dict[int, dt.date] = {}
-    for assignment_id, sent_on in session.exec(first).all():
+    for assignment_id, sent_on, signed in session.exec(first).all():
+        if signed is not None and _as_utc(signed).astimezone(tz).date() <= today:
+            continue
         if assignment_id not in earliest or sent_on < earliest[assignment_id]:
             earliest[assignment_id] = sent_on
     late = {i: d for i, d in earliest.items() if calendar.add_working_days(d, within_days) < today}

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from sqlmodel import Session, select
 
 from tracker.calendar import WorkCalendar
-from tracker.cycle import review_queue, unsigned
+from tracker.cycle import unsigned, waiting_for_review
 from tracker.disclosures import DisclosureView, overdue_disclosures
 from tracker.models import JournalEntry, OutboxMessage
 from tracker.queries import AssignmentView, ItemView, LightRules, load_views
@@ -97,9 +97,10 @@ class ReviewFigures:
     waiting: int = 0
     returned_this_week: int = 0
     unsigned: list[tuple[str, str, dt.date]] = field(default_factory=list)  # (unit, item, first reminder day)
+    signing: bool = True  # False when online signing is not enabled (no web.public_url or acknowledge_within_days = 0)
 
     def to_json(self) -> dict[str, Any]:
-        return {"waiting_for_review": self.waiting, "returned_this_week": self.returned_this_week,
+        return {"waiting_for_review": self.waiting, "returned_this_week": self.returned_this_week, "signing": self.signing,
                 "unsigned": [{"unit": u, "item": i, "first_reminder": d.isoformat()} for u, i, d in self.unsigned]}
 
 
@@ -226,11 +227,13 @@ def build_weekly_report(
 
 def _review_figures(session: Session, since: dt.date, as_of: dt.date, calendar: WorkCalendar, tz: dt.tzinfo,
                     acknowledge_within: int | None) -> ReviewFigures:
+    """The figures as they stood at the end of ``as_of`` (a report made later for that day shows the same numbers)."""
     returned = session.exec(select(JournalEntry.at).where(JournalEntry.action == "review_return")).all()
     return ReviewFigures(
-        waiting=len(review_queue(session)),
+        waiting=waiting_for_review(session, as_of, tz),
         returned_this_week=sum(1 for at in returned if since < at.astimezone(tz).date() <= as_of),
-        unsigned=unsigned(session, as_of, calendar, acknowledge_within) if acknowledge_within else [],
+        unsigned=unsigned(session, as_of, calendar, acknowledge_within, tz=tz) if acknowledge_within else [],
+        signing=bool(acknowledge_within),
     )
 
 
