@@ -92,8 +92,8 @@ def test_progress_reports_and_review_none(seeded, engine):
         aid, uid = ids(s, "1.义务教育", "狮山镇人民政府")
         report(s, aid, unit_id=uid, kind="progress", by="狮山镇 张", today=dt.date(2020, 9, 1), now=at("2020-09-01"),
                progress=40, note="已收集 12 个事项")
-        with pytest.raises(CycleError, match="0 到 99"):
-            report(s, aid, unit_id=uid, kind="progress", by="x", today=dt.date(2020, 9, 1), now=at("2020-09-01"), progress=100, note="n")
+        with pytest.raises(CycleError, match="0 到 100"):
+            report(s, aid, unit_id=uid, kind="progress", by="x", today=dt.date(2020, 9, 1), now=at("2020-09-01"), progress=101, note="n")
         with pytest.raises(CycleError, match="未来"):
             report(s, aid, unit_id=uid, kind="done", by="x", today=dt.date(2020, 9, 1), now=at("2020-09-01"),
                    completed_on=dt.date(2020, 9, 2), evidence="e", review="none")

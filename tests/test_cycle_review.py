@@ -261,3 +261,26 @@ def test_the_weekly_review_figures_are_as_of_the_report_day(seeded, engine):
         assert off.review.signing is False and off.review.to_json()["signing"] is False
         html = render_html(off)
         assert "未启用在线签收" in html and "没有未按时签收的单位" not in html
+
+
+def test_progress_runs_to_100_and_a_progress_report_carries_evidence_files(site):
+    cli, app = site
+    client = TestClient(app)
+    url = link(cli, "县教育体育局")
+    page = client.get(url)
+    assert 'name="progress" min="0" max="100"' in page.text
+    aid = assignment(cli, "1.义务教育", "县教育体育局")
+    sent = client.post(url + "/progress", data={"csrf": csrf(page.text), "assignment": str(aid), "progress": "100",
+                                                "note": "目录已编完，等待盖章", "evidence": "初稿"},
+                       files=[("files", ("初稿.pdf", PDF, "application/pdf"))], follow_redirects=False)
+    assert sent.status_code == 303, sent.text
+    shown = {a["unit"]: a for a in cli.json("show", "1.义务教育", "--today", "2020-09-22")["assignments"]}
+    assert (shown["县教育体育局"]["state"], shown["县教育体育局"]["progress"]) == ("in_progress", 100)  # done only by a report with a date
+    again = client.get(url).text
+    [href] = re.findall(r'href="(/u/[^"]+/files/\d+/0)"', again)
+    download = client.get(href)
+    assert download.status_code == 200 and download.content == PDF
+    assert download.headers["content-type"] == "application/octet-stream"
+    html = client.post(url + "/progress", data={"csrf": csrf(again), "assignment": str(aid), "progress": "100", "note": "n"},
+                       files=[("files", ("x.html", b"<script>alert(1)</script>", "text/html"))])
+    assert html.status_code == 400 and len(list((cli.config.parent / "uploads").iterdir())) == 1

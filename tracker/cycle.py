@@ -93,7 +93,9 @@ def report(
     progress: int | None = None, completed_on: dt.date | None = None, note: str = "", evidence: str = "",
     files: list[dict[str, Any]] | None = None, review: str = "",
 ) -> UnitReport:
-    """A unit's report: ``progress`` (0–99 with a note) or ``done`` (a date, evidence, files).
+    """A unit's report: ``progress`` (0–100 with a note, and evidence or files if it has any) or ``done`` (a date,
+    evidence, files). 100 % is "the work is finished" while the unit gathers what it reports completion with: the
+    assignment becomes done only by a completion report (a date), never by a percentage.
 
     A completion that needs review changes nothing yet: it waits, and the unit cannot report again
     until the office decides. Otherwise the assignment changes at once, as if a clerk had typed it.
@@ -107,8 +109,8 @@ def report(
     if _pending(session, assignment_id) is not None:
         raise CycleError(f"事项 {item.key} 已有完成情况在等待县政府办公室审核，审核结果出来之前不能再次反馈。")
     if kind == "progress":
-        if progress is None or not 0 <= progress <= 99:
-            raise CycleError(f"进度应为 0 到 99 之间的整数（填了 {progress}）；已全部完成请用“报告完成”。")
+        if progress is None or not 0 <= progress <= 100:
+            raise CycleError(f"进度应为 0 到 100 之间的整数（填了 {progress}）；已全部完成请用“报告完成”并写明完成日期。")
         if not note.strip():
             raise CycleError("反馈进度时请写明进展情况。")
     elif kind == "done":
@@ -139,8 +141,9 @@ def report(
              completed_on=completed_on.isoformat() if completed_on else None, files=[f["name"] for f in files],
              review=entry.review)
     if kind == "progress":
-        _change(session, row, item, unit, StatusChange(progress=progress, note=note, by=by, source=f"单位反馈 #{entry.id}"),
-                today, now)
+        _change(session, row, item, unit, StatusChange(state="in_progress" if progress == 100 else None, progress=progress,
+                                                       note=note, by=by, evidence=_evidence_text(entry),
+                                                       source=f"单位反馈 #{entry.id}"), today, now)
     elif not needs_review:
         _change(session, row, item, unit, StatusChange(state="done", on=completed_on, note=note, by=by,
                                                        evidence=_evidence_text(entry), source=f"单位反馈 #{entry.id}"),

@@ -224,14 +224,14 @@ def create_app(context: Context) -> Starlette:
     async def unit_post(request: Request) -> Response:
         actor = web.unit_actor(request)
         action = request.path_params["action"]
-        form = await web.checked_form(request, actor, files=action == "done")
+        form = await web.checked_form(request, actor, files=action in ("done", "progress"))
         now, today = web.now(), web.today()
         created: list[Any] = []  # files this request wrote, removed again if the report is not recorded
         try:
             assignment_id = _int(form.get("assignment", ""), "任务编号")
             uploads: list[evidence.Upload] = []
             records: list[dict[str, Any]] = []
-            if action == "done":
+            if action in ("done", "progress"):
                 for upload in [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]:
                     uploads.append(evidence.Upload(upload.filename or "", await upload.read(web.web.max_upload_bytes + 1)))
                 # every file checked before anything is written; nothing is stored until the report is accepted
@@ -241,19 +241,20 @@ def create_app(context: Context) -> Starlette:
                     cycle.acknowledge(session, assignment_id, unit_id=actor.unit_id, by=actor.journal_name, now=now)  # type: ignore[arg-type]
                 elif action == "progress":
                     cycle.report(session, assignment_id, unit_id=actor.unit_id, kind="progress", by=actor.journal_name,  # type: ignore[arg-type]
-                                 today=today, now=now, progress=_int(form.get("progress", ""), "进度"), note=str(form.get("note", "")))
+                                 today=today, now=now, progress=_int(form.get("progress", ""), "进度"), note=str(form.get("note", "")),
+                                 evidence=str(form.get("evidence", "")), files=records)
                 elif action == "done":
                     cycle.report(session, assignment_id, unit_id=actor.unit_id, kind="done", by=actor.journal_name,  # type: ignore[arg-type]
                                  today=today, now=now, completed_on=_date(form.get("completed_on", ""), "完成日期"),
                                  note=str(form.get("note", "")), evidence=str(form.get("evidence", "")), files=records,
                                  review=context.config.settings.cycle.review)
-                    created = [path for u, r in zip(uploads, records) if (path := evidence.write(u, web.uploads, r))]
                 elif action == "extension":
                     cycle.request_extension(session, assignment_id, unit_id=actor.unit_id, to=_date(form.get("to", ""), "延期日期"),  # type: ignore[arg-type]
                                             reason=str(form.get("reason", "")), by=actor.journal_name, today=today, now=now,
                                             calendar=context.calendar)
                 else:
                     return error_page(request, 404, "没有这个操作。")
+                created = [path for u, r in zip(uploads, records) if (path := evidence.write(u, web.uploads, r))]
             created = []  # committed: the report keeps its files
         except AccessError:
             raise
