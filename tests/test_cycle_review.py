@@ -284,3 +284,38 @@ def test_progress_runs_to_100_and_a_progress_report_carries_evidence_files(site)
     html = client.post(url + "/progress", data={"csrf": csrf(again), "assignment": str(aid), "progress": "100", "note": "n"},
                        files=[("files", ("x.html", b"<script>alert(1)</script>", "text/html"))])
     assert html.status_code == 400 and len(list((cli.config.parent / "uploads").iterdir())) == 1
+
+
+def test_passwords_use_owasp_scrypt_cost_and_old_or_stronger_hashes_still_verify():
+    import hashlib
+    import secrets
+
+    from tracker.accounts import hash_password, password_matches
+
+    stored = hash_password("correct horse battery")
+    kind, n, r, p, _salt, _digest = stored.split("$")
+    assert kind == "scrypt" and int(n) >= 2**17 and int(r) >= 8
+    assert password_matches("correct horse battery", stored) and not password_matches("wrong horse battery", stored)
+    for n in (2**14, 2**18):  # a hash made before, and one made after the cost is raised again
+        salt = secrets.token_bytes(16)
+        digest = hashlib.scrypt(b"pw-0123456789", salt=salt, n=n, r=8, p=1, maxmem=1024**3)
+        assert password_matches("pw-0123456789", f"scrypt${n}$8$1${salt.hex()}${digest.hex()}")
+
+
+def test_a_disabled_account_costs_the_same_work_as_a_wrong_password(seeded, monkeypatch):
+    import tracker.accounts as accounts
+    from tracker.errors import AccessError
+
+    engine = make_engine(seeded.absolute_url)
+    with Session(engine) as s:
+        accounts.add_user(s, "li", "correct horse battery", by="t", now=at("2020-09-01"))
+        user = s.exec(select(accounts.OfficeUser).where(accounts.OfficeUser.name == "li")).one()
+        user.disabled = True
+        s.commit()
+        calls: list[str] = []
+        real = accounts.password_matches
+        monkeypatch.setattr(accounts, "password_matches", lambda pw, stored: calls.append(pw) or real(pw, stored))
+        with pytest.raises(AccessError, match="不正确"):
+            accounts.authenticate(s, "li", "correct horse battery")
+        assert calls == ["correct horse battery"]  # the hash was computed although the account is disabled
+    engine.dispose()

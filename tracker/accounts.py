@@ -13,12 +13,18 @@ from tracker.errors import AccessError, StatusError
 from tracker.models import JournalEntry, OfficeUser
 from tracker.text import clean_line
 
-N, R, P = 2**14, 8, 1  # 16 MiB per guess
+N, R, P = 2**17, 8, 1  # 128 MiB per guess: the OWASP minimum for scrypt; stored hashes keep the parameters they were made with
+
+
+def _maxmem(n: int, r: int, p: int) -> int:
+    """The memory scrypt needs for these parameters (128·r·(n + p) bytes) with room to spare: OpenSSL refuses to run
+    above its limit, so a fixed limit would break every login the day the parameters are raised."""
+    return 128 * r * (n + p) + 32 * 1024 * 1024
 
 
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=N, r=R, p=P, maxmem=64 * 1024 * 1024)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=N, r=R, p=P, maxmem=_maxmem(N, R, P))
     return f"scrypt${N}${R}${P}${salt.hex()}${digest.hex()}"
 
 
@@ -27,7 +33,7 @@ def password_matches(password: str, stored: str) -> bool:
         kind, n, r, p, salt, digest = stored.split("$")
         assert kind == "scrypt"
         found = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                               maxmem=64 * 1024 * 1024)
+                               maxmem=_maxmem(int(n), int(r), int(p)))
     except (ValueError, AssertionError):
         return False
     return hmac.compare_digest(found.hex(), digest)
@@ -61,8 +67,10 @@ def end_sessions(session: Session, name: str) -> None:
 
 def authenticate(session: Session, name: str, password: str) -> OfficeUser:
     user = session.exec(select(OfficeUser).where(OfficeUser.name == name.strip())).first()
-    if user is None or user.disabled or not password_matches(password, user.password_hash):
-        if user is None:
-            hash_password(password)  # the same work as a wrong password, so timing does not tell which names exist
+    # the same work for an unknown name, a disabled account and a wrong password, so timing tells none of them apart
+    if user is None:
+        hash_password(password)
+    matches = user is not None and password_matches(password, user.password_hash)
+    if user is None or user.disabled or not matches:
         raise AccessError("用户名或密码不正确。")
     return user
