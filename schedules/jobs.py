@@ -98,7 +98,7 @@ def daily_check(
             note_clock(session)
             plan = plan_check(session, today, calendar, settings.policy, settings.lights)
             office = office_warnings(session, now.tzinfo or dt.timezone.utc)
-            link = _links(session, settings)
+            link = _links(session, settings, now)
             rendered = [
                 render_digest(d, sender=settings.sender, now=now, county=settings.county, prefix=settings.subject_prefix,
                               warnings=calendar.warnings + (office[1] if d.recipient in office[0] else []), link=link(d.recipient),
@@ -120,12 +120,12 @@ def daily_check(
                        unreachable=plan.unreachable, warnings=calendar.warnings, robot_posts=posts)
 
 
-def _links(session: Session, settings: CheckSettings) -> Callable[[str], str]:
+def _links(session: Session, settings: CheckSettings, now: dt.datetime) -> Callable[[str], str]:
     """The personal link of a digest's recipient unit, or "" when links are not configured."""
     if not (settings.link_base and settings.link_secret):
         return lambda _name: ""
     ids = dict(session.exec(select(Unit.name, Unit.id)).all())
-    return lambda name: unit_link(session, settings.link_secret, settings.link_base, ids[name]) if name in ids else ""
+    return lambda name: unit_link(session, settings.link_secret, settings.link_base, ids[name], now) if name in ids else ""
 
 
 def _write_fault(what: str, exc: IntegrityError) -> DatabaseStateError:

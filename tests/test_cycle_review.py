@@ -319,3 +319,33 @@ def test_a_disabled_account_costs_the_same_work_as_a_wrong_password(seeded, monk
             accounts.authenticate(s, "li", "correct horse battery")
         assert calls == ["correct horse battery"]  # the hash was computed although the account is disabled
     engine.dispose()
+
+
+def test_link_and_session_ages_follow_the_products_clock(site):
+    from tracker.cli.context import Context
+    from tracker.links import make_token
+    from tracker.web.app import create_app
+
+    cli, _app = site
+
+    def app_at(moment: dt.datetime):
+        return TestClient(create_app(Context(config_path=str(cli.config), clock=lambda: moment)))
+
+    engine = make_engine(cli.absolute_url)
+    with Session(engine) as s:
+        uid = s.exec(select(Unit.id).where(Unit.name == "县教育体育局")).one()
+        token = make_token(s, SECRET, uid, NOW)  # signed on 2020-09-22 by the product's clock
+    engine.dispose()
+    assert app_at(NOW).get(f"/u/{token}").status_code == 200
+    assert app_at(NOW + dt.timedelta(days=119)).get(f"/u/{token}").status_code == 200  # link_days = 120 (default)
+    expired = app_at(NOW + dt.timedelta(days=121)).get(f"/u/{token}")
+    assert expired.status_code == 403 and "链接已过期" in expired.text
+
+    client = app_at(NOW)
+    login = client.get("/login")
+    client.post("/login", data={"csrf": csrf(login.text), "name": "wang", "password": PASSWORD})
+    cookie = client.cookies.get("tracker_session")
+    for hours, allowed in ((11, True), (13, False)):  # session_hours = 12 (default)
+        later = app_at(NOW + dt.timedelta(hours=hours))
+        later.cookies.set("tracker_session", cookie)
+        assert (later.get("/office", follow_redirects=False).status_code == 200) is allowed

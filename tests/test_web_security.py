@@ -37,7 +37,7 @@ def site(seeded, monkeypatch, tmp_path):
 
 
 def link(cli, unit: str) -> str:
-    return cli.json("links", "show", "--unit", unit)["link"].removeprefix("http://testserver")
+    return cli.json("links", "show", "--unit", unit, "--today", NOW.date().isoformat())["link"].removeprefix("http://testserver")
 
 
 def assignment(cli, key: str, unit: str) -> int:

@@ -12,7 +12,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlmodel import Session
 
 from tracker.errors import AccessError, ConfigError
@@ -44,17 +44,35 @@ def generation(session: Session, unit_id: int) -> int:
     return row.generation if row else 1
 
 
-def make_token(session: Session, secret: str, unit_id: int) -> str:
-    return URLSafeTimedSerializer(secret, salt=LINK_SALT).dumps({"u": unit_id, "g": generation(session, unit_id)})
+def timed_serializer(secret: str, salt: str, now: dt.datetime | None = None) -> URLSafeTimedSerializer:
+    """A signed-and-timed serializer whose clock is ``now`` (the product's injected clock) rather than the machine's,
+    so a link's or a session's age is measured on the same clock as everything else; the real time when None."""
+    if now is None:
+        return URLSafeTimedSerializer(secret, salt=salt)
+    stamp = int(now.timestamp())
+
+    class _At(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return stamp
+
+    return URLSafeTimedSerializer(secret, salt=salt, signer=_At)
 
 
-def unit_link(session: Session, secret: str, public_url: str, unit_id: int) -> str:
-    return f"{public_url.rstrip('/')}/u/{make_token(session, secret, unit_id)}"
+def make_token(session: Session, secret: str, unit_id: int, now: dt.datetime | None = None) -> str:
+    """A link signed as of the start of ``now``'s day (in its zone): a link's lifetime is counted in days, and a link
+    made by a run replayed with --today is then never "from the future" for a server reading the same day."""
+    if now is not None:
+        now = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return timed_serializer(secret, LINK_SALT, now).dumps({"u": unit_id, "g": generation(session, unit_id)})
 
 
-def read_token(session: Session, secret: str, token: str, max_days: int) -> Unit:
+def unit_link(session: Session, secret: str, public_url: str, unit_id: int, now: dt.datetime | None = None) -> str:
+    return f"{public_url.rstrip('/')}/u/{make_token(session, secret, unit_id, now)}"
+
+
+def read_token(session: Session, secret: str, token: str, max_days: int, now: dt.datetime | None = None) -> Unit:
     """The unit a token names; AccessError (one message for every way it can fail but expiry) otherwise."""
-    serializer = URLSafeTimedSerializer(secret, salt=LINK_SALT)
+    serializer = timed_serializer(secret, LINK_SALT, now)
     try:
         data = serializer.loads(token, max_age=max_days * 86400)
     except SignatureExpired as exc:

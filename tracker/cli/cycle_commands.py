@@ -185,8 +185,9 @@ def _secret(context: Context) -> str:
 
 
 @links_app.command("show")
-def links_show(ctx: typer.Context, unit: Annotated[str, typer.Option("--unit", help="单位名称")], as_json: Json = False) -> None:
-    """显示单位当前的专属链接（也随每封提醒邮件发出）。
+def links_show(ctx: typer.Context, unit: Annotated[str, typer.Option("--unit", help="单位名称")], today: Today = None,
+               as_json: Json = False) -> None:
+    """显示单位当前的专属链接（也随每封提醒邮件发出）；有效期（web.link_days）从今天（或 --today 那天）起算。
 
     例：tracker links show --unit 狮山镇人民政府
     """
@@ -195,7 +196,7 @@ def links_show(ctx: typer.Context, unit: Annotated[str, typer.Option("--unit", h
     secret = _secret(context)
     with read_session(context.ready_engine()) as session:
         found = Directory.load(session).unit(unit)
-        link = unit_link(session, secret, web.public_url or "http://127.0.0.1:8080", found.id)  # type: ignore[arg-type]
+        link = unit_link(session, secret, web.public_url or "http://127.0.0.1:8080", found.id, context.now(today))  # type: ignore[arg-type]
     if as_json:
         output.print_json({"unit": found.name, "link": link, "days": web.link_days})
         return

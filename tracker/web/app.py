@@ -69,7 +69,7 @@ class Web:
         web = self.config.settings.web
         self.web = web
         self.engine = context.ready_engine()
-        self.signer = Signer(read_secret(web.secret_env, web.secret_file, self.config.base_dir))
+        self.signer = Signer(read_secret(web.secret_env, web.secret_file, self.config.base_dir), clock=self.now)
         self.limiter = FailureLimiter(web.failed_token_limit)
         self.uploads = self.config.path(web.upload_folder)
         self.env = Environment(loader=PackageLoader("tracker.web", "templates"), autoescape=select_autoescape(["html"]),
@@ -109,7 +109,7 @@ class Web:
         address = self.client(request)
         try:
             with read_session(self.engine) as session:
-                unit = read_token(session, self.signer.secret, request.path_params["token"], self.web.link_days)
+                unit = read_token(session, self.signer.secret, request.path_params["token"], self.web.link_days, self.now())
         except AccessError:
             if self.limiter.blocked(address):
                 raise _TooMany() from None

@@ -13,14 +13,18 @@ the address's failures are answered 429. A login is refused before the password 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from tracker.links import timed_serializer
 
 CSRF_SALT = "tracker.csrf"
 SESSION_SALT = "tracker.office-session"
@@ -42,11 +46,14 @@ class Actor:
 
 
 class Signer:
-    def __init__(self, secret: str) -> None:
+    """Signs CSRF tokens and session cookies with the product's clock (``clock``), so their ages follow it."""
+
+    def __init__(self, secret: str, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.secret = secret
+        self.clock = clock
 
     def _s(self, salt: str) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self.secret, salt=salt)
+        return timed_serializer(self.secret, salt, self.clock() if self.clock else None)
 
     def csrf_token(self, actor_key: str) -> str:
         return self._s(CSRF_SALT).dumps(_digest(actor_key))
