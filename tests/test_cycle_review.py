@@ -349,3 +349,31 @@ def test_link_and_session_ages_follow_the_products_clock(site):
         later = app_at(NOW + dt.timedelta(hours=hours))
         later.cookies.set("tracker_session", cookie)
         assert (later.get("/office", follow_redirects=False).status_code == 200) is allowed
+
+
+def test_two_racing_submissions_cannot_leave_two_pending_rows(seeded, engine, monkeypatch):
+    import tracker.cycle as cycle
+    from sqlalchemy.exc import IntegrityError
+
+    from tracker.models import ExtensionRequest, UnitReport
+
+    with Session(engine, expire_on_commit=False) as s:
+        aid, uid = ids(s, "1.义务教育", "县教育体育局")
+        first = report(s, aid, unit_id=uid, kind="done", by="教体局", today=dt.date(2020, 9, 21), now=at("2020-09-21"),
+                       completed_on=dt.date(2020, 9, 21), evidence="文号")
+        s.commit()
+    assert first.review == "pending"
+    monkeypatch.setattr(cycle, "_pending", lambda session, assignment_id: None)  # the other request's row was not yet visible
+    with Session(engine, expire_on_commit=False) as s:
+        with pytest.raises(CycleError, match="已有完成情况在等待"):
+            report(s, aid, unit_id=uid, kind="done", by="教体局", today=dt.date(2020, 9, 21), now=at("2020-09-21"),
+                   completed_on=dt.date(2020, 9, 21), evidence="文号（第二个窗口）")
+        s.rollback()
+        assert len(s.exec(select(UnitReport).where(UnitReport.assignment_id == aid)).all()) == 1
+        row = dict(assignment_id=aid, current_due=dt.date(2020, 9, 30), proposed_due=dt.date(2020, 10, 30), reason="r",
+                   requested_at=at("2020-09-21"), requested_by="x")
+        s.add(ExtensionRequest(**row))
+        s.commit()
+        s.add(ExtensionRequest(**row))
+        with pytest.raises(IntegrityError):
+            s.commit()

@@ -18,6 +18,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from tracker.calendar import WorkCalendar
@@ -132,7 +133,7 @@ def report(
         review="pending" if needs_review else "none",
     )
     session.add(entry)
-    session.flush()
+    _flush_one_pending(session, f"事项 {item.key} 已有完成情况在等待县政府办公室审核（可能刚刚从另一个窗口提交），审核结果出来之前不能再次反馈。")
     if row.acknowledged_at is None:
         _journal(session, now, by, "acknowledge", row, item, unit)
         row.acknowledged_at, row.acknowledged_by = now, by
@@ -165,6 +166,18 @@ def earliest_completion(session: Session, item: Item, row: Assignment) -> tuple[
     if plan is not None and plan.plan_year:
         return dt.date(plan.plan_year, 1, 1), f"计划年度 {plan.plan_year} 年的第一天"
     return None, ""
+
+
+def _flush_one_pending(session: Session, message: str) -> None:
+    """Write the new pending row; the partial unique index refuses a second one that a concurrent request just wrote
+    (the check before it could not see that request's row), which the unit is told as if it had been seen."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        found = str(exc.orig)  # PostgreSQL names the index; SQLite names the column
+        if not any(name in found for name in ("_one_pending", "unitreport.assignment_id", "extensionrequest.assignment_id")):
+            raise
+        raise CycleError(message) from exc
 
 
 def _evidence_text(entry: UnitReport) -> str:
@@ -266,7 +279,7 @@ def request_extension(
     request = ExtensionRequest(assignment_id=assignment_id, current_due=due, proposed_due=to, reason=reason,
                                requested_at=now, requested_by=by)
     session.add(request)
-    session.flush()
+    _flush_one_pending(session, f"事项 {item.key} 已有延期申请在等待审批（可能刚刚从另一个窗口提交）。")
     _journal(session, now, by, "extension_request", row, item, unit, reason, request_id=request.id,
              from_due=due.isoformat(), to_due=to.isoformat())
     session.flush()

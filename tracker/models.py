@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 UNIT_KINDS = {
@@ -339,6 +339,10 @@ class UnitReport(SQLModel, table=True):
     reason the unit sees). Rows are never deleted: they are the history the unit and the office read.
     """
 
+    # at most one review='pending' row per assignment, even when two requests race (PostgreSQL, two servers)
+    __table_args__ = (Index("uq_unitreport_one_pending", "assignment_id", unique=True, sqlite_where=text("review = 'pending'"),
+                            postgresql_where=text("review = 'pending'")),)
+
     id: int | None = Field(default=None, primary_key=True)
     assignment_id: int = Field(foreign_key="assignment.id", index=True)
     kind: str  # progress | done
@@ -357,6 +361,10 @@ class UnitReport(SQLModel, table=True):
 
 class ExtensionRequest(SQLModel, table=True):
     """A unit's request for more time, made before its deadline; the office grants (a new effective deadline) or refuses."""
+
+    # at most one decision='pending' row per assignment, even when two requests race (PostgreSQL, two servers)
+    __table_args__ = (Index("uq_extensionrequest_one_pending", "assignment_id", unique=True, sqlite_where=text("decision = 'pending'"),
+                            postgresql_where=text("decision = 'pending'")),)
 
     id: int | None = Field(default=None, primary_key=True)
     assignment_id: int = Field(foreign_key="assignment.id", index=True)

@@ -42,6 +42,8 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_unitreport_assignment_id"), "unitreport", ["assignment_id"])
     op.create_index(op.f("ix_unitreport_review"), "unitreport", ["review"])
+    op.create_index("uq_unitreport_one_pending", "unitreport", ["assignment_id"], unique=True,
+                    sqlite_where=sa.text("review = 'pending'"), postgresql_where=sa.text("review = 'pending'"))
     op.create_table(
         "extensionrequest",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -60,6 +62,8 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_extensionrequest_assignment_id"), "extensionrequest", ["assignment_id"])
     op.create_index(op.f("ix_extensionrequest_decision"), "extensionrequest", ["decision"])
+    op.create_index("uq_extensionrequest_one_pending", "extensionrequest", ["assignment_id"], unique=True,
+                    sqlite_where=sa.text("decision = 'pending'"), postgresql_where=sa.text("decision = 'pending'"))
     op.create_table(
         "unitlink",
         sa.Column("unit_id", sa.Integer(), nullable=False),
@@ -86,9 +90,11 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_officeuser_name"), table_name="officeuser")
     op.drop_table("officeuser")
     op.drop_table("unitlink")
+    op.drop_index("uq_extensionrequest_one_pending", table_name="extensionrequest")
     op.drop_index(op.f("ix_extensionrequest_decision"), table_name="extensionrequest")
     op.drop_index(op.f("ix_extensionrequest_assignment_id"), table_name="extensionrequest")
     op.drop_table("extensionrequest")
+    op.drop_index("uq_unitreport_one_pending", table_name="unitreport")
     op.drop_index(op.f("ix_unitreport_review"), table_name="unitreport")
     op.drop_index(op.f("ix_unitreport_assignment_id"), table_name="unitreport")
     op.drop_table("unitreport")
