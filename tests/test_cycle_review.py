@@ -5,13 +5,20 @@ and the cycle rules below. The clock is fixed; the database and the web applicat
 from __future__ import annotations
 
 import base64
-import json
+import datetime as dt
 import re
 
+import pytest
+from sqlmodel import Session, select
 from starlette.testclient import TestClient
+from test_cycle import TZ, at, engine, ids  # noqa: F401  (engine is a fixture)
 from test_web_security import NOW, PDF, SECRET, assignment, csrf, link, site  # noqa: F401  (site is a fixture)
 
 from tracker.cli.app import app as app_cli
+from tracker.cycle import acknowledge, approve, report
+from tracker.db import make_engine
+from tracker.errors import CycleError
+from tracker.models import Unit
 
 PASSWORD = "correct horse battery"
 
@@ -89,36 +96,6 @@ def test_the_limiter_forgets_addresses_whose_failures_have_expired():
 
 
 # ---- the cycle rules (tracker.cycle) ----
-
-import datetime as dt  # noqa: E402
-from zoneinfo import ZoneInfo  # noqa: E402
-
-import pytest  # noqa: E402
-from sqlmodel import Session, select  # noqa: E402
-
-from tracker.cycle import acknowledge, approve, report  # noqa: E402
-from tracker.db import make_engine  # noqa: E402
-from tracker.errors import CycleError  # noqa: E402
-from tracker.models import Assignment, Item, Unit  # noqa: E402
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-def at(day: str, hour: int = 10) -> dt.datetime:
-    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(hour), tzinfo=TZ)
-
-
-def ids(session: Session, key: str, unit: str) -> tuple[int, int]:
-    row = session.exec(select(Assignment.id, Assignment.unit_id).join(Item).join(Unit, Unit.id == Assignment.unit_id)
-                       .where(Item.key == key, Unit.name == unit, Assignment.role == "principal")).one()
-    return row[0], row[1]
-
-
-@pytest.fixture
-def engine(seeded):
-    engine = make_engine(seeded.absolute_url)
-    yield engine
-    engine.dispose()
 
 
 def _entries(cli, day: str) -> list[tuple[str, str, str, str, str]]:
