@@ -85,6 +85,9 @@ def subject_parts(digest: Digest) -> list[str]:
     late_units = {e.unit for e in digest.escalations}
     if late_units:
         parts.append(f"督办{len(late_units)}个单位逾期")
+    unsigned = {e.unit for e in digest.unsigned}
+    if unsigned:
+        parts.append(f"{len(unsigned)}个单位未按时签收")
     return parts
 
 
@@ -94,9 +97,13 @@ def render_subject(digest: Digest, prefix: str) -> str:
 
 
 def render_digest(
-    digest: Digest, *, sender: str, now: dt.datetime, county: str, prefix: str, warnings: list[str]
+    digest: Digest, *, sender: str, now: dt.datetime, county: str, prefix: str, warnings: list[str], link: str = "",
+    unit_links: dict[str, str] | None = None,
 ) -> RenderedMessage:
-    """One digest as a multipart/alternative message (plain text and HTML), with its own Message-ID."""
+    """One digest as a multipart/alternative message (plain text and HTML), with its own Message-ID.
+
+    ``link`` is the recipient unit's own link; ``unit_links`` the links of units whose mail it receives (代收), one
+    per such unit with work in this digest, since each unit signs and reports through its own link."""
     late = digest.escalations
     subject = render_subject(digest, prefix)
     context = {
@@ -105,7 +112,10 @@ def render_digest(
         "own_groups": [(code, title, [_EntryView(e) for e in group]) for code, title, group in group_by_plan(digest.own)],
         "escalations": sorted(group_by_item(late).items()),
         "escalation_roles": "、".join(sorted({ROLE_LABELS.get(e.role, e.role) for e in late})), "warnings": warnings,
-        "subject": subject, "contact": digest.contact,
+        "subject": subject, "contact": digest.contact, "link": link,
+        "unit_links": sorted((unit_links or {}).items()),
+        "links_of": {**(unit_links or {}), **({digest.recipient: link} if link else {})},
+        "unsigned_units": sorted(group_by_item(digest.unsigned).items()),
     }
     text = templates().get_template("digest.txt").render(context)
     html = templates().get_template("digest.html").render(context)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from tracker.db import read_session, write_session
 from tracker.directory import Directory, delivery_unit
 from tracker.errors import DatabaseStateError, TrackerError
 from tracker.ledger import ClockReading, is_claim_conflict, record_check, require_trusted_clock
-from tracker.models import ReportRun
+from tracker.links import unit_link
+from tracker.models import ReportRun, Unit
 from tracker.outbox import store_check, store_message
 from tracker.queries import LightRules
 from tracker.reminders import CheckPlan, Policy, plan_check
@@ -46,6 +48,8 @@ class CheckSettings:
     sender: str
     county: str
     subject_prefix: str
+    link_base: str = ""  # web.public_url: each digest carries its unit's personal link (tracker.links)
+    link_secret: str = ""
 
 
 @dataclass
@@ -95,9 +99,11 @@ def daily_check(
             note_clock(session)
             plan = plan_check(session, today, calendar, settings.policy, settings.lights)
             office = office_warnings(session, now.tzinfo or dt.timezone.utc)
+            link = _links(session, settings, now)
             rendered = [
                 render_digest(d, sender=settings.sender, now=now, county=settings.county, prefix=settings.subject_prefix,
-                              warnings=calendar.warnings + (office[1] if d.recipient in office[0] else []))
+                              warnings=calendar.warnings + (office[1] if d.recipient in office[0] else []), link=link(d.recipient),
+                              unit_links={unit: url for unit in {e.unit for e in d.own if e.on_behalf} if (url := link(unit))})
                 for d in plan.digests
             ]
             store_check(session, plan, rendered, now=now)
@@ -113,6 +119,14 @@ def daily_check(
     log.info("%s 检查完成：%d 封邮件，%d 条机器人消息，%d 条提醒。", today, len(rendered), posts, len(plan.notices))
     return CheckReport(today, workday=True, messages=len(rendered), notices=len(plan.notices),
                        unreachable=plan.unreachable, warnings=calendar.warnings, robot_posts=posts)
+
+
+def _links(session: Session, settings: CheckSettings, now: dt.datetime) -> Callable[[str], str]:
+    """The personal link of a digest's recipient unit, or "" when links are not configured."""
+    if not (settings.link_base and settings.link_secret):
+        return lambda _name: ""
+    ids = dict(session.exec(select(Unit.name, Unit.id)).all())
+    return lambda name: unit_link(session, settings.link_secret, settings.link_base, ids[name], now) if name in ids else ""
 
 
 def _write_fault(what: str, exc: IntegrityError) -> DatabaseStateError:
@@ -132,6 +146,7 @@ class ReportSettings:
     tz: dt.tzinfo
     folder: Path = Path("reports")  # where a workbook too large to mail is kept (config: [report] folder)
     attachment_max_bytes: int = 10 * 1024 * 1024  # larger workbooks are not attached ([report] attachment_max_mb)
+    acknowledge_within: int | None = None  # working days after the first reminder before a unit that has not signed is named
 
 
 def is_report_day(day: dt.date, calendar: WorkCalendar, weekday: int) -> bool:
@@ -164,7 +179,8 @@ def weekly_report_job(
         with write_session(engine) as session:
             if session.exec(select(ReportRun).where(ReportRun.week == week)).first():
                 return ReportOutcome(False, f"{week} 的周报已发送过。")
-            report = build_weekly_report(session, today, calendar, settings.lights, title=settings.title, tz=settings.tz)
+            report = build_weekly_report(session, today, calendar, settings.lights, title=settings.title, tz=settings.tz,
+                                         acknowledge_within=settings.acknowledge_within)
             stored = store_weekly_messages(session, report, settings, now)
             session.add(ReportRun(week=week, as_of=today, message_id=stored[0] if stored else None, created_at=now))
     except IntegrityError as exc:

@@ -169,6 +169,55 @@ class CatalogSettings(_Section):
     promptly_working_days: int = Field(default=5, ge=0)
 
 
+class CycleSettings(_Section):
+    """The supervision cycle: whether a unit's completion report waits for the office, and how soon units must sign.
+
+    ``review`` empty means the default: a one-off deadline's completion is reviewed, a recurring
+    occurrence's is not (a monthly report would otherwise queue up twelve reviews a year per unit).
+    """
+
+    review: Literal["required", "none", ""] = ""
+    acknowledge_within_days: int = Field(default=3, ge=1)  # working days after the first reminder
+
+
+UPLOAD_TYPES = ["pdf", "doc", "docx", "xls", "xlsx", "jpg", "jpeg", "png", "ofd"]
+
+
+class WebSettings(_Section):
+    """``tracker serve``: the public address in mail links, the link lifetime, uploads; the signing secret is
+    read from the environment or a file (like the SMTP password), never from this file."""
+
+    public_url: str = ""
+    secret_env: str = "TRACKER_WEB_SECRET"
+    secret_file: str = ""
+    link_days: int = Field(default=120, ge=1)
+    session_hours: int = Field(default=12, ge=1)
+    upload_folder: str = "uploads"
+    max_upload_mb: float = Field(default=20, gt=0)
+    upload_types: list[str] = Field(default_factory=lambda: list(UPLOAD_TYPES))
+    failed_token_limit: int = Field(default=20, ge=1)  # bad links per address per 10 minutes, then refused
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_or_empty(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError(f"地址“{value}”应以 https:// 开头")
+        return value.rstrip("/")
+
+    @field_validator("upload_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        value = [v.lower().lstrip(".") for v in value]
+        executable = {"html", "htm", "svg", "js", "xhtml", "xml", "exe", "bat", "sh"} & set(value)
+        if executable:
+            raise ValueError(f"不能允许上传 {'、'.join(sorted(executable))} 文件：浏览器或系统会执行它们")
+        return value
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     general: GeneralSettings = Field(default_factory=GeneralSettings)
@@ -179,6 +228,8 @@ class Settings(_Section):
     report: ReportSettings = Field(default_factory=ReportSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    cycle: CycleSettings = Field(default_factory=CycleSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
 class Config(BaseModel):

@@ -8,6 +8,8 @@
     ├── UnknownNameError         a unit, group, item or event name that is not known
     ├── DatabaseStateError       the database is missing, already there, or not initialised
     ├── StatusError              a status update, extension or event that is refused
+    │   └── CycleError           a step of the supervision cycle (sign, report, review, extension) that is refused
+    ├── AccessError              a unit link or office login that does not allow what was asked
     ├── CatalogueError           an Annex 2 catalogue file that cannot be read, or a refused acceptance
     ├── SheetError               a status sheet that cannot be applied (every bad cell listed)
     ├── ClockError               a date that cannot be trusted: out of range, in the future, a clock that jumped
@@ -71,6 +73,14 @@ class DatabaseStateError(TrackerError):
 
 class StatusError(TrackerError):
     """A status change is refused; nothing was written."""
+
+
+class CycleError(StatusError):
+    """A step of the supervision cycle (签收, 反馈, 审核, 延期申请) is refused."""
+
+
+class AccessError(TrackerError):
+    """A link or login that is forged, expired, revoked, or does not reach what was asked for."""
 
 
 class CatalogueError(TrackerError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 UNIT_KINDS = {
@@ -137,6 +137,8 @@ class Assignment(SQLModel, table=True):
     occurrence_due: dt.date | None = Field(default=None, index=True)
     retired: bool = False
     updated_at: dt.datetime | None = None
+    acknowledged_at: dt.datetime | None = None  # 签收: the unit said it has the task (see tracker.cycle)
+    acknowledged_by: str = ""
 
 
 class Event(SQLModel, table=True):
@@ -351,3 +353,71 @@ class CheckRun(SQLModel, table=True):
     boot_id: str = ""
     uptime: float = 0.0
     actor: str = ""
+
+
+class UnitReport(SQLModel, table=True):
+    """A unit's own report on one assignment (办理/反馈): progress, or completion with evidence files.
+
+    A completion report that needs the office's review is kept ``pending`` and changes nothing until it
+    is approved (办结: the assignment is done on the date the unit reported) or returned (退回, with a
+    reason the unit sees). Rows are never deleted: they are the history the unit and the office read.
+    """
+
+    # at most one review='pending' row per assignment, even when two requests race (PostgreSQL, two servers)
+    __table_args__ = (Index("uq_unitreport_one_pending", "assignment_id", unique=True, sqlite_where=text("review = 'pending'"),
+                            postgresql_where=text("review = 'pending'")),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    kind: str  # progress | done
+    progress: int = 0
+    completed_on: dt.date | None = None
+    note: str = ""
+    evidence: str = ""
+    files: list[dict[str, Any]] = _json_list()  # [{name, sha256, size, ext}]: the bytes are in the upload folder
+    submitted_at: dt.datetime
+    submitted_by: str = ""
+    review: str = Field(default="none", index=True)  # pending | approved | returned | none (no review needed)
+    reviewed_at: dt.datetime | None = None
+    reviewed_by: str = ""
+    review_note: str = ""
+
+
+class ExtensionRequest(SQLModel, table=True):
+    """A unit's request for more time, made before its deadline; the office grants (a new effective deadline) or refuses."""
+
+    # at most one decision='pending' row per assignment, even when two requests race (PostgreSQL, two servers)
+    __table_args__ = (Index("uq_extensionrequest_one_pending", "assignment_id", unique=True, sqlite_where=text("decision = 'pending'"),
+                            postgresql_where=text("decision = 'pending'")),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignment.id", index=True)
+    current_due: dt.date
+    proposed_due: dt.date
+    reason: str
+    requested_at: dt.datetime
+    requested_by: str = ""
+    decision: str = Field(default="pending", index=True)  # pending | granted | refused
+    decided_at: dt.datetime | None = None
+    decided_by: str = ""
+    decision_note: str = ""
+
+
+class UnitLink(SQLModel, table=True):
+    """The generation of a unit's personal link: rotating it makes every link signed before useless."""
+
+    unit_id: int = Field(primary_key=True, foreign_key="unit.id")
+    generation: int = 1
+    rotated_at: dt.datetime | None = None
+    rotated_by: str = ""
+
+
+class OfficeUser(SQLModel, table=True):
+    """A county-office account for the web pages; the password is kept only as a scrypt hash."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    password_hash: str
+    created_at: dt.datetime
+    disabled: bool = False
+    session_epoch: int = 0  # raised on logout and password reset: every session cookie signed before is refused

@@ -21,7 +21,7 @@ from tracker.bulk import collector_paused
 from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule, due_after
 from tracker.errors import StatusError
-from tracker.models import CLOSED_STATES, Assignment, Event, Item, Plan, Unit, WorkTask
+from tracker.models import CLOSED_STATES, Assignment, Event, Item, Plan, Unit, UnitReport, WorkTask
 from tracker.occurrences import occurrence_for_period, occurrence_of, period_start
 
 DERIVED = {
@@ -56,11 +56,12 @@ class AssignmentView:
     evidence: str
     occurrence: str = ""
     plan: str = ""  # the code of the item's plan
+    review: str = ""  # "pending" while a completion report waits for the office (待审核); reminders are held meanwhile
 
     def to_json(self) -> dict[str, Any]:
         return {
             "plan": self.plan, "unit": self.unit, "role": self.role, "occurrence": self.occurrence or None, "state": self.state,
-            "status": self.status,
+            "status": self.status, "review": self.review or None,
             "due": _iso(self.due), "effective_due": _iso(self.effective_due), "extended": self.extended,
             "light": self.light, "overdue_days": self.overdue_days, "progress": self.progress,
             "completed_on": _iso(self.completed_on), "note": self.note, "evidence": self.evidence,
@@ -211,7 +212,7 @@ def _behind(row: Any, starts_on: dt.date | None, due: dt.date, today: dt.date, l
 _COLUMNS = (
     Assignment.id, Assignment.item_id, Assignment.unit_id, Assignment.role, Assignment.state, Assignment.progress,
     Assignment.completed_on, Assignment.note, Assignment.evidence, Assignment.extended_due, Assignment.occurrence,
-    Assignment.occurrence_due,
+    Assignment.occurrence_due, Assignment.acknowledged_at,
 )
 
 
@@ -398,7 +399,14 @@ def load_views(
                     else assignment_rows(session, open_work))
         else:
             rows = sorted(_open_rows_due(session, context, *due_range), key=itemgetter(0))
-        return context.views(rows, today, lights)
+        views = context.views(rows, today, lights)
+        waiting = set(session.exec(select(UnitReport.assignment_id).where(UnitReport.review == "pending")).all())
+        if waiting:
+            for view in views:
+                for a in view.principals:
+                    if a.id in waiting:
+                        a.review = "pending"
+        return views
 
 
 def _open_rows_due(session: Session, context: PlanContext, first: dt.date | None, last: dt.date) -> list[Any]:

@@ -17,13 +17,14 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, exists, func
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from tracker.bulk import collector_paused
 from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule
 from tracker.directory import UnitRow, delivery_unit, unit_rows
-from tracker.models import Assignment, Notice, Unit
+from tracker.models import Assignment, Notice, Unit, UnitReport
 from tracker.occurrences import fitting_lead_days, next_due
 from tracker.queries import (
     ITEMS, OPEN_PRINCIPAL, LightRules, PlanContext, assignment_query, assignment_rows, item_rows, rows_of_items,
@@ -36,6 +37,11 @@ class Policy:
     on_due_day: bool = True
     overdue_every_days: int = 7
     escalate_to: frozenset[str] = frozenset({"lead", "guiding", "county_office"})
+    acknowledge_within_days: int | None = None  # not signed this many working days after the first reminder: lead and office told
+
+
+UNSIGNED = "unsigned"  # the ledger stage of "not signed in time", told once to the lead unit and the county office
+UNSIGNED_RANK = -10**6  # below every reminder stage, so it never stands in for one in the ledger's comparisons
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ def stage_label(name: str) -> str:
     recipient reads about the deadline itself comes from ``timing_words``."""
     if name == "due":
         return "到期日提醒"
+    if name == UNSIGNED:
+        return "未按时签收"
     kind, _, number = name.partition("-")
     return f"提前{number}天提醒" if kind == "before" else f"逾期第{number}次催办"
 
@@ -126,6 +134,7 @@ class DigestEntry:
     occurrence: str = ""
     plan: str = ""  # the code of the item's plan: a unit's one digest covers every active plan
     plan_title: str = ""
+    signed: bool = True  # the unit has signed for it (签收); an unsigned entry asks for it
 
     @property
     def stage_label(self) -> str:
@@ -144,7 +153,7 @@ class DigestEntry:
         return {"plan": self.plan, "item": self.item, "occurrence": self.occurrence or None, "unit": self.unit,
                 "role": self.role, "stage": self.stage, "due": self.due.isoformat(), "days_left": self.days_left,
                 "light": self.light, "escalation": self.escalation, "task": self.task, "heading": self.heading,
-                "timing": self.timing, "progress": self.progress, "note": self.note}
+                "timing": self.timing, "progress": self.progress, "note": self.note, "signed": self.signed}
 
 
 @dataclass
@@ -161,7 +170,13 @@ class Digest:
 
     @property
     def escalations(self) -> list[DigestEntry]:
-        return [e for e in self.entries if e.escalation]
+        """Overdue work of units this recipient leads or guides (not the signing notices)."""
+        return [e for e in self.entries if e.escalation and e.stage != UNSIGNED]
+
+    @property
+    def unsigned(self) -> list[DigestEntry]:
+        """Units this recipient leads (or, for the county office, any unit) that did not sign in time."""
+        return [e for e in self.entries if e.escalation and e.stage == UNSIGNED]
 
 
 class PlannedNotice(NamedTuple):
@@ -213,12 +228,15 @@ class _Escalation:
         ids = {u.via_id for u in leads} | {u.id for u in [*leads, *guiding]}
         return [self.offices[i] for i in sorted(i for i in ids if i in self.offices)]  # type: ignore[type-var]
 
-    def targets(self, item_id: int, assignee: UnitRow) -> list[tuple[UnitRow, str]]:
-        """The units told about ``assignee``'s late work on the item, never the assignee itself."""
+    def targets(self, item_id: int, assignee: UnitRow, roles: tuple[str, ...] | None = None) -> list[tuple[UnitRow, str]]:
+        """The units told about ``assignee``'s late work on the item, never the assignee itself; only those in
+        ``roles`` when given (a unit that has not signed is reported to its lead and the county office)."""
         key = (item_id, assignee.parent_id)
         found = self._cache.get(key)
         if found is None:
             found = self._cache[key] = self._targets(item_id, assignee.parent_id)
+        if roles is not None:
+            found = [(u, role) for u, role in found if role in roles]
         if any(u is assignee for u, _ in found):
             return [(u, role) for u, role in found if u is not assignee]
         return found
@@ -253,15 +271,19 @@ def plan_check(
     return plan
 
 
+# a unit whose completion report waits for the office has done its part: no deadline reminder, overdue notice or
+# escalation is planned for it until the office approves (done) or returns it (open again, and reminded as before)
+_NOT_UNDER_REVIEW = ~exists(select(UnitReport.id).where(UnitReport.assignment_id == Assignment.id, UnitReport.review == "pending"))
+
 _UNNOTIFIED = assignment_query(  # open principals of some items, not yet told about stage ``rank`` of deadline ``due``
-    *OPEN_PRINCIPAL, Assignment.extended_due == None, Assignment.item_id.in_(ITEMS),  # type: ignore[attr-defined]  # noqa: E711
+    *OPEN_PRINCIPAL, _NOT_UNDER_REVIEW, Assignment.extended_due == None, Assignment.item_id.in_(ITEMS),  # type: ignore[attr-defined]  # noqa: E711
     ~exists(select(Notice.id).where(Notice.assignment_id == Assignment.id, Notice.due_on == bindparam("due"),
                                     Notice.rank >= bindparam("rank"))),
 )
 
 
 _UNNOTIFIED_OCCURRENCE = assignment_query(  # the same for one occurrence of a recurring item
-    *OPEN_PRINCIPAL, Assignment.extended_due == None, Assignment.item_id == bindparam("item"),  # noqa: E711
+    *OPEN_PRINCIPAL, _NOT_UNDER_REVIEW, Assignment.extended_due == None, Assignment.item_id == bindparam("item"),  # noqa: E711
     Assignment.occurrence == bindparam("occurrence"),
     ~exists(select(Notice.id).where(Notice.assignment_id == Assignment.id, Notice.due_on == bindparam("due"),
                                     Notice.rank >= bindparam("rank"))),
@@ -308,17 +330,33 @@ def _check(session: Session, today: dt.date, calendar: WorkCalendar, policy: Pol
             rows += session.connection().execute(
                 _UNNOTIFIED_OCCURRENCE, {"item": item_id, "occurrence": occurrence, "due": due, "rank": found.rank}).all()
     ledger = _extended_ledger(session)
-    for row in assignment_rows(session, *OPEN_PRINCIPAL, Assignment.extended_due != None):  # noqa: E711
+    for row in assignment_rows(session, *OPEN_PRINCIPAL, _NOT_UNDER_REVIEW, Assignment.extended_due != None):  # noqa: E711
         found = stage(row.extended_due, rules.get(row.item_id), row.occurrence)
         if found and ledger.get((row.id, row.extended_due), -10**6) < found.rank:
             rows.append(row)
-    involved = sorted({row.item_id for row in rows})
+    late = _unsigned_rows(session, today, calendar, policy.acknowledge_within_days) if policy.acknowledge_within_days else []
+    involved = sorted({row.item_id for row in rows} | {row.item_id for row, _first in late})
     people = item_rows(session, involved, Assignment.role.in_(("lead", "guiding", "cooperating")))  # type: ignore[attr-defined]
-    plan = _plan(context, units, rows, people, today, policy, lights, stage)
+    plan = _plan(context, units, rows, people, today, policy, lights, stage, late)
     plan.contact = office_contact(session)
     for digest in plan.digests:
         digest.contact = plan.contact
     return plan
+
+
+def _unsigned_rows(session: Session, today: dt.date, calendar: WorkCalendar, within: int) -> list[tuple[Any, dt.date]]:
+    """Open principal rows not signed for within ``within`` working days of their first reminder and not yet reported
+    as such, each with the day of that first reminder."""
+    earlier = aliased(Notice)
+    told = select(earlier.id).where(earlier.assignment_id == Assignment.id, earlier.stage == UNSIGNED)
+    query = (select(Notice.assignment_id, func.min(Notice.sent_on)).join(Assignment, Assignment.id == Notice.assignment_id)
+             .where(*OPEN_PRINCIPAL, Assignment.retired == False, Assignment.acknowledged_at == None, ~exists(told))  # noqa: E711,E712
+             .group_by(Notice.assignment_id))
+    first = {i: day for i, day in session.connection().execute(query).all()
+             if calendar.add_working_days(day, within) < today}
+    if not first:
+        return []
+    return [(row, first[row.id]) for row in assignment_rows(session, Assignment.id.in_(sorted(first)))]  # type: ignore[attr-defined]
 
 
 def office_contact(session: Session) -> str:
@@ -346,7 +384,7 @@ def _open_occurrences(session: Session, today: dt.date) -> list[tuple[int, str, 
 
 def _plan(
     context: PlanContext, units: dict[int, UnitRow], rows: list[Any], people: list[Any], today: dt.date, policy: Policy,
-    lights: LightRules, stage: Callable[..., Stage | None],
+    lights: LightRules, stage: Callable[..., Stage | None], unsigned: list[tuple[Any, dt.date]] = (),  # type: ignore[assignment]
 ) -> CheckPlan:
     """The digests and ledger rows for the candidate ``rows``, in plan order; ``people`` are the items' lead and guiding rows."""
     digests = _Digests(units, today)
@@ -371,7 +409,8 @@ def _plan(
             days_left = (effective - today).days  # type: ignore[operator]
             entry = DigestEntry(key, title, assignee.name, "principal", found.name, effective, days_left, light,  # type: ignore[arg-type]
                                 note=row.note, task=task, domain=item.domain, progress=row.progress,
-                                occurrence=row.occurrence, plan=code, plan_title=plan_title)
+                                occurrence=row.occurrence, plan=code, plan_title=plan_title,
+                                signed=row.acknowledged_at is not None)
             recipient = digests.add(assignee, entry)
             notices.append(PlannedNotice(row.id, effective, found.name, found.rank, recipient or ""))  # type: ignore[arg-type]
             if found.rank > 0:
@@ -379,6 +418,24 @@ def _plan(
                     digests.add(unit, DigestEntry(key, title, assignee.name, role, found.name, effective,  # type: ignore[arg-type]
                                                   days_left, light, True, False, row.note, task, item.domain,
                                                   row.progress, row.occurrence, code, plan_title))
+    items = {item.id: item for item in context.items}
+    for row, first_day in unsigned:
+        item = items.get(row.item_id)
+        if item is None:
+            continue
+        rule, due = DeadlineRule.from_json(item.deadline), context.dues[item.id][0]
+        effective, _status, light, _days = context.derive(row, rule, due, today, lights)
+        assignee = units[row.unit_id]
+        shown = effective or first_day
+        plan_row = context.plans.get(item.plan_id)
+        code, plan_title = (plan_row.code, plan_row.title) if plan_row else ("", "")
+        recipient = None
+        for unit, role in escalation.targets(item.id, assignee, ("lead", "county_office")):  # type: ignore[arg-type]
+            recipient = digests.add(unit, DigestEntry(
+                item.key, item.title, assignee.name, role, UNSIGNED, shown, (shown - today).days, light, True, False,
+                row.note, context.tasks.get(item.task_id, ""), item.domain, row.progress, row.occurrence, code, plan_title,
+                signed=False)) or recipient
+        notices.append(PlannedNotice(row.id, first_day, UNSIGNED, UNSIGNED_RANK, recipient or ""))
     return CheckPlan(today, digests.ordered(), notices, sorted(digests.unreachable))
 
 
@@ -416,9 +473,9 @@ class _Digests:
 
 def _dedupe(entries: list[DigestEntry]) -> list[DigestEntry]:
     """One line per (item, unit, own/escalation): a unit that is both lead and county office sees it once."""
-    seen: dict[tuple[str, str, str, str, bool], DigestEntry] = {}
+    seen: dict[tuple[str, str, str, str, bool, bool], DigestEntry] = {}
     for entry in entries:
-        seen.setdefault((entry.plan, entry.item, entry.occurrence, entry.unit, entry.escalation), entry)
+        seen.setdefault((entry.plan, entry.item, entry.occurrence, entry.unit, entry.escalation, entry.stage == UNSIGNED), entry)
     return sorted(seen.values(), key=lambda e: (e.escalation, e.days_left, e.plan, e.item, e.unit))
 
 

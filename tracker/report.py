@@ -10,9 +10,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tracker.calendar import WorkCalendar
+from tracker.cycle import unsigned, waiting_for_review
 from tracker.disclosures import DisclosureView, overdue_disclosures
 from tracker.models import JournalEntry, OutboxMessage, Plan
 from tracker.queries import AssignmentView, ItemView, LightRules, load_views
@@ -114,6 +115,21 @@ def _totals_json(t: Totals) -> dict[str, Any]:
 
 
 @dataclass
+class ReviewFigures:
+    """The supervision cycle in the 通报: reports waiting for the office, reports returned this week, and the units
+    that have not signed for their assignments within the allowed working days of the first reminder."""
+
+    waiting: int = 0
+    returned_this_week: int = 0
+    unsigned: list[tuple[str, str, dt.date]] = field(default_factory=list)  # (unit, item, first reminder day)
+    signing: bool = True  # False when online signing is not enabled (no web.public_url or acknowledge_within_days = 0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"waiting_for_review": self.waiting, "returned_this_week": self.returned_this_week, "signing": self.signing,
+                "unsigned": [{"unit": u, "item": i, "first_reminder": d.isoformat()} for u, i, d in self.unsigned]}
+
+
+@dataclass
 class WeeklyReport:
     as_of: dt.date
     since: dt.date
@@ -141,6 +157,7 @@ class WeeklyReport:
     def items_by_plan(self) -> list[tuple[PlanSection, list[ItemLine]]]:
         """The item lines under their plan's section, in plan order: the report's section per plan."""
         return [(p, [i for i in self.items if i.plan == p.code]) for p in self.plans]
+    review: ReviewFigures = field(default_factory=lambda: ReviewFigures())
 
     @property
     def red_items(self) -> list[ItemLine]:
@@ -162,6 +179,7 @@ class WeeklyReport:
             "undelivered": [{"recipient": r, "subject": s, "error": e} for r, s, e in self.undelivered],
             "warnings": self.warnings,
             "overdue_disclosures": [d.to_json(self.as_of) for d in self.disclosures],
+            "review": self.review.to_json(),
         }
 
 
@@ -195,7 +213,7 @@ def _count(totals: Totals, a: AssignmentView) -> None:
 
 def build_weekly_report(
     session: Session, as_of: dt.date, calendar: WorkCalendar, lights: LightRules, *, title: str, tz: dt.tzinfo,
-    plan_ids: list[int] | None = None,
+    plan_ids: list[int] | None = None, acknowledge_within: int | None = None,
 ) -> WeeklyReport:
     """The report as of the end of ``as_of``: figures, lights, ranking, the last 7 days and the next 14, over every
     active plan (or the plans ``plan_ids`` names), with totals per plan; a unit is ranked on all its work."""
@@ -248,7 +266,22 @@ def build_weekly_report(
     upcoming.sort()
     return WeeklyReport(as_of=as_of, since=since, title=title, totals=totals, items=items, units=ranked, changes=changes,
                         upcoming=upcoming, undelivered=undelivered, warnings=calendar.warnings, ledger=ledger,
-                        disclosures=overdue_disclosures(session, as_of), plans=list(sections.values()))
+                        disclosures=overdue_disclosures(session, as_of), plans=list(sections.values()),
+                        review=_review_figures(session, since, as_of, calendar, tz, acknowledge_within, [p.id for p in plans]))
+
+
+def _review_figures(session: Session, since: dt.date, as_of: dt.date, calendar: WorkCalendar, tz: dt.tzinfo,
+                    acknowledge_within: int | None, plan_ids: list[int]) -> ReviewFigures:
+    """The figures of the plans reported on as they stood at the end of ``as_of`` (a report made later for that day
+    shows the same numbers)."""
+    returned = session.exec(select(JournalEntry.at).where(JournalEntry.action == "review_return",
+                                                          col(JournalEntry.plan_id).in_(plan_ids))).all()
+    return ReviewFigures(
+        waiting=waiting_for_review(session, as_of, tz, plan_ids),
+        returned_this_week=sum(1 for at in returned if since < at.astimezone(tz).date() <= as_of),
+        unsigned=unsigned(session, as_of, calendar, acknowledge_within, tz=tz, plan_ids=plan_ids) if acknowledge_within else [],
+        signing=bool(acknowledge_within),
+    )
 
 
 def _journal_changes(

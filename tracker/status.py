@@ -201,7 +201,7 @@ def extend(
         raise StatusError("延期必须用 --reason 写明原因（如批准文号）。")
     item = find_item(session, item_key, plan)
     label = resolve_occurrence(item, occurrence, period)
-    due, waiting = item_dues(session, [item, *_dependencies(session, item)], calendar)[item.id]  # type: ignore[index]
+    due, waiting = item_dues(session, [item, *item_dependencies(session, item)], calendar)[item.id]  # type: ignore[index]
     targets = principal_rows(session, item, directory, unit_names, label)
     if label:
         due = targets[0][1].occurrence_due
@@ -233,7 +233,7 @@ def extend(
     return results
 
 
-def _dependencies(session: Session, item: Item) -> list[Item]:
+def item_dependencies(session: Session, item: Item) -> list[Item]:
     if not item.depends_on:
         return []
     return list(session.exec(select(Item).where(

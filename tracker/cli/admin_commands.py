@@ -105,6 +105,9 @@ def export_command(
             "catalogue_entries": _rows(session, models.CatalogueEntry, tz),
             "disclosures": _rows(session, models.Disclosure, tz),
             "disclosure_notices": _rows(session, models.DisclosureNotice, tz),
+            # the units' reports and extension requests (evidence files stay in the upload folder, named by their hash)
+            "unit_reports": _rows(session, models.UnitReport, tz),
+            "extension_requests": _rows(session, models.ExtensionRequest, tz),
         }
     output.print_json(data)
 

@@ -72,6 +72,11 @@ COMMANDS: dict[str, Entry] = {
     "event": _entry("status_commands", "计划", "外部事件：登记发生日期。"),
     "events": _entry("status_commands", "计划", "外部事件：查看。"),
     "plans": _entry("plans_commands", "计划", "计划：一个数据库同时跟踪多个计划（文件），每个计划有自己的代码。"),
+    "review": _entry("cycle_commands", "状态", "审核单位报告的完成情况：办结或退回。"),
+    "extension": _entry("cycle_commands", "状态", "单位的延期申请：同意或不同意。"),
+    "users": _entry("cycle_commands", "设置", "县政府办公室网页登录账号。"),
+    "links": _entry("cycle_commands", "设置", "单位的专属链接（提醒邮件中的在线签收、反馈入口）。"),
+    "serve": _entry("cycle_commands", "提醒", "运行网页：单位从邮件链接签收、反馈、申请延期；县政府办公室登录后审核、查看进度。"),
 }
 
 

@@ -120,10 +120,17 @@ class Context:
 
     @property
     def policy(self) -> Policy:
-        """When reminders fall due and whom overdue work escalates to, from ``[reminders]``."""
+        """When reminders fall due and whom overdue work escalates to, from ``[reminders]``; and after how many
+        working days a unit that has not signed is named (``[cycle]``)."""
         r = self.config.settings.reminders
         return Policy(before_days=tuple(r.before_days), on_due_day=r.on_due_day, overdue_every_days=r.overdue_every_days,
-                      escalate_to=frozenset(r.escalate_to))
+                      escalate_to=frozenset(r.escalate_to), acknowledge_within_days=self.signing_days)
+
+    @property
+    def signing_days(self) -> int | None:
+        """Units can sign only through their links: without ``web.public_url`` nobody is reported for not signing."""
+        s = self.config.settings
+        return s.cycle.acknowledge_within_days if s.web.public_url else None
 
     def real_now(self) -> dt.datetime:
         """The moment by the real clock, in the configured zone."""

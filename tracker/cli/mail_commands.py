@@ -28,7 +28,8 @@ from tracker.cli.channel_commands import deliver_robots
 from tracker.cli.context import Context, parse_date
 from tracker.cli.options import Drill, Json, Today
 from tracker.db import copy_database, make_engine, read_session, write_session
-from tracker.errors import ClockError, TrackerError
+from tracker.errors import ClockError, ConfigError, TrackerError
+from tracker.links import read_secret
 from tracker.models import OutboxMessage
 from tracker.outbox import STATES, list_messages, retry
 from tracker.times import local_iso, local_text
@@ -43,7 +44,19 @@ app.add_typer(outbox_app, name="outbox", rich_help_panel="提醒")
 def check_settings(context: Context) -> CheckSettings:
     s = context.config.settings
     return CheckSettings(policy=context.policy, lights=context.lights, sender=s.mail.sender, county=s.general.county,
-                         subject_prefix=s.mail.subject_prefix)
+                         subject_prefix=s.mail.subject_prefix, link_base=s.web.public_url,
+                         link_secret=_link_secret(context) if s.web.public_url else "")
+
+
+def _link_secret(context: Context) -> str:
+    """The unit links' secret; without it reminders still go out, without links, and the operator is told."""
+    web = context.config.settings.web
+    try:
+        return read_secret(web.secret_env, web.secret_file, context.config.base_dir)
+    except ConfigError as exc:
+        log.warning("提醒邮件不附单位链接：%s", exc)
+        output.warn_once(f"提醒邮件不附单位链接：{exc}")
+        return ""
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -54,7 +67,8 @@ def report_settings(context: Context) -> ReportSettings:
     return ReportSettings(title=f"{s.general.county}政务工作任务进度通报", recipients=tuple(s.report.recipients),
                           sender=s.mail.sender, weekday=WEEKDAYS.index(s.report.weekday), lights=context.lights,
                           tz=context.config.tz, folder=context.config.path(s.report.folder),
-                          attachment_max_bytes=int(s.report.attachment_max_mb * 1024 * 1024))
+                          attachment_max_bytes=int(s.report.attachment_max_mb * 1024 * 1024),
+                          acknowledge_within=context.signing_days)
 
 
 def delivery_policy(context: Context) -> DeliveryPolicy:

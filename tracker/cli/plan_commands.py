@@ -355,7 +355,8 @@ def show_command(
     if children:
         output.say(f"  分 {len(children)} 个领域：" + "、".join(c.item.key for c in children))
     recurring = any(a.occurrence for a in view.principals)
-    rows = [[*([a.occurrence] if recurring else []), a.unit, output.light(a.light), DERIVED.get(a.status, a.status),
+    rows = [[*([a.occurrence] if recurring else []), a.unit, output.light(a.light),
+             DERIVED.get(a.status, a.status) + ("（待审核）" if a.review == "pending" else ""),
              f"{a.progress}%", (a.effective_due.isoformat() if a.effective_due else "—") + ("（已延期）" if a.extended else ""),
              a.completed_on.isoformat() if a.completed_on else "", str(a.overdue_days or ""), output.short(a.note, 20)]
             for a in sorted(view.principals, key=lambda a: (a.occurrence, a.id))]

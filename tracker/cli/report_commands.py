@@ -61,7 +61,7 @@ def weekly_command(
     with read_session(engine) as session:
         settings = report_settings(context)
         report = build_weekly_report(session, day, context.calendar, settings.lights, title=settings.title, tz=settings.tz,
-                                     plan_ids=plan_ids(session, plan))
+                                     plan_ids=plan_ids(session, plan), acknowledge_within=settings.acknowledge_within)
     if out:
         write_output(out, render_html(report).encode("utf-8"), mode=context.output_mode, what="HTML 通报")
     if xlsx:

@@ -12,6 +12,7 @@ from tracker.cli.app import app
 from tracker.cli.context import Context, actor, parse_date
 from tracker.cli.options import SET_STATES, By, Drill, Json, Occurrence, Period, PlanCode, Today, choose
 from tracker.db import read_session, write_session
+from tracker.cycle import CYCLE_ACTIONS
 from tracker.directory import Directory
 from tracker.models import STATES, Event, Item, Plan
 from tracker.plans import find_plan, several_plans, shown_key
@@ -107,7 +108,8 @@ def history_command(
             "note": e.note, "evidence": e.evidence, "details": e.details, "via": via,
         } for e, via in entries])
         return
-    actions = {"status": "状态", "extend": "延期", "retire": "移出计划", "restore": "恢复", "event": "事件", "rewind": "撤销台账"}
+    actions = {"status": "状态", "extend": "延期", "retire": "移出计划", "restore": "恢复", "event": "事件", "rewind": "撤销台账",
+               **CYCLE_ACTIONS}
     rows = []
     for e, via in entries:
         if via == "event":
