@@ -61,7 +61,7 @@ def test_the_whole_cycle_from_sign_to_closed_on_the_units_date(seeded, engine):
     seeded("review", "return", str(first.id), "--reason", "缺少盖章的目录文件", "--by", "王主任", "--today", "2020-09-23")
     assert seeded.json("review", "list") == []
     with Session(engine, expire_on_commit=False) as s:
-        [group] = unit_tasks(s, uid, dt.date(2020, 9, 23), CAL, LightRules(), "计划")
+        [group] = unit_tasks(s, uid, dt.date(2020, 9, 23), CAL, LightRules())
         task = next(t for t in group.tasks if t.item.item.key == "1.义务教育")
         assert task.returned is not None and task.returned.review_note == "缺少盖章的目录文件"
         assert {t.view.unit for t in group.tasks} == {"县教育体育局"}  # nobody else's work
