@@ -105,7 +105,7 @@ def test_the_help_page_lists_every_command_in_its_panel_in_chinese(tmp_path):
 @pytest.mark.parametrize("args, command_modules, may_use", [
     (("items", "list", "--json"), {"tracker.cli.item_commands"}, ()),
     (("items", "list", "--overdue", "--json"), {"tracker.cli.item_commands"}, ()),
-    (("show", "1", "--json"), {"tracker.cli.item_commands"}, ("tracker.directory",)),
+    (("show", "1", "--json"), {"tracker.cli.item_commands"}, ()),
     (("remind", "--dry-run", "--today", "2020-10-09"), {"tracker.cli.remind_commands"}, ("rich", "tracker.directory", "tracker.ledger", "tracker.tablefile")),
 ])
 def test_a_read_command_loads_only_what_it_uses(seeded, args, command_modules, may_use):
@@ -118,8 +118,10 @@ def test_a_read_command_loads_only_what_it_uses(seeded, args, command_modules, m
     if "rich" not in may_use:  # JSON into a pipe: nothing is printed through rich
         assert _within(loaded, ("rich",)) == []
     assert _within(loaded, tuple(m for m in WRITING_ONLY if m not in may_use)) == []
-    if args[0] == "items":  # the reminder rules and the directory code are for remind and `items list --unit`
-        assert _within(loaded, ("tracker.reminders", "tracker.directory", "tracker.status", "tracker.channels")) == []
+    if args[0] in ("items", "show"):  # the reminder rules and the directory code are for remind and `items list --unit`
+        assert _within(loaded, ("tracker.reminders", "tracker.directory", "tracker.channels")) == []
+    if args[0] == "items":  # finding one item by its number is for show
+        assert "tracker.status" not in loaded
 
 
 def test_table_models_build_their_validators_only_when_asked(seeded):
