@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Loaded by no read command: delivery and robots, the daemon, migrations, office files, templates, calendars.
 NEVER_FOR_READING = ("notifications", "schedules", "aiosmtplib", "apscheduler", "alembic", "openpyxl", "jinja2",
                      "docx", "lxml", "httpx", "icalendar")
+# What looking at the plan does not use: the plan importer and office-file readers, plan sync, the directory's e-mail
+# summary, the reminder rules and the ledger (only `remind` uses those two).
+WRITING_ONLY = ("tracker.importer", "tracker.officefile", "tracker.tablefile", "tracker.plan_sync", "tracker.plan_directory",
+                "tracker.contact_list", "tracker.cli.directory_output", "tracker.ledger")
 DATABASE_AND_MODELS = ("sqlalchemy", "sqlmodel", "pydantic", "tracker.models", "tracker.db", "tracker.config")
 
 _PROBE = """
@@ -99,10 +103,10 @@ def test_the_help_page_lists_every_command_in_its_panel_in_chinese(tmp_path):
 
 
 @pytest.mark.parametrize("args, command_modules, may_use", [
-    (("items", "list", "--json"), {"tracker.cli.plan_commands"}, ()),
-    (("items", "list", "--overdue", "--json"), {"tracker.cli.plan_commands"}, ()),
-    (("show", "1", "--json"), {"tracker.cli.plan_commands"}, ()),
-    (("remind", "--dry-run", "--today", "2020-10-09"), {"tracker.cli.remind_commands"}, ("rich",)),
+    (("items", "list", "--json"), {"tracker.cli.item_commands"}, ()),
+    (("items", "list", "--overdue", "--json"), {"tracker.cli.item_commands"}, ()),
+    (("show", "1", "--json"), {"tracker.cli.item_commands"}, ()),
+    (("remind", "--dry-run", "--today", "2020-10-09"), {"tracker.cli.remind_commands"}, ("rich", "tracker.directory", "tracker.ledger", "tracker.tablefile")),
 ])
 def test_a_read_command_loads_only_what_it_uses(seeded, args, command_modules, may_use):
     if seeded.backend != "sqlite":
@@ -113,6 +117,31 @@ def test_a_read_command_loads_only_what_it_uses(seeded, args, command_modules, m
     assert {m for m in loaded if m.endswith("_commands")} == command_modules
     if "rich" not in may_use:  # JSON into a pipe: nothing is printed through rich
         assert _within(loaded, ("rich",)) == []
+    assert _within(loaded, tuple(m for m in WRITING_ONLY if m not in may_use)) == []
+    if args[0] in ("items", "show"):  # the reminder rules and the directory code are for remind and `items list --unit`
+        assert _within(loaded, ("tracker.reminders", "tracker.directory", "tracker.channels")) == []
+    if args[0] == "items":  # finding one item by its number is for show
+        assert "tracker.status" not in loaded
+
+
+def test_table_models_build_their_validators_only_when_asked(seeded):
+    """Rows come from SQLAlchemy, unvalidated: the tables' pydantic validators are not built at import (a large part of
+    every command's start-up), yet a row still dumps and validates as before when something asks for it."""
+    probe = """
+import datetime as dt, json, sys
+from tracker import models
+built = [m.__name__ for m in (models.Unit, models.Item, models.Assignment, models.JournalEntry) if m.__pydantic_complete__]
+unit = models.Unit(name="县教育体育局", kind="department", emails=["a@b.cn"])
+print(json.dumps({"built": built, "dump": unit.model_dump(), "valid": models.Unit.model_validate({"name": "x", "kind": "office"}).kind}))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["built"] == []
+    assert found["dump"] == {"id": None, "name": "县教育体育局", "kind": "department", "parent_id": None, "via_id": None,
+                             "emails": ["a@b.cn"], "aliases": [], "contact": "", "phone": "", "mobiles": []}
+    assert found["valid"] == "office"
 
 
 def test_remind_json_renders_subjects_with_templates_but_loads_no_delivery(seeded, tmp_path):

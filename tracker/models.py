@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from pydantic import ConfigDict
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
@@ -27,11 +28,19 @@ STATES = {"not_started": "未开始", "in_progress": "进行中", "done": "已�
 CLOSED_STATES = frozenset({"done", "na"})
 
 
+class _Table(SQLModel):
+    """The base of every table. Rows are read through SQLAlchemy, which never validates them, so pydantic's
+    validator and serializer for a table are built only when something asks for them (``model_dump`` in
+    `tracker export`): building them for all the tables at import took a large part of every command's start-up."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 def _json_list() -> Any:
     return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
-class Unit(SQLModel, table=True):
+class Unit(_Table, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, index=True)
     kind: str
@@ -44,7 +53,7 @@ class Unit(SQLModel, table=True):
     mobiles: list[str] = _json_list()
 
 
-class UnitGroup(SQLModel, table=True):
+class UnitGroup(_Table, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, index=True)
     kinds: list[str] = _json_list()
@@ -55,7 +64,7 @@ class UnitGroup(SQLModel, table=True):
 PLAN_STATES = {"active": "进行中", "archived": "已归档"}
 
 
-class Plan(SQLModel, table=True):
+class Plan(_Table, table=True):
     """One work plan (one document's task table) and the directory rules that expand it.
 
     A database tracks many plans at once; each has a short ``code`` the operator chose, and its tasks,
@@ -78,7 +87,7 @@ class Plan(SQLModel, table=True):
     imported_at: dt.datetime | None = None
 
 
-class WorkTask(SQLModel, table=True):
+class WorkTask(_Table, table=True):
     __table_args__ = (Index("ux_worktask_plan_number", "plan_id", "number", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -89,7 +98,7 @@ class WorkTask(SQLModel, table=True):
     retired: bool = False
 
 
-class Item(SQLModel, table=True):
+class Item(_Table, table=True):
     __table_args__ = (Index("ux_item_plan_key", "plan_id", "key", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -116,7 +125,7 @@ class Item(SQLModel, table=True):
     listed_on: dt.date | None = None  # first imported: a recurring item added later has occurrences from then on
 
 
-class Assignment(SQLModel, table=True):
+class Assignment(_Table, table=True):
     """One unit's part in an item; for a recurring item, one principal row per occurrence (``occurrence`` is its
     label, e.g. 2020-10, and ``occurrence_due`` its due date), so that each has its own state, ledger and light."""
 
@@ -141,7 +150,7 @@ class Assignment(SQLModel, table=True):
     acknowledged_by: str = ""
 
 
-class Event(SQLModel, table=True):
+class Event(_Table, table=True):
     """An outside event that relative deadlines wait for (e.g. 国务院部门其他领域标准指引出台); its key (E1) is
     the plan's own, so two plans may each wait for an event of the same name and record it separately."""
 
@@ -158,7 +167,7 @@ class Event(SQLModel, table=True):
     recorded_at: dt.datetime | None = None
 
 
-class JournalEntry(SQLModel, table=True):
+class JournalEntry(_Table, table=True):
     """One change, never rewritten: who, when, what from and to."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -178,7 +187,7 @@ class JournalEntry(SQLModel, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
-class Notice(SQLModel, table=True):
+class Notice(_Table, table=True):
     """The ledger: one row per (assignment, deadline, stage) ever notified, written with its message.
 
     The unique key is the claim: a second process that tries to notify the same stage fails to
@@ -197,7 +206,7 @@ class Notice(SQLModel, table=True):
     created_at: dt.datetime
 
 
-class OutboxMessage(SQLModel, table=True):
+class OutboxMessage(_Table, table=True):
     """A rendered message, stored before delivery; its state says how delivery went.
 
     The content is in ``OutboxBody``: claiming and recording rewrite this row once or twice per
@@ -222,7 +231,7 @@ class OutboxMessage(SQLModel, table=True):
     channel_id: int | None = Field(default=None, foreign_key="robotchannel.id", index=True)
 
 
-class RobotChannel(SQLModel, table=True):
+class RobotChannel(_Table, table=True):
     """A group-chat robot (WeCom, DingTalk, Feishu) that a unit's or a group's digests are posted to, beside e-mail.
 
     ``target`` is what identifies the robot (WeCom key, DingTalk access token, Feishu hook id) and
@@ -244,7 +253,7 @@ class RobotChannel(SQLModel, table=True):
     created_at: dt.datetime
 
 
-class OutboxBody(SQLModel, table=True):
+class OutboxBody(_Table, table=True):
     """What an outbox message says: the MIME text as sent, and the digest entries it was built from. Never updated."""
 
     id: int = Field(primary_key=True, foreign_key="outboxmessage.id")
@@ -252,7 +261,7 @@ class OutboxBody(SQLModel, table=True):
     entries: list[dict[str, Any]] = _json_list()
 
 
-class ReportRun(SQLModel, table=True):
+class ReportRun(_Table, table=True):
     """One weekly report per ISO week; the unique week is the claim that keeps it from being sent twice."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -262,7 +271,7 @@ class ReportRun(SQLModel, table=True):
     created_at: dt.datetime
 
 
-class Catalogue(SQLModel, table=True):
+class Catalogue(_Table, table=True):
     """A unit's accepted standard catalogue (Annex 2) for one item-(1) domain, with the file as handed in.
 
     The file's bytes are kept in the database as the evidence, so a backup or a move of the database
@@ -282,7 +291,7 @@ class Catalogue(SQLModel, table=True):
     superseded: bool = False
 
 
-class CatalogueEntry(SQLModel, table=True):
+class CatalogueEntry(_Table, table=True):
     """One row of an accepted catalogue: a disclosure item with its deadline rule and ticked channels."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -307,7 +316,7 @@ class CatalogueEntry(SQLModel, table=True):
     source_row: int = 0
 
 
-class Disclosure(SQLModel, table=True):
+class Disclosure(_Table, table=True):
     """A piece of information that came into being or changed on ``formed_on`` and must be disclosed by ``due_on``."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -322,7 +331,7 @@ class Disclosure(SQLModel, table=True):
     recorded_by: str = ""
 
 
-class DisclosureNotice(SQLModel, table=True):
+class DisclosureNotice(_Table, table=True):
     """The ledger of disclosure reminders: one row per (disclosure, deadline, stage), the claim like ``Notice``."""
 
     __table_args__ = (UniqueConstraint("disclosure_id", "due_on", "stage"),)
@@ -337,7 +346,7 @@ class DisclosureNotice(SQLModel, table=True):
     created_at: dt.datetime
 
 
-class CheckRun(SQLModel, table=True):
+class CheckRun(_Table, table=True):
     """One daily check, or an operator's confirmation of the date, with the real clock that read it.
 
     A check acts on the date of its clock; if that clock jumped forward, it would claim stages of
@@ -355,7 +364,7 @@ class CheckRun(SQLModel, table=True):
     actor: str = ""
 
 
-class UnitReport(SQLModel, table=True):
+class UnitReport(_Table, table=True):
     """A unit's own report on one assignment (办理/反馈): progress, or completion with evidence files.
 
     A completion report that needs the office's review is kept ``pending`` and changes nothing until it
@@ -383,7 +392,7 @@ class UnitReport(SQLModel, table=True):
     review_note: str = ""
 
 
-class ExtensionRequest(SQLModel, table=True):
+class ExtensionRequest(_Table, table=True):
     """A unit's request for more time, made before its deadline; the office grants (a new effective deadline) or refuses."""
 
     # at most one decision='pending' row per assignment, even when two requests race (PostgreSQL, two servers)
@@ -403,7 +412,7 @@ class ExtensionRequest(SQLModel, table=True):
     decision_note: str = ""
 
 
-class UnitLink(SQLModel, table=True):
+class UnitLink(_Table, table=True):
     """The generation of a unit's personal link: rotating it makes every link signed before useless."""
 
     unit_id: int = Field(primary_key=True, foreign_key="unit.id")
@@ -412,7 +421,7 @@ class UnitLink(SQLModel, table=True):
     rotated_by: str = ""
 
 
-class OfficeUser(SQLModel, table=True):
+class OfficeUser(_Table, table=True):
     """A county-office account for the web pages; the password is kept only as a scrypt hash."""
 
     id: int | None = Field(default=None, primary_key=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
 from tracker.calendar import WorkCalendar
 from tracker.deadlines import DeadlineRule
-from tracker.directory import Directory
 from tracker.errors import StatusError, UnknownNameError
 from tracker.models import STATES, Assignment, Event, Item, JournalEntry, Plan, Unit, UnitGroup
 from tracker.names import normalize, suggest
@@ -22,6 +22,10 @@ from tracker.occurrences import EXAMPLES, occurrence_for_period, occurrence_of
 from tracker.plans import find_plan, resolve_item
 from tracker.queries import item_dues
 from tracker.text import clean_line, clean_text
+
+if TYPE_CHECKING:  # the callers hand it in; `tracker show` finds an item without loading the directory's file models
+    from tracker.directory import Directory
+
 
 @dataclass(frozen=True)
 class StatusChange:

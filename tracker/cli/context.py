@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -24,10 +25,12 @@ from tracker import config as config_module
 from tracker.calendar import WorkCalendar
 from tracker.db import copy_database, make_engine, require_initialised, sqlite_path
 from tracker.errors import ClockError, TrackerError
-from tracker.ledger import ClockReading
 from tracker.outfiles import mode_like
 from tracker.queries import LightRules
-from tracker.reminders import Policy
+
+if TYPE_CHECKING:  # imported where used: a read command needs neither the reminder rules nor the ledger
+    from tracker.ledger import ClockReading
+    from tracker.reminders import Policy
 
 Clock = Callable[[], dt.datetime]
 EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
@@ -122,6 +125,8 @@ class Context:
     def policy(self) -> Policy:
         """When reminders fall due and whom overdue work escalates to, from ``[reminders]``; and after how many
         working days a unit that has not signed is named (``[cycle]``)."""
+        from tracker.reminders import Policy
+
         r = self.config.settings.reminders
         return Policy(before_days=tuple(r.before_days), on_due_day=r.on_due_day, overdue_every_days=r.overdue_every_days,
                       escalate_to=frozenset(r.escalate_to), acknowledge_within_days=self.signing_days)
@@ -138,6 +143,8 @@ class Context:
 
     def reading(self) -> ClockReading:
         """The real clock with what it takes to tell later whether it jumped (see tracker.ledger)."""
+        from tracker.ledger import ClockReading
+
         boot_id, uptime = _boot()
         return ClockReading(at=self.real_now(), boot_id=boot_id, uptime=uptime)
 
