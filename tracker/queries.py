@@ -471,13 +471,31 @@ class ItemFilter:
         return (first, min(last)) if last else None
 
 
-def principal_counts(session: Session) -> dict[int, tuple[int, int]]:
-    """(closed, total) principal assignments per item, counted by the database: a listing that read only open
-    work still shows how far each item is."""
+def principal_counts(session: Session, item_ids: list[int] | None = None) -> dict[int, tuple[int, int]]:
+    """(closed, total) principal assignments per item (of ``item_ids`` only, when given), counted by the database:
+    a listing that read only open work still shows how far each item is."""
     closed = func.sum(case((Assignment.state.in_(CLOSED_STATES), 1), else_=0))  # type: ignore[attr-defined]
-    query = (select(Assignment.item_id, closed, func.count()).where(Assignment.role == "principal", Assignment.retired == False)  # noqa: E712
-             .group_by(Assignment.item_id))
-    return {item_id: (int(done or 0), int(total)) for item_id, done, total in session.connection().execute(query)}
+    query = select(Assignment.item_id, closed, func.count()).where(Assignment.role == "principal", Assignment.retired == False)  # noqa: E712
+    if item_ids is None:
+        rows = session.connection().execute(query.group_by(Assignment.item_id))
+        return {item_id: (int(done or 0), int(total)) for item_id, done, total in rows}
+    query = query.where(Assignment.item_id.in_(ITEMS)).group_by(Assignment.item_id)  # type: ignore[attr-defined]
+    connection, counts = session.connection(), {}
+    for start in range(0, len(item_ids), _CHUNK):
+        for item_id, done, total in connection.execute(query, {"items": item_ids[start:start + _CHUNK]}):
+            counts[item_id] = (int(done or 0), int(total))
+    return counts
+
+
+def listed_views(
+    session: Session, today: dt.date, calendar: WorkCalendar, lights: LightRules, flt: ItemFilter,
+    plan_ids: Iterable[int] | None = None,
+) -> list[ItemView]:
+    """What ``items list`` shows: the views ``flt`` keeps, each item with its whole counts when only open work was
+    read (counted for the items that can be listed, not for the whole database)."""
+    views = load_views(session, today, calendar, lights, only=flt, plan_ids=plan_ids)
+    counts = principal_counts(session, [v.item.id for v in views if v.principals]) if flt.open_only else None  # type: ignore[misc]
+    return filter_views(views, flt, today, counts)
 
 
 def filter_views(

@@ -30,7 +30,7 @@ from tracker.occurrences import PERIOD_NAMES
 from tracker.officefile import needs_conversion
 from tracker.plan_sync import PlanDiff, apply_plan, initialise
 from tracker.plans import all_plans, check_code, derive_code, import_target, plan_ids
-from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, load_views, principal_counts
+from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, listed_views, load_views
 from tracker.status import find_item, resolve_occurrence
 
 items_app = typer.Typer(help="查看事项。", no_args_is_help=True)
@@ -276,10 +276,7 @@ def items_list(
                          states=frozenset(choose(v, "--state", FILTER_STATES) for v in state or []),
                          lights=frozenset(choose(v, "--light", LIGHTS) for v in light or []),
                          occurrence=occurrence, period=period)
-        counts = principal_counts(session) if flt.open_only else None
-        scope = plan_ids(session, plan)
-        views = filter_views(load_views(session, day, context.calendar, context.lights, only=flt, plan_ids=scope),
-                             flt, day, counts)
+        views = listed_views(session, day, context.calendar, context.lights, flt, plan_ids(session, plan))
         several = len(all_plans(session)) > 1
     if as_json:
         output.print_json([v.to_json() for v in views])
