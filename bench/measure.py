@@ -34,7 +34,7 @@ from tracker.directory import Directory, read_directory_file, store_directory
 from tracker.importer import read_plan
 from tracker.models import OutboxBody, OutboxMessage, Plan
 from tracker.plan_sync import apply_plan
-from tracker.queries import ItemFilter, LightRules, PlanContext, filter_views, load_views
+from tracker.queries import ItemFilter, LightRules, PlanContext, listed_views
 from tracker.reminders import Policy, latest_stage, plan_check
 from tracker.report import build_weekly_report
 
@@ -115,7 +115,8 @@ def check_floor_sql(db: Path, calendar: WorkCalendar, policy: Policy) -> Callabl
 
 
 def listing_floor_sql(db: Path) -> Callable[[], int]:
-    """`items list --overdue --json` as one query plus JSON encoding."""
+    """`items list --overdue --json` as one query plus JSON encoding (the product's side is the command's own
+    ``listed_views``: views, filter and the counts of the listed items)."""
     query = """
         SELECT i.key, i.title, u.name, a.state, a.progress, a.extended_due, i.deadline FROM assignment a
         JOIN item i ON i.id = a.item_id JOIN unit u ON u.id = a.unit_id
@@ -136,8 +137,7 @@ def listing(db: Path, calendar: WorkCalendar) -> Callable[[], int]:
 
     def run() -> int:
         with read_session(engine) as session:
-            flt = ItemFilter(overdue=True)
-            views = filter_views(load_views(session, AS_OF, calendar, LightRules(), only=flt), flt, AS_OF)
+            views = listed_views(session, AS_OF, calendar, LightRules(), ItemFilter(overdue=True))
         return len(json.dumps([v.to_json() for v in views], ensure_ascii=False))
 
     return run

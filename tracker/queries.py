@@ -8,7 +8,7 @@ from its effective deadline, its status and ``today``.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -216,6 +216,15 @@ _COLUMNS = (
 )
 
 
+# Rows as named tuples: SQLAlchemy's Row finds a column by name in Python (about 0.7 µs an access, twenty times a
+# tuple's), and deriving a province's states reads a dozen columns of hundreds of thousands of rows.
+AssignmentRow = namedtuple("AssignmentRow", [c.key for c in _COLUMNS])  # type: ignore[misc]
+
+
+def _named(result: Any) -> list[Any]:
+    return list(map(AssignmentRow._make, result))
+
+
 def assignment_query(*where: Any) -> Select[Any]:
     """The select behind ``assignment_rows``; built once with bound parameters where it runs in a loop, because
     building a statement costs more than running it on a county's data."""
@@ -225,13 +234,14 @@ def assignment_query(*where: Any) -> Select[Any]:
 def assignment_rows(session: Session, *where: Any) -> list[Any]:
     """Active assignments as plain rows, in id order: a province has hundreds of thousands, so neither ORM objects
     nor the ORM's result machinery (Core execution reads the same rows in about half the time)."""
-    return list(session.connection().execute(assignment_query(*where)).all())
+    return _named(session.connection().execute(assignment_query(*where)))
 
 
 _ITEM_COLUMNS = (  # what views read; the source cells (``lead_text`` and so on) are for re-imports only
     Item.id, Item.plan_id, Item.key, Item.task_id, Item.parent_key, Item.domain, Item.title, Item.deadline_text, Item.deadline,
     Item.event_key, Item.depends_on, Item.position, Item.retired,
 )
+ItemRow = namedtuple("ItemRow", [c.key for c in _ITEM_COLUMNS])  # type: ignore[misc]  # as ``AssignmentRow``
 
 
 ITEMS = bindparam("items", expanding=True)  # the item ids of a prebuilt ``assignment_query``, for ``rows_of_items``
@@ -244,7 +254,7 @@ def rows_of_items(session: Session, query: Select[Any], item_ids: list[int], **p
     connection = session.connection()
     rows: list[Any] = []
     for start in range(0, len(item_ids), _CHUNK):
-        rows += connection.execute(query, {**params, "items": item_ids[start:start + _CHUNK]}).all()
+        rows += _named(connection.execute(query, {**params, "items": item_ids[start:start + _CHUNK]}))
     return rows
 
 
@@ -281,7 +291,7 @@ class PlanContext:
         if not include_retired:
             query = query.where(Item.retired == False)  # noqa: E712
         order = {plan_id: n for n, plan_id in enumerate(plans)}
-        items: list[Item] = sorted(session.connection().execute(query).all(),  # type: ignore[arg-type]
+        items: list[Item] = sorted(map(ItemRow._make, session.connection().execute(query)),  # type: ignore[arg-type]
                                    key=lambda i: (order.get(i.plan_id, 0), i.position))
         return cls(
             items=items, dues=item_dues(session, items, calendar),
@@ -337,44 +347,58 @@ class PlanContext:
         starts = self.period_start(rule, row.occurrence)
         return derive(row, rule, row.occurrence_due, today, max(starts, plan_start or starts), lights)
 
-    def views(self, rows: list[Any], today: dt.date, lights: LightRules) -> list[ItemView]:
+    def views(self, rows: list[Any], today: dt.date, lights: LightRules, *, worked_only: bool = False) -> list[ItemView]:
         """Item views holding ``rows``, each principal with its derived state as of ``today``; lead and guiding
-        rows give the views their names only."""
+        rows give the views their names only. ``worked_only``: only the items with a principal row in ``rows``
+        (the others cannot pass a filter that narrows the listing, and a province has thousands of them)."""
         by_item: dict[int, list[Any]] = defaultdict(list)
         for row in rows:
             by_item[row.item_id].append(row)
+        names = self.unit_names
         views = []
         for item in self.items:
-            mine = by_item.get(item.id, [])  # type: ignore[arg-type]
+            mine = by_item.get(item.id, ())  # type: ignore[call-overload]
+            if worked_only and not any(r.role == "principal" for r in mine):
+                continue
             rule = DeadlineRule.from_json(item.deadline)
             due, waiting = self.dues[item.id]  # type: ignore[index]
             plan = self.plans.get(item.plan_id)  # type: ignore[arg-type]
             code = plan.code if plan else ""
+            plan_start = plan.starts_on if plan else None
             view = ItemView(
                 item=item, task_title=self.tasks.get(item.task_id, ""), rule=rule, due=due, waiting_for=waiting,
                 plan=code, plan_title=plan.title if plan else "",
-                lead=[self.unit_names[r.unit_id] for r in mine if r.role == "lead"],
-                guiding=[self.unit_names[r.unit_id] for r in mine if r.role in ("guiding", "cooperating")],
+                lead=[names[r.unit_id] for r in mine if r.role == "lead"],
+                guiding=[names[r.unit_id] for r in mine if r.role in ("guiding", "cooperating")],
             )
+            principals = view.principals
             for row in mine:
                 if row.role != "principal":
                     continue
-                if row.occurrence and not self.begun(rule, row.occurrence, today):
-                    continue  # a later period's occurrence is not listed, counted or reported before it begins
-                row_due = row.occurrence_due if row.occurrence else due
-                effective, status, light, overdue = self.derive(row, rule, due, today, lights)
-                view.principals.append(AssignmentView(
-                    id=row.id, item_key=item.key, unit=self.unit_names[row.unit_id], unit_id=row.unit_id, role=row.role,
-                    state=row.state, progress=row.progress, completed_on=row.completed_on, due=row_due,
-                    effective_due=effective, extended=row.extended_due is not None, status=status, light=light,
-                    overdue_days=overdue, note=row.note, evidence=row.evidence, occurrence=row.occurrence, plan=code,
+                occurrence = row.occurrence
+                if occurrence:  # as ``derive`` above: an occurrence's own due date and period
+                    starts = self.period_start(rule, occurrence)
+                    if starts > today:
+                        continue  # a later period's occurrence is not listed, counted or reported before it begins
+                    row_due = row.occurrence_due
+                    effective, status, light, overdue = derive(row, rule, row_due, today, max(starts, plan_start or starts), lights)
+                else:
+                    row_due = due
+                    effective, status, light, overdue = derive(row, rule, due, today, plan_start, lights)
+                principals.append(AssignmentView(
+                    row.id, item.key, names[row.unit_id], row.unit_id, "principal", row.state, row.progress,
+                    row.completed_on, row_due, effective, row.extended_due is not None, status, light, overdue, row.note,
+                    row.evidence, occurrence, code,
                 ))
             views.append(view)
         return views
 
 
 OPEN_STATES = ("not_started", "in_progress")
-OPEN_PRINCIPAL = (Assignment.role == "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
+# ``role || ''``: the same test, which no index serves. Without statistics (nobody runs ANALYZE) SQLite reads open
+# principal work of some items through the index on ``role`` (three values, most rows principal) rather than the one on
+# ``item_id``, and a province's overdue principals then cost three times as much to read; PostgreSQL plans it alike.
+OPEN_PRINCIPAL = ((Assignment.role + "") == "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined,operator]
 
 
 def load_views(
@@ -385,10 +409,12 @@ def load_views(
 
     With ``only``, principal assignments that the filter cannot pass are not read: closed work when
     it wants open work, and work due outside its date range (one query per deadline, as in the
-    daily check), so that listing a province's overdue work reads what it lists.
+    daily check), so that listing a province's overdue work reads what it lists; with a date range, only the
+    items holding such work are returned (the others cannot pass the filter).
     """
     context = PlanContext.load(session, calendar, include_retired=include_retired, plan_ids=plan_ids)
     scoped = len(context.plans) != len(session.exec(select(Plan.id)).all())
+    worked_only = False
     with collector_paused():
         ids = sorted(i.id for i in context.items)  # type: ignore[type-var]
         if only is None or not only.open_only:
@@ -398,8 +424,10 @@ def load_views(
             rows = (sorted(item_rows(session, ids, open_work), key=itemgetter(0)) if scoped
                     else assignment_rows(session, open_work))
         else:
+            # only work due in the range was read: the items without any cannot pass the filter that follows
             rows = sorted(_open_rows_due(session, context, *due_range), key=itemgetter(0))
-        views = context.views(rows, today, lights)
+            worked_only = True
+        views = context.views(rows, today, lights, worked_only=worked_only)
         waiting = set(session.exec(select(UnitReport.assignment_id).where(UnitReport.review == "pending")).all())
         if waiting:
             for view in views:
@@ -452,13 +480,31 @@ class ItemFilter:
         return (first, min(last)) if last else None
 
 
-def principal_counts(session: Session) -> dict[int, tuple[int, int]]:
-    """(closed, total) principal assignments per item, counted by the database: a listing that read only open
-    work still shows how far each item is."""
+def principal_counts(session: Session, item_ids: list[int] | None = None) -> dict[int, tuple[int, int]]:
+    """(closed, total) principal assignments per item (of ``item_ids`` only, when given), counted by the database:
+    a listing that read only open work still shows how far each item is."""
     closed = func.sum(case((Assignment.state.in_(CLOSED_STATES), 1), else_=0))  # type: ignore[attr-defined]
-    query = (select(Assignment.item_id, closed, func.count()).where(Assignment.role == "principal", Assignment.retired == False)  # noqa: E712
-             .group_by(Assignment.item_id))
-    return {item_id: (int(done or 0), int(total)) for item_id, done, total in session.connection().execute(query)}
+    query = select(Assignment.item_id, closed, func.count()).where(Assignment.role == "principal", Assignment.retired == False)  # noqa: E712
+    if item_ids is None:
+        rows = session.connection().execute(query.group_by(Assignment.item_id))
+        return {item_id: (int(done or 0), int(total)) for item_id, done, total in rows}
+    query = query.where(Assignment.item_id.in_(ITEMS)).group_by(Assignment.item_id)  # type: ignore[attr-defined]
+    connection, counts = session.connection(), {}
+    for start in range(0, len(item_ids), _CHUNK):
+        for item_id, done, total in connection.execute(query, {"items": item_ids[start:start + _CHUNK]}):
+            counts[item_id] = (int(done or 0), int(total))
+    return counts
+
+
+def listed_views(
+    session: Session, today: dt.date, calendar: WorkCalendar, lights: LightRules, flt: ItemFilter,
+    plan_ids: Iterable[int] | None = None,
+) -> list[ItemView]:
+    """What ``items list`` shows: the views ``flt`` keeps, each item with its whole counts when only open work was
+    read (counted for the items that can be listed, not for the whole database)."""
+    views = load_views(session, today, calendar, lights, only=flt, plan_ids=plan_ids)
+    counts = principal_counts(session, [v.item.id for v in views if v.principals]) if flt.open_only else None  # type: ignore[misc]
+    return filter_views(views, flt, today, counts)
 
 
 def filter_views(

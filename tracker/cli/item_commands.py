@@ -16,7 +16,7 @@ from tracker.cli.context import Context
 from tracker.cli.options import FILTER_STATES, LIGHTS, Json, Occurrence, Period, PlanCode, Today, choose
 from tracker.db import read_session
 from tracker.plans import all_plans, plan_ids
-from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, load_views, principal_counts
+from tracker.queries import DERIVED, ItemFilter, ItemView, filter_views, listed_views, load_views
 
 items_app = typer.Typer(help="查看事项。", no_args_is_help=True)
 app.add_typer(items_app, name="items", rich_help_panel="计划")
@@ -55,10 +55,7 @@ def items_list(
                          states=frozenset(choose(v, "--state", FILTER_STATES) for v in state or []),
                          lights=frozenset(choose(v, "--light", LIGHTS) for v in light or []),
                          occurrence=occurrence, period=period)
-        counts = principal_counts(session) if flt.open_only else None
-        scope = plan_ids(session, plan)
-        views = filter_views(load_views(session, day, context.calendar, context.lights, only=flt, plan_ids=scope),
-                             flt, day, counts)
+        views = listed_views(session, day, context.calendar, context.lights, flt, plan_ids(session, plan))
         several = len(all_plans(session)) > 1
     if as_json:
         output.print_json([v.to_json() for v in views])
