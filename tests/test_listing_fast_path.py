@@ -49,13 +49,9 @@ def _narrowed(whole: list[dict], keep) -> list[dict]:
     return result
 
 
-def _same(listed: list[dict], expected: list[dict], *, light: bool = True) -> None:
-    """Equal, but for a recurring item's counts, which the narrowed listings take from the database (see the xfail
-    tests below); every other item's counts must agree too. ``light=False``: the item's light is not compared."""
-    def cut(items: list[dict]) -> list[dict]:
-        return [{k: v for k, v in i.items() if (i["deadline"]["kind"] != "recurring" or k not in ("units_closed", "units_total"))
-                 and (light or k != "light")} for i in items]
-    assert cut(listed) == cut(expected)
+def _same(listed: list[dict], expected: list[dict]) -> None:
+    """Equal in every field: a filter selects what is listed; each item keeps its own light and counts."""
+    assert listed == expected
 
 
 def _effective(a: dict) -> dt.date | None:
@@ -93,7 +89,7 @@ def test_due_soon_listing_is_the_whole_listing_narrowed_by_the_rule(mixed, day):
         return keep
 
     for days in (0, 14, 60):
-        _same(mixed.json("items", "list", "--due-within", str(days), "--today", day), _narrowed(whole, due_within(days)), light=False)
+        _same(mixed.json("items", "list", "--due-within", str(days), "--today", day), _narrowed(whole, due_within(days)))
     both = mixed.json("items", "list", "--overdue", "--due-within", "60", "--today", day)
     assert both == []  # overdue work is due before today, due-soon work today or later: nothing is both
 
@@ -112,8 +108,6 @@ def test_the_mixed_database_holds_every_case(mixed):
     assert {i["plan"] for i in mixed.json("items", "list", "--overdue", "--today", "2020-10-20")} == {"zwgk2020", "dqgz2020", "yshj2020"}
 
 
-@pytest.mark.xfail(strict=True, reason="known, older than the fast path: a narrowed listing counts a recurring item's "
-                   "occurrences whose period has not begun (principal_counts), the whole listing does not")
 def test_a_narrowed_listing_counts_only_begun_occurrences(mixed):
     """domain.md: a later period's occurrence is not listed, counted or reported before it begins."""
     whole = {i["key"]: i for i in mixed.json("items", "list", "--today", "2020-10-20") if i["plan"] == "dqgz2020"}
@@ -121,8 +115,6 @@ def test_a_narrowed_listing_counts_only_begun_occurrences(mixed):
     assert (overdue["1"]["units_closed"], overdue["1"]["units_total"]) == (whole["1"]["units_closed"], whole["1"]["units_total"])
 
 
-@pytest.mark.xfail(strict=True, reason="known, older than the fast path: --due-within derives an item's light from the "
-                   "work due in its range only, so an item with overdue work elsewhere shows yellow, not red")
 def test_a_due_soon_listing_keeps_the_items_own_light(mixed):
     """filter_views: a filter selects what is listed, it does not change how the item stands."""
     whole = {(i["plan"], i["key"]): i["light"] for i in mixed.json("items", "list", "--today", "2020-10-20")}

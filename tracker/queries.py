@@ -408,9 +408,10 @@ def load_views(
     """Every item with its assignments and derived state, in plan order.
 
     With ``only``, principal assignments that the filter cannot pass are not read: closed work when
-    it wants open work, and work due outside its date range (one query per deadline, as in the
-    daily check), so that listing a province's overdue work reads what it lists; with a date range, only the
-    items holding such work are returned (the others cannot pass the filter).
+    it wants open work, and, for overdue work, work due outside its date range (one query per deadline, as in the
+    daily check), so that listing a province's overdue work reads what it lists; then only the items holding such
+    work are returned (the others cannot pass the filter). Overdue work is red whatever else the item holds, so
+    its items' lights are whole; work due soon is read with all other open work, which may make its item red.
     """
     context = PlanContext.load(session, calendar, include_retired=include_retired, plan_ids=plan_ids)
     scoped = len(context.plans) != len(session.exec(select(Plan.id)).all())
@@ -419,7 +420,9 @@ def load_views(
         ids = sorted(i.id for i in context.items)  # type: ignore[type-var]
         if only is None or not only.open_only:
             rows = sorted(item_rows(session, ids), key=itemgetter(0)) if scoped else assignment_rows(session)
-        elif (due_range := only.due_range(today)) is None:
+        elif (due_range := only.due_range(today)) is None or only.due_within is not None:
+            # an item's light comes from all its open work, not only what falls due in the range (a filter selects
+            # what is listed, it does not change how the item stands): --due-within reads every open row
             open_work = or_(Assignment.role != "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
             rows = (sorted(item_rows(session, ids, open_work), key=itemgetter(0)) if scoped
                     else assignment_rows(session, open_work))
@@ -480,19 +483,24 @@ class ItemFilter:
         return (first, min(last)) if last else None
 
 
-def principal_counts(session: Session, item_ids: list[int] | None = None) -> dict[int, tuple[int, int]]:
-    """(closed, total) principal assignments per item (of ``item_ids`` only, when given), counted by the database:
-    a listing that read only open work still shows how far each item is."""
+def principal_counts(session: Session, views: list[ItemView], today: dt.date) -> dict[int, tuple[int, int]]:
+    """(closed, total) principal assignments of each of these items, counted by the database: a listing that read
+    only open work still shows how far each item is. A recurring item counts only the occurrences whose period has
+    begun by ``today``, as its whole view does (domain.md: a later period is not listed, counted or reported)."""
     closed = func.sum(case((Assignment.state.in_(CLOSED_STATES), 1), else_=0))  # type: ignore[attr-defined]
-    query = select(Assignment.item_id, closed, func.count()).where(Assignment.role == "principal", Assignment.retired == False)  # noqa: E712
-    if item_ids is None:
-        rows = session.connection().execute(query.group_by(Assignment.item_id))
-        return {item_id: (int(done or 0), int(total)) for item_id, done, total in rows}
-    query = query.where(Assignment.item_id.in_(ITEMS)).group_by(Assignment.item_id)  # type: ignore[attr-defined]
+    query = (select(Assignment.item_id, Assignment.occurrence, closed, func.count())
+             .where(Assignment.role == "principal", Assignment.retired == False,  # noqa: E712
+                    Assignment.item_id.in_(ITEMS))  # type: ignore[attr-defined]
+             .group_by(Assignment.item_id, Assignment.occurrence))
+    rules = {v.item.id: v.rule for v in views}
+    item_ids = list(rules)
     connection, counts = session.connection(), {}
     for start in range(0, len(item_ids), _CHUNK):
-        for item_id, done, total in connection.execute(query, {"items": item_ids[start:start + _CHUNK]}):
-            counts[item_id] = (int(done or 0), int(total))
+        for item_id, occurrence, done, total in connection.execute(query, {"items": item_ids[start:start + _CHUNK]}):
+            if occurrence and period_start(rules[item_id].every or "", occurrence) > today:
+                continue
+            before = counts.get(item_id, (0, 0))
+            counts[item_id] = (before[0] + int(done or 0), before[1] + int(total))
     return counts
 
 
@@ -503,7 +511,7 @@ def listed_views(
     """What ``items list`` shows: the views ``flt`` keeps, each item with its whole counts when only open work was
     read (counted for the items that can be listed, not for the whole database)."""
     views = load_views(session, today, calendar, lights, only=flt, plan_ids=plan_ids)
-    counts = principal_counts(session, [v.item.id for v in views if v.principals]) if flt.open_only else None  # type: ignore[misc]
+    counts = principal_counts(session, [v for v in views if v.principals], today) if flt.open_only else None
     return filter_views(views, flt, today, counts)
 
 
