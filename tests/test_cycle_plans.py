@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlmodel import Session, select
+from starlette.testclient import TestClient
 
 from tests.test_cycle import CAL, at
 from tests.test_many_plans import three  # noqa: F401  (the fixture)
-from tracker.cycle import report, unit_tasks
+from tests.test_web_security import NOW, SECRET, csrf
+from tracker.cli.app import app as app_cli
+from tracker.cli.context import Context
+from tracker.cycle import extension_queue, report, request_extension, review_queue, unit_tasks
 from tracker.db import make_engine
+from tracker.errors import AccessError, CycleError
 from tracker.models import Assignment, Item, Plan, Unit
 from tracker.queries import LightRules
+from tracker.web.app import create_app
 
 
 def _ids(session: Session, code: str, key: str, unit: str) -> tuple[int, int]:
@@ -55,5 +62,60 @@ def test_a_units_page_groups_by_plan_and_a_review_changes_only_its_plan(three): 
         journal = three.json("history", "yshj2020:2")
         assert any(e["action"] == "review_approve" and e["by"] == "王主任" for e in journal)
         assert not any(e["action"].startswith("review") for e in three.json("history", "zwgk2020:2"))
+    finally:
+        engine.dispose()
+
+
+def test_a_completion_date_is_checked_against_the_items_own_plan(three):  # noqa: F811
+    engine = make_engine(three.absolute_url)
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            for code, day in (("zwgk2020", dt.date(2020, 1, 1)), ("gzbg2020", dt.date(2020, 9, 1))):
+                plan = s.exec(select(Plan).where(Plan.code == code)).one()
+                plan.starts_on = day
+                s.add(plan)
+            s.commit()
+            aid, uid = _ids(s, "gzbg2020", "1-1", "县教育体育局")
+            with pytest.raises(CycleError, match="2020-09-01"):  # before its own plan began, though after the seed's
+                report(s, aid, unit_id=uid, kind="done", by="教体局", today=dt.date(2020, 9, 22), now=at("2020-09-22"),
+                       completed_on=dt.date(2020, 8, 15), evidence="文号")
+            s.rollback()
+            seed_aid, _ = _ids(s, "zwgk2020", "1.义务教育", "县教育体育局")  # the seed's own start allows it
+            assert report(s, seed_aid, unit_id=uid, kind="done", by="教体局", today=dt.date(2020, 9, 22),
+                          now=at("2020-09-22"), completed_on=dt.date(2020, 8, 15), evidence="文号").review == "pending"
+    finally:
+        engine.dispose()
+
+
+def test_an_archived_plan_leaves_the_queues_takes_no_reports_and_keeps_its_page(three, monkeypatch):  # noqa: F811
+    engine = make_engine(three.absolute_url)
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            aid, uid = _ids(s, "yshj2020", "2", "县教育体育局")
+            other, _ = _ids(s, "yshj2020", "1", "县财政局")
+            finance = s.exec(select(Unit.id).where(Unit.name == "县财政局")).one()
+            report(s, aid, unit_id=uid, kind="done", by="教体局", today=dt.date(2020, 9, 22), now=at("2020-09-22"),
+                   completed_on=dt.date(2020, 9, 21), evidence="收费公示")
+            request_extension(s, other, unit_id=finance, by="财政局", to=dt.date(2020, 10, 30), reason="等待审计",
+                              today=dt.date(2020, 9, 22), now=at("2020-09-22"), calendar=CAL)
+            s.commit()
+            assert len(review_queue(s)) == 1 and len(extension_queue(s)) == 1
+        three("plans", "archive", "yshj2020")
+        with Session(engine, expire_on_commit=False) as s:
+            assert review_queue(s) == [] and extension_queue(s) == []  # as the weekly report counts: active plans only
+            with pytest.raises(AccessError):
+                report(s, aid, unit_id=uid, kind="progress", by="教体局", today=dt.date(2020, 9, 23), now=at("2020-09-23"),
+                       progress=50, note="已完成一半")
+        assert three.json("report", "weekly", "--today", "2020-09-23", "--json")["review"]["waiting_for_review"] == 0
+        monkeypatch.setenv("TRACKER_WEB_SECRET", SECRET)
+        three.write_config('[web]\npublic_url = "http://testserver"\n')
+        added = three.runner.invoke(app_cli, ["--config", str(three.config), "users", "add", "wang", "--password-stdin"],
+                                    input="correct horse battery\n")
+        assert added.exit_code == 0, added.output
+        client = TestClient(create_app(Context(config_path=str(three.config), clock=lambda: NOW)))
+        login = client.get("/login")
+        client.post("/login", data={"csrf": csrf(login.text), "name": "wang", "password": "correct horse battery"})
+        page = client.get("/office/items/yshj2020:2")
+        assert page.status_code == 200 and "推进教育收费公开" in page.text  # the archived plan's history stays readable
     finally:
         engine.dispose()

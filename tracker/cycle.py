@@ -41,11 +41,14 @@ DECISIONS = {"pending": "待审批", "granted": "已同意", "refused": "不同�
 
 
 def unit_assignment(session: Session, assignment_id: int, unit_id: int) -> tuple[Assignment, Item, Unit]:
-    """The unit's own principal assignment with this id; anything else is refused with the same words."""
+    """The unit's own principal assignment with this id, in an active plan; anything else (another unit's, a retired
+    one, one of an archived plan, which sends nothing and takes no reports) is refused with the same words."""
     row = session.get(Assignment, assignment_id)
-    if row is None or row.unit_id != unit_id or row.role != "principal" or row.retired:
+    item = session.get(Item, row.item_id) if row is not None else None
+    plan = session.get(Plan, item.plan_id) if item is not None else None
+    if (row is None or row.unit_id != unit_id or row.role != "principal" or row.retired
+            or plan is None or plan.state != "active"):
         raise AccessError(f"没有找到编号为 {assignment_id} 的本单位任务。请从本单位的任务页面操作。")
-    item = session.get(Item, row.item_id)
     unit = session.get(Unit, unit_id)
     assert item is not None and unit is not None
     return row, item, unit
@@ -168,7 +171,7 @@ def earliest_completion(session: Session, item: Item, row: Assignment) -> tuple[
         rule = DeadlineRule.from_json(item.deadline)
         if rule.every:
             return period_start(rule.every, row.occurrence), f"本期（{row.occurrence}）的开始日期"
-    plan = session.exec(select(Plan)).first()
+    plan = session.get(Plan, item.plan_id)  # the item's own plan: plans start at different dates
     if plan is not None and plan.starts_on is not None:
         return plan.starts_on, "工作计划的开始日期"
     if plan is not None and plan.plan_year:
@@ -373,11 +376,17 @@ def _keys(session: Session) -> Any:
     return lambda item: shown_key(codes.get(item.plan_id, ""), item.key, len(codes) > 1)
 
 
+def _active(session: Session) -> list[int]:
+    return [p.id for p in session.exec(select(Plan).where(Plan.state == "active")).all()]  # type: ignore[misc]
+
+
 def review_queue(session: Session) -> list[QueueEntry]:
-    """Completion reports waiting for the office, oldest first."""
+    """Completion reports of the active plans waiting for the office, oldest first (an archived plan leaves the
+    queues as it leaves the report, so the dashboard and the 通报 count the same)."""
     rows = session.exec(select(UnitReport, Assignment, Item, Unit).join(Assignment, Assignment.id == UnitReport.assignment_id)
                         .join(Item, Item.id == Assignment.item_id).join(Unit, Unit.id == Assignment.unit_id)
-                        .where(UnitReport.review == "pending").order_by(UnitReport.id)).all()
+                        .where(UnitReport.review == "pending", col(Item.plan_id).in_(_active(session)))
+                        .order_by(UnitReport.id)).all()
     key = _keys(session)
     return [QueueEntry(r.id, key(i), i.title, u.name, a.occurrence, _as_utc(r.submitted_at), r.submitted_by, r)  # type: ignore[arg-type]
             for r, a, i, u in rows]
@@ -398,6 +407,7 @@ def waiting_for_review(session: Session, as_of: dt.date, tz: dt.tzinfo, plan_ids
 def extension_queue(session: Session, *, all_decisions: bool = False) -> list[QueueEntry]:
     query = (select(ExtensionRequest, Assignment, Item, Unit).join(Assignment, Assignment.id == ExtensionRequest.assignment_id)
              .join(Item, Item.id == Assignment.item_id).join(Unit, Unit.id == Assignment.unit_id))
+    query = query.where(col(Item.plan_id).in_(_active(session)))
     if not all_decisions:
         query = query.where(ExtensionRequest.decision == "pending")
     key = _keys(session)
@@ -494,7 +504,7 @@ def unsigned(session: Session, today: dt.date, calendar: WorkCalendar, within_da
     late = {i: d for i, d in earliest.items() if calendar.add_working_days(d, within_days) < today}
     if not late:
         return []
-    wanted = plan_ids if plan_ids is not None else [p.id for p in session.exec(select(Plan).where(Plan.state == "active")).all()]
+    wanted = plan_ids if plan_ids is not None else _active(session)
     rows = session.exec(select(Assignment.id, Unit.name, Item).join(Unit, Unit.id == Assignment.unit_id)
                         .join(Item, Item.id == Assignment.item_id)
                         .where(col(Assignment.id).in_(list(late)), col(Item.plan_id).in_(wanted))).all()

@@ -366,7 +366,8 @@ def create_app(context: Context) -> Starlette:
                 item = resolve_item(session, request.path_params["key"])
             except TrackerError as exc:
                 return web.page(request, "error.html", actor, status=404, error=str(exc))
-            [view] = [v for v in load_views(session, today, context.calendar, context.lights) if v.item.id == item.id]
+            views = load_views(session, today, context.calendar, context.lights, plan_ids=[item.plan_id])  # type: ignore[list-item]
+            [view] = [v for v in views if v.item.id == item.id]  # an archived plan's item too: its history stays readable
             ids = [a.id for a in view.principals]
             reports = session.exec(select(UnitReport).where(UnitReport.assignment_id.in_(ids)).order_by(UnitReport.id)).all()  # type: ignore[attr-defined]
             entries = history(session, item, None)
