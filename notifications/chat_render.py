@@ -98,7 +98,7 @@ def render_chat_digest(
         if several:
             view.item = f"{e.plan}:{e.item}"  # type: ignore[attr-defined]
         blocks.append(("own", str(macros.entry(view)), [e.to_json()]))
-    for item, entries in sorted(group_by_item(digest.escalations).items()):
+    for item, entries in sorted(group_by_item(digest.escalations, digest.several_plans).items()):
         blocks.append(("escalations", str(macros.escalation(item, entries)), [e.to_json() for e in entries]))
     blocks += [("warnings", str(macros.warning(w)), []) for w in warnings]
     mention = _mentions(platform, mobiles)

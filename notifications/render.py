@@ -110,12 +110,12 @@ def render_digest(
         "recipient": one_line(digest.recipient), "today": digest.run_date.isoformat(), "county": county,
         "own": [_EntryView(e) for e in digest.own],
         "own_groups": [(code, title, [_EntryView(e) for e in group]) for code, title, group in group_by_plan(digest.own)],
-        "escalations": sorted(group_by_item(late).items()),
+        "escalations": sorted(group_by_item(late, digest.several_plans).items()),
         "escalation_roles": "、".join(sorted({ROLE_LABELS.get(e.role, e.role) for e in late})), "warnings": warnings,
         "subject": subject, "contact": digest.contact, "link": link,
         "unit_links": sorted((unit_links or {}).items()),
         "links_of": {**(unit_links or {}), **({digest.recipient: link} if link else {})},
-        "unsigned_units": sorted(group_by_item(digest.unsigned).items()),
+        "unsigned_units": sorted(group_by_item(digest.unsigned, digest.several_plans).items()),
     }
     text = templates().get_template("digest.txt").render(context)
     html = templates().get_template("digest.html").render(context)

@@ -17,7 +17,7 @@ from sqlalchemy import inspect, text
 from sqlmodel import Session, select
 
 from tracker.calendar import WorkCalendar
-from tracker.cycle import (acknowledge, approve, report, request_extension, return_report, unit_assignment, unit_tasks,
+from tracker.cycle import (acknowledge, report, request_extension, unit_assignment, unit_tasks,
                            unsigned)
 from tracker.db import head_revision, make_engine, upgrade_database
 from tracker.errors import AccessError, CycleError

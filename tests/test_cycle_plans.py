@@ -10,6 +10,8 @@ item 2 exists in each, so a bare "2" is ambiguous.
 from __future__ import annotations
 
 import datetime as dt
+import email
+from email import policy
 
 import pytest
 from sqlmodel import Session, select
@@ -119,3 +121,20 @@ def test_an_archived_plan_leaves_the_queues_takes_no_reports_and_keeps_its_page(
         assert page.status_code == 200 and "推进教育收费公开" in page.text  # the archived plan's history stays readable
     finally:
         engine.dispose()
+
+
+def test_a_digest_names_items_code_key_whenever_there_are_several_plans():
+    """An escalation whose entries all come from one plan still says which plan, as the 通报 does: item 2 exists in
+    several plans, and the title alone is not an address a clerk can type."""
+    from notifications.render import render_digest
+    from tracker.reminders import Digest, DigestEntry
+
+    late = DigestEntry("2", "推进教育收费公开", "县财政局", "lead", "overdue-1", dt.date(2020, 10, 31), -3, "red",
+                       escalation=True, plan="yshj2020", plan_title="优化营商环境")
+    for several, shown in ((True, "yshj2020:2"), (False, "事项 2")):
+        digest = Digest("县教育体育局", ["jy@wuding.example"], dt.date(2020, 11, 3), [late], several_plans=several)
+        message = render_digest(digest, sender="office@wuding.example", now=at("2020-11-03"), county="武定县",
+                                prefix="", warnings=[])
+        parsed = email.message_from_string(message.raw, policy=policy.default)
+        text = parsed.get_body(("plain",)).get_content()
+        assert shown in text and (several or "yshj2020:2" not in text)

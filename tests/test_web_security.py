@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from tracker.cli.app import app as app_cli
 from tracker.cli.context import Context
 from tracker.db import make_engine
-from tracker.models import Assignment, Item, Unit, UnitReport
+from tracker.models import Assignment, Item, Unit
 from tracker.web.app import create_app
 
 SECRET = "test-secret-0123456789abcdef"

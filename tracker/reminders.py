@@ -163,6 +163,7 @@ class Digest:
     run_date: dt.date
     entries: list[DigestEntry] = field(default_factory=list)
     contact: str = ""  # whom to ask: the county office's contact person, phone and address
+    several_plans: bool = False  # more than one active plan: items are named CODE:KEY, as in the 通报
 
     @property
     def own(self) -> list[DigestEntry]:
@@ -387,7 +388,7 @@ def _plan(
     lights: LightRules, stage: Callable[..., Stage | None], unsigned: list[tuple[Any, dt.date]] = (),  # type: ignore[assignment]
 ) -> CheckPlan:
     """The digests and ledger rows for the candidate ``rows``, in plan order; ``people`` are the items' lead and guiding rows."""
-    digests = _Digests(units, today)
+    digests = _Digests(units, today, several_plans=len(context.plans) > 1)
     escalation = _Escalation(units, people, policy)
     by_item: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
@@ -442,9 +443,10 @@ def _plan(
 class _Digests:
     """One digest per unit that receives mail; a unit without addresses has its entries routed to the unit that reads for it."""
 
-    def __init__(self, units: dict[int, UnitRow], today: dt.date) -> None:
+    def __init__(self, units: dict[int, UnitRow], today: dt.date, several_plans: bool = False) -> None:
         self.units = units
         self.today = today
+        self.several_plans = several_plans
         self.digests: dict[int, Digest] = {}
         self.routes: dict[int, UnitRow | None] = {}
         self.unreachable: set[str] = set()
@@ -459,7 +461,8 @@ class _Digests:
             return None
         digest = self.digests.get(target.id)
         if digest is None:
-            digest = self.digests[target.id] = Digest(target.name, list(target.emails), self.today)
+            digest = self.digests[target.id] = Digest(target.name, list(target.emails), self.today,
+                                                        several_plans=self.several_plans)
         entry.on_behalf = target.id != unit.id
         digest.entries.append(entry)
         return target.name
@@ -479,11 +482,12 @@ def _dedupe(entries: list[DigestEntry]) -> list[DigestEntry]:
     return sorted(seen.values(), key=lambda e: (e.escalation, e.days_left, e.plan, e.item, e.unit))
 
 
-def group_by_item(entries: list[DigestEntry]) -> dict[str, list[DigestEntry]]:
-    """Entries by item, an occurrence of a recurring item apart from the others (keyed "5（2020-10期）"); when the
-    entries come from more than one plan, the item is written ``CODE:KEY``."""
+def group_by_item(entries: list[DigestEntry], several_plans: bool = False) -> dict[str, list[DigestEntry]]:
+    """Entries by item, an occurrence of a recurring item apart from the others (keyed "5（2020-10期）"); when there
+    are several active plans (or the entries come from more than one), the item is written ``CODE:KEY``, as the 通报
+    writes it, whichever plans this recipient's entries happen to come from."""
     grouped: dict[str, list[DigestEntry]] = defaultdict(list)
-    several = len({e.plan for e in entries}) > 1
+    several = several_plans or len({e.plan for e in entries}) > 1
     for entry in entries:
         item = f"{entry.plan}:{entry.item}" if several else entry.item
         grouped[f"{item}（{entry.occurrence}期）" if entry.occurrence else item].append(entry)
