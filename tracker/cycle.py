@@ -28,7 +28,7 @@ from tracker.occurrences import period_start
 from tracker.errors import AccessError, CycleError
 from tracker.models import CLOSED_STATES, Assignment, ExtensionRequest, Item, JournalEntry, Notice, Plan, Unit, UnitReport
 from tracker.queries import AssignmentView, ItemFilter, ItemView, LightRules, filter_views, item_dues, load_views
-from tracker.plans import shown_key
+from tracker.plans import plan_code, shown_key
 from tracker.status import StatusChange, extend, item_dependencies, update_status
 from tracker.text import clean_line, clean_text
 
@@ -66,14 +66,7 @@ def _journal(session: Session, now: dt.datetime, by: str, action: str, row: Assi
 def _change(session: Session, row: Assignment, item: Item, unit: Unit, change: StatusChange, today: dt.date,
             now: dt.datetime) -> None:
     update_status(session, Directory.load(session), item.key, [unit.name], change, today=today, now=now,
-                  occurrence=row.occurrence or None, plan=_code(session, item))
-
-
-def _code(session: Session, item: Item) -> str:
-    """The code of the item's plan: the status and extension rules find an item by plan and key."""
-    plan = session.get(Plan, item.plan_id)
-    assert plan is not None
-    return plan.code
+                  occurrence=row.occurrence or None, plan=plan_code(session, item))
 
 
 def acknowledge(session: Session, assignment_id: int, *, unit_id: int, by: str, now: dt.datetime) -> bool:
@@ -313,7 +306,7 @@ def grant_extension(session: Session, request_id: int, *, by: str, now: dt.datet
     by, note = clean_line(by), clean_text(note)
     reason = f"同意单位延期申请 #{request.id}：{request.reason}" + (f"（{note}）" if note else "")
     extend(session, Directory.load(session), item.key, [unit.name], to or request.proposed_due, reason, by=by,
-           calendar=calendar, now=now, occurrence=row.occurrence or None, plan=_code(session, item))
+           calendar=calendar, now=now, occurrence=row.occurrence or None, plan=plan_code(session, item))
     request.decision, request.decided_at, request.decided_by, request.decision_note = "granted", now, by, note
     if to is not None and to != request.proposed_due:
         request.decision_note = f"批准延期到 {to}" + (f"；{note}" if note else "")

@@ -149,6 +149,13 @@ def archive_plan(session: Session, code: str, *, now: dt.datetime, actor: str) -
     return plan, True
 
 
+def plan_code(session: Session, item: Item) -> str:
+    """The code of the plan an item belongs to ("" for an item without one): rules that find an item again by plan
+    and key, and JSON that names the plan, take it from here."""
+    plan = session.get(Plan, item.plan_id)
+    return plan.code if plan else ""
+
+
 def several_plans(session: Session) -> bool:
     """Whether the database holds more than one plan, so that items must be shown as ``CODE:KEY``."""
     return len(all_plans(session)) > 1

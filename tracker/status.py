@@ -19,7 +19,7 @@ from tracker.errors import StatusError, UnknownNameError
 from tracker.models import STATES, Assignment, Event, Item, JournalEntry, Plan, Unit, UnitGroup
 from tracker.names import normalize, suggest
 from tracker.occurrences import EXAMPLES, occurrence_for_period, occurrence_of
-from tracker.plans import find_plan, resolve_item
+from tracker.plans import find_plan, plan_code, resolve_item
 from tracker.queries import item_dues
 from tracker.text import clean_line, clean_text
 
@@ -144,7 +144,7 @@ def update_status(
     targets = principal_rows(session, item, directory, unit_names, label)
     plans = [(unit, row, _next(row, change, today, unit.name, item.key)) for unit, row in targets]
     records = []
-    code = _code(session, item)
+    code = plan_code(session, item)
     for unit, row, (state, progress, completed_on) in plans:
         record = ChangeRecord(item.key, unit.name, row.state, state, row.progress, progress, completed_on, False, label,
                               code)
@@ -231,7 +231,7 @@ def extend(
         ))
         row.extended_due, row.updated_at = to, now
         session.add(row)
-        results.append({"plan": _code(session, item), "item": item.key, "occurrence": label or None, "unit": unit.name, "original_due": due.isoformat(),
+        results.append({"plan": plan_code(session, item), "item": item.key, "occurrence": label or None, "unit": unit.name, "original_due": due.isoformat(),
                         "from_due": previous.isoformat(), "to_due": to.isoformat()})
     session.flush()
     return results
@@ -242,11 +242,6 @@ def item_dependencies(session: Session, item: Item) -> list[Item]:
         return []
     return list(session.exec(select(Item).where(
         Item.plan_id == item.plan_id, (Item.key == item.depends_on) | (Item.parent_key == item.depends_on))).all())
-
-
-def _code(session: Session, item: Item) -> str:
-    plan = session.get(Plan, item.plan_id)
-    return plan.code if plan else ""
 
 
 def find_event(session: Session, name: str, plan: str | None = None) -> Event:
