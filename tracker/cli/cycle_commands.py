@@ -126,11 +126,12 @@ def extension_grant(ctx: typer.Context, request: Id,
     """
     context: Context = ctx.obj
     context.writing_day(today, drill=drill)
+    granted_to = parse_date(to, "--to") if to else None
     with write_session(context.ready_engine()) as session:
         entry = grant_extension(session, request, by=actor(by), now=context.now(today), calendar=context.calendar,
-                                to=parse_date(to, "--to") if to else None, note=note)
+                                to=granted_to, note=note)
         result = {"id": entry.id, "decision": entry.decision, "proposed_due": entry.proposed_due.isoformat(),
-                  "to_due": (parse_date(to, "--to") if to else entry.proposed_due).isoformat()}
+                  "to_due": (granted_to or entry.proposed_due).isoformat()}
     if as_json:
         output.print_json(result)
         return
