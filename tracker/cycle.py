@@ -28,7 +28,7 @@ from tracker.occurrences import period_start
 from tracker.errors import AccessError, CycleError
 from tracker.models import CLOSED_STATES, Assignment, ExtensionRequest, Item, JournalEntry, Notice, Plan, Unit, UnitReport
 from tracker.queries import AssignmentView, ItemFilter, ItemView, LightRules, filter_views, item_dues, load_views
-from tracker.plans import plan_code, shown_key
+from tracker.plans import active_plan_ids, plan_code, shown_key
 from tracker.status import StatusChange, extend, item_dependencies, update_status
 from tracker.text import clean_line, clean_text
 
@@ -369,16 +369,12 @@ def _keys(session: Session) -> Any:
     return lambda item: shown_key(codes.get(item.plan_id, ""), item.key, len(codes) > 1)
 
 
-def _active(session: Session) -> list[int]:
-    return [p.id for p in session.exec(select(Plan).where(Plan.state == "active")).all()]  # type: ignore[misc]
-
-
 def review_queue(session: Session) -> list[QueueEntry]:
     """Completion reports of the active plans waiting for the office, oldest first (an archived plan leaves the
     queues as it leaves the report, so the dashboard and the 通报 count the same)."""
     rows = session.exec(select(UnitReport, Assignment, Item, Unit).join(Assignment, Assignment.id == UnitReport.assignment_id)
                         .join(Item, Item.id == Assignment.item_id).join(Unit, Unit.id == Assignment.unit_id)
-                        .where(UnitReport.review == "pending", col(Item.plan_id).in_(_active(session)))
+                        .where(UnitReport.review == "pending", col(Item.plan_id).in_(active_plan_ids(session)))
                         .order_by(UnitReport.id)).all()
     key = _keys(session)
     return [QueueEntry(r.id, key(i), i.title, u.name, a.occurrence, _as_utc(r.submitted_at), r.submitted_by, r)  # type: ignore[arg-type]
@@ -400,7 +396,7 @@ def waiting_for_review(session: Session, as_of: dt.date, tz: dt.tzinfo, plan_ids
 def extension_queue(session: Session, *, all_decisions: bool = False) -> list[QueueEntry]:
     query = (select(ExtensionRequest, Assignment, Item, Unit).join(Assignment, Assignment.id == ExtensionRequest.assignment_id)
              .join(Item, Item.id == Assignment.item_id).join(Unit, Unit.id == Assignment.unit_id))
-    query = query.where(col(Item.plan_id).in_(_active(session)))
+    query = query.where(col(Item.plan_id).in_(active_plan_ids(session)))
     if not all_decisions:
         query = query.where(ExtensionRequest.decision == "pending")
     key = _keys(session)
@@ -497,7 +493,7 @@ def unsigned(session: Session, today: dt.date, calendar: WorkCalendar, within_da
     late = {i: d for i, d in earliest.items() if calendar.add_working_days(d, within_days) < today}
     if not late:
         return []
-    wanted = plan_ids if plan_ids is not None else _active(session)
+    wanted = plan_ids if plan_ids is not None else active_plan_ids(session)
     rows = session.exec(select(Assignment.id, Unit.name, Item).join(Unit, Unit.id == Assignment.unit_id)
                         .join(Item, Item.id == Assignment.item_id)
                         .where(col(Assignment.id).in_(list(late)), col(Item.plan_id).in_(wanted))).all()
