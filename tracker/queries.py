@@ -8,13 +8,14 @@ from its effective deadline, its status and ``today``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict, namedtuple
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Select, bindparam, case, func, or_
+from sqlalchemy import Select, String, and_, bindparam, case, cast, func, or_
 from sqlmodel import Session, select
 
 from tracker.bulk import collector_paused
@@ -123,15 +124,17 @@ def _iso(day: dt.date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def item_dues(session: Session, items: Iterable[Item], calendar: WorkCalendar) -> dict[int, tuple[dt.date | None, str | None]]:
+def item_dues(
+    session: Session, items: Iterable[Item], calendar: WorkCalendar, rules: dict[int, DeadlineRule] | None = None,
+) -> dict[int, tuple[dt.date | None, str | None]]:
     """Each item's due date (by item id), or None with what it is waiting for; events and the items an item depends
-    on are those of its own plan."""
+    on are those of its own plan. ``rules``: the items' rules by id when the caller has read them already."""
     items = list(items)
     events = {(e.plan_id, e.key): e for e in session.exec(select(Event)).all()}
     completion = completion_dates(session, items)
     result: dict[int, tuple[dt.date | None, str | None]] = {}
     for item in items:
-        rule = DeadlineRule.from_json(item.deadline)
+        rule = rules[item.id] if rules is not None else DeadlineRule.from_json(item.deadline)  # type: ignore[index]
         if rule.kind == "fixed":
             result[item.id] = (rule.due, None)  # type: ignore[index]
         elif rule.kind == "after_event":
@@ -238,10 +241,31 @@ def assignment_rows(session: Session, *where: Any) -> list[Any]:
 
 
 _ITEM_COLUMNS = (  # what views read; the source cells (``lead_text`` and so on) are for re-imports only
-    Item.id, Item.plan_id, Item.key, Item.task_id, Item.parent_key, Item.domain, Item.title, Item.deadline_text, Item.deadline,
+    Item.id, Item.plan_id, Item.key, Item.task_id, Item.parent_key, Item.domain, Item.title, Item.deadline_text,
+    cast(Item.deadline, String).label("deadline"),  # as text: see ``_item_rows``
     Item.event_key, Item.depends_on, Item.position, Item.retired,
 )
 ItemRow = namedtuple("ItemRow", [c.key for c in _ITEM_COLUMNS])  # type: ignore[misc]  # as ``AssignmentRow``
+_DEADLINE = ItemRow._fields.index("deadline")
+
+
+def _item_rows(result: Any) -> tuple[list[Any], dict[int, DeadlineRule]]:
+    """Item rows, and their deadline rules by item id. A province's items have a few dozen distinct deadlines: each
+    text is decoded and made a rule once, and the items that share it share the (read-only) dict and rule."""
+    parsed: dict[str, tuple[dict[str, Any], DeadlineRule]] = {}
+    items, rules = [], {}
+    for values in result:
+        text = values[_DEADLINE]
+        found = parsed.get(text)
+        if found is None:
+            data = json.loads(text)
+            found = parsed[text] = (data, DeadlineRule.from_json(data))
+        values = list(values)
+        values[_DEADLINE] = found[0]
+        item = ItemRow._make(values)
+        items.append(item)
+        rules[item.id] = found[1]
+    return items, rules
 
 
 ITEMS = bindparam("items", expanding=True)  # the item ids of a prebuilt ``assignment_query``, for ``rows_of_items``
@@ -272,6 +296,7 @@ class PlanContext:
     tasks: dict[int, str]
     unit_names: dict[int, str]
     plans: dict[int, Plan]  # the plans the items belong to, by id
+    rules: dict[int, DeadlineRule] = field(default_factory=dict)  # by item id, when read with the items
     _period_starts: dict[tuple[str, str], dt.date] = field(default_factory=dict)
     _item_plan: dict[int, int] = field(default_factory=dict)
 
@@ -291,10 +316,10 @@ class PlanContext:
         if not include_retired:
             query = query.where(Item.retired == False)  # noqa: E712
         order = {plan_id: n for n, plan_id in enumerate(plans)}
-        items: list[Item] = sorted(map(ItemRow._make, session.connection().execute(query)),  # type: ignore[arg-type]
-                                   key=lambda i: (order.get(i.plan_id, 0), i.position))
+        items, rules = _item_rows(session.connection().execute(query))
+        items.sort(key=lambda i: (order.get(i.plan_id, 0), i.position))
         return cls(
-            items=items, dues=item_dues(session, items, calendar),
+            items=items, dues=item_dues(session, items, calendar, rules), rules=rules,
             tasks={t.id: t.title for t in session.exec(select(WorkTask)).all()},  # type: ignore[misc]
             unit_names=unit_names if unit_names is not None else dict(session.exec(select(Unit.id, Unit.name)).all()),  # type: ignore[arg-type]
             plans={i: p for i, p in plans.items() if i in wanted},  # type: ignore[misc]
@@ -360,7 +385,7 @@ class PlanContext:
             mine = by_item.get(item.id, ())  # type: ignore[call-overload]
             if worked_only and not any(r.role == "principal" for r in mine):
                 continue
-            rule = DeadlineRule.from_json(item.deadline)
+            rule = self.rules.get(item.id) or DeadlineRule.from_json(item.deadline)  # type: ignore[arg-type]
             due, waiting = self.dues[item.id]  # type: ignore[index]
             plan = self.plans.get(item.plan_id)  # type: ignore[arg-type]
             code = plan.code if plan else ""
@@ -441,21 +466,48 @@ def load_views(
 
 
 def _open_rows_due(session: Session, context: PlanContext, first: dt.date | None, last: dt.date) -> list[Any]:
-    """Open principal rows whose effective deadline falls in [first, last], with the lead and guiding rows of their items."""
-    by_due = context.items_by_due(lambda due: (first is None or first <= due) and due <= last)
-    rows: list[Any] = []
-    for item_ids in by_due.values():
-        rows += item_rows(session, item_ids, *OPEN_PRINCIPAL, Assignment.extended_due == None)  # noqa: E711
-    extended = [Assignment.extended_due != None, Assignment.extended_due <= last]  # noqa: E711
-    if first is not None:
-        extended.append(Assignment.extended_due >= first)  # type: ignore[operator]
-    rows += assignment_rows(session, *OPEN_PRINCIPAL, *extended)
-    occurrences = [Assignment.extended_due == None, Assignment.occurrence_due != None,  # noqa: E711
-                   Assignment.occurrence_due <= last]  # type: ignore[operator]
-    if first is not None:
-        occurrences.append(Assignment.occurrence_due >= first)  # type: ignore[operator]
-    rows += assignment_rows(session, *OPEN_PRINCIPAL, *occurrences)
-    return rows + item_rows(session, sorted({row.item_id for row in rows}), Assignment.role != "principal")
+    """Open principal rows whose effective deadline falls in [first, last], with the lead and guiding rows of their items.
+
+    One pass over the assignments, as the SQL floor makes: the database reads a fixed deadline's date from the
+    item's rule (for such an item it is the due date), and takes work extended into the range and occurrences due in
+    it in the same pass. Only the items whose due date follows from an event or another item (few) are asked for by
+    id. Asking per deadline by item id instead reads every row of those items through the index, and a province's
+    overdue items hold most of the table."""
+
+    def in_range(column: Any, low: Any, high: Any) -> Any:
+        return column <= high if low is None else and_(column >= low, column <= high)
+
+    low, high = (first.isoformat() if first else None), last.isoformat()  # the rule's JSON holds the date as text
+    fixed_due = (select(Item.id).where(Item.plan_id.in_(list(context.plans)), Item.deadline["kind"].as_string() == "fixed",
+                                       in_range(Item.deadline["due"].as_string(), low, high)))  # type: ignore[attr-defined]
+    fixed = and_(Assignment.extended_due == None, Assignment.item_id.in_(fixed_due))  # type: ignore[attr-defined]  # noqa: E711
+    extended = and_(Assignment.extended_due != None, in_range(Assignment.extended_due, first, last))  # noqa: E711
+    occurrences = and_(Assignment.extended_due == None, Assignment.occurrence_due != None,  # noqa: E711
+                       in_range(Assignment.occurrence_due, first, last))
+    # the subquery is read once; the OR keeps the database from walking the assignments item by item through an index
+    query = select(*_COLUMNS).where(Assignment.retired == False, *OPEN_PRINCIPAL, or_(fixed, extended, occurrences))  # noqa: E712
+    known = context._item_plan
+    rows = [row for row in _named(session.connection().execute(query)) if row.item_id in known]
+    derived = [item.id for item in context.items if context.rules.get(item.id, _FIXED).kind != "fixed"
+               and (due := context.dues[item.id][0]) is not None and (first is None or first <= due) and due <= last]
+    if derived:
+        rows += item_rows(session, derived, *OPEN_PRINCIPAL, Assignment.extended_due == None)  # noqa: E711
+    return rows + _name_rows(session, sorted({row.item_id for row in rows}))
+
+
+_FIXED = DeadlineRule("fixed", "")
+_NAMES = (select(Assignment.id, Assignment.item_id, Assignment.unit_id, Assignment.role)
+          .where(Assignment.retired == False, Assignment.role != "principal", Assignment.item_id.in_(ITEMS)))  # noqa: E712  # type: ignore[attr-defined]
+
+
+def _name_rows(session: Session, item_ids: list[int]) -> list[Any]:
+    """The lead and guiding rows of these items, with the columns that name them (a view lists their units' names
+    only): a quarter of the row's columns, none of them dates to convert."""
+    connection, rows = session.connection(), []
+    for start in range(0, len(item_ids), _CHUNK):
+        for id_, item_id, unit_id, role in connection.execute(_NAMES, {"items": item_ids[start:start + _CHUNK]}):
+            rows.append(AssignmentRow(id_, item_id, unit_id, role, "", 0, None, "", "", None, "", None, None))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -489,8 +541,8 @@ def principal_counts(session: Session, views: list[ItemView], today: dt.date) ->
     begun by ``today``, as its whole view does (domain.md: a later period is not listed, counted or reported)."""
     closed = func.sum(case((Assignment.state.in_(CLOSED_STATES), 1), else_=0))  # type: ignore[attr-defined]
     query = (select(Assignment.item_id, Assignment.occurrence, closed, func.count())
-             .where(Assignment.role == "principal", Assignment.retired == False,  # noqa: E712
-                    Assignment.item_id.in_(ITEMS))  # type: ignore[attr-defined]
+             .where((Assignment.role + "") == "principal", Assignment.retired == False,  # noqa: E712  # item_id's index, as OPEN_PRINCIPAL
+                    Assignment.item_id.in_(ITEMS))  # type: ignore[attr-defined,operator]
              .group_by(Assignment.item_id, Assignment.occurrence))
     rules = {v.item.id: v.rule for v in views}
     item_ids = list(rules)
