@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from typing import Any, Literal
 
 from dateutil.relativedelta import relativedelta
@@ -47,11 +48,9 @@ class DeadlineRule:
 
     def to_json(self) -> dict[str, Any]:
         """Field by field rather than ``asdict``, whose deep copies dominate a long listing. The day of a recurring
-        rule (month, day, weekday) is given only when set, so other kinds read as they always did."""
-        data = {"kind": self.kind, "due": self.due.isoformat() if self.due else None,
-                **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("kind", "due", *_DAY_FIELDS)}}
-        data.update((name, getattr(self, name)) for name in _DAY_FIELDS if getattr(self, name) is not None)
-        return data
+        rule (month, day, weekday) is given only when set, so other kinds read as they always did. Worked out once
+        per rule (a province's listing writes the same few rules for thousands of items) and copied."""
+        return dict(_rule_json(self))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeadlineRule:
@@ -62,6 +61,16 @@ class DeadlineRule:
 
 
 _DAY_FIELDS = ("month", "day", "weekday")
+_PLAIN_FIELDS = tuple(f.name for f in fields(DeadlineRule) if f.name not in ("kind", "due", *_DAY_FIELDS))
+
+
+@lru_cache(maxsize=4096)
+def _rule_json(rule: DeadlineRule) -> dict[str, Any]:
+    """``DeadlineRule.to_json``'s dict, kept per rule: callers get a copy."""
+    data = {"kind": rule.kind, "due": rule.due.isoformat() if rule.due else None,
+            **{name: getattr(rule, name) for name in _PLAIN_FIELDS}}
+    data.update((name, getattr(rule, name)) for name in _DAY_FIELDS if getattr(rule, name) is not None)
+    return data
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _NUM = r"(\d+|[零〇一二两三四五六七八九十百]+)"
 

@@ -60,12 +60,13 @@ class AssignmentView:
     review: str = ""  # "pending" while a completion report waits for the office (待审核); reminders are held meanwhile
 
     def to_json(self) -> dict[str, Any]:
+        due, effective, completed = self.due, self.effective_due, self.completed_on  # inline, not _iso: a province lists ~100k
         return {
             "plan": self.plan, "unit": self.unit, "role": self.role, "occurrence": self.occurrence or None, "state": self.state,
             "status": self.status, "review": self.review or None,
-            "due": _iso(self.due), "effective_due": _iso(self.effective_due), "extended": self.extended,
-            "light": self.light, "overdue_days": self.overdue_days, "progress": self.progress,
-            "completed_on": _iso(self.completed_on), "note": self.note, "evidence": self.evidence,
+            "due": due.isoformat() if due else None, "effective_due": effective.isoformat() if effective else None,
+            "extended": self.extended, "light": self.light, "overdue_days": self.overdue_days, "progress": self.progress,
+            "completed_on": completed.isoformat() if completed else None, "note": self.note, "evidence": self.evidence,
         }
 
 
@@ -107,11 +108,12 @@ class ItemView:
 
     def to_json(self) -> dict[str, Any]:
         item = self.item
+        closed, total = self.closed_and_total
         return {
             "plan": self.plan, "key": item.key, "task": self.task_title, "title": item.title, "domain": item.domain,
             "parent": item.parent_key, "deadline_text": item.deadline_text, "deadline": self.rule.to_json(),
             "due": _iso(self.due), "waiting_for": self.waiting_for, "light": self.light,
-            "units_closed": self.closed_and_total[0], "units_total": self.closed_and_total[1],
+            "units_closed": closed, "units_total": total,
             "lead": self.lead, "guiding": self.guiding,
             "assignments": [a.to_json() for a in self.principals],
         }
@@ -433,15 +435,15 @@ def load_views(
     """Every item with its assignments and derived state, in plan order.
 
     With ``only``, principal assignments that the filter cannot pass are not read: closed work when
-    it wants open work, and, for overdue work, work due outside its date range (one query per deadline, as in the
-    daily check), so that listing a province's overdue work reads what it lists; then only the items holding such
+    it wants open work, and, for overdue work, work due outside its date range (``_open_rows_due``), so that listing
+    a province's overdue work reads what it lists; then only the items holding such
     work are returned (the others cannot pass the filter). Overdue work is red whatever else the item holds, so
     its items' lights are whole; work due soon is read with all other open work, which may make its item red.
     """
-    context = PlanContext.load(session, calendar, include_retired=include_retired, plan_ids=plan_ids)
-    scoped = len(context.plans) != len(session.exec(select(Plan.id)).all())
     worked_only = False
     with collector_paused():
+        context = PlanContext.load(session, calendar, include_retired=include_retired, plan_ids=plan_ids)
+        scoped = len(context.plans) != len(session.exec(select(Plan.id)).all())
         ids = sorted(i.id for i in context.items)  # type: ignore[type-var]
         if only is None or not only.open_only:
             rows = sorted(item_rows(session, ids), key=itemgetter(0)) if scoped else assignment_rows(session)
@@ -562,9 +564,10 @@ def listed_views(
 ) -> list[ItemView]:
     """What ``items list`` shows: the views ``flt`` keeps, each item with its whole counts when only open work was
     read (counted for the items that can be listed, not for the whole database)."""
-    views = load_views(session, today, calendar, lights, only=flt, plan_ids=plan_ids)
-    counts = principal_counts(session, [v for v in views if v.principals], today) if flt.open_only else None
-    return filter_views(views, flt, today, counts)
+    with collector_paused():  # hundreds of thousands of new objects, no cycles among them: nothing for it to collect
+        views = load_views(session, today, calendar, lights, only=flt, plan_ids=plan_ids)
+        counts = principal_counts(session, [v for v in views if v.principals], today) if flt.open_only else None
+        return filter_views(views, flt, today, counts)
 
 
 def filter_views(
