@@ -12,6 +12,7 @@ import datetime as dt
 
 import pytest
 
+from tests.test_listing_fast_path import _narrowed
 from tests.test_many_plans import three  # noqa: F401  # the fixture: seed (zwgk2020), yshj2020, gzbg2020
 
 DAYS = ("2020-10-26", "2020-11-20", "2020-12-21", "2021-03-15")
@@ -30,12 +31,7 @@ def waited(three):  # noqa: F811
 
 def _narrowed_to_overdue(whole: list[dict]) -> list[dict]:
     """The whole listing cut down by hand to overdue work; each item keeps its own light, counts and names."""
-    result = []
-    for item in whole:
-        kept = [a for a in item["assignments"] if a["status"] == "overdue"]
-        if kept:
-            result.append({**item, "assignments": kept})
-    return result
+    return _narrowed(whole, lambda a: a["status"] == "overdue")
 
 
 def _due(view: dict) -> dt.date | None:

@@ -71,6 +71,8 @@ def _rule_json(rule: DeadlineRule) -> dict[str, Any]:
             **{name: getattr(rule, name) for name in _PLAIN_FIELDS}}
     data.update((name, getattr(rule, name)) for name in _DAY_FIELDS if getattr(rule, name) is not None)
     return data
+
+
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _NUM = r"(\d+|[零〇一二两三四五六七八九十百]+)"
 

@@ -490,16 +490,15 @@ def _open_rows_due(session: Session, context: PlanContext, first: dt.date | None
     query = select(*_COLUMNS).where(Assignment.retired == False, *OPEN_PRINCIPAL, or_(fixed, extended, occurrences))  # noqa: E712
     known = context._item_plan
     rows = [row for row in _named(session.connection().execute(query)) if row.item_id in known]
-    derived = [item.id for item in context.items if context.rules.get(item.id, _FIXED).kind != "fixed"
+    derived = [item.id for item in context.items if item.deadline.get("kind") != "fixed"  # what the subquery leaves
                and (due := context.dues[item.id][0]) is not None and (first is None or first <= due) and due <= last]
     if derived:
         rows += item_rows(session, derived, *OPEN_PRINCIPAL, Assignment.extended_due == None)  # noqa: E711
     return rows + _name_rows(session, sorted({row.item_id for row in rows}))
 
 
-_FIXED = DeadlineRule("fixed", "")
-_NAMES = (select(Assignment.id, Assignment.item_id, Assignment.unit_id, Assignment.role)
-          .where(Assignment.retired == False, Assignment.role != "principal", Assignment.item_id.in_(ITEMS)))  # noqa: E712  # type: ignore[attr-defined]
+_NAMES = (select(Assignment.id, Assignment.item_id, Assignment.unit_id, Assignment.role)  # lead and guiding rows of some items
+          .where(Assignment.retired == False, Assignment.role != "principal", Assignment.item_id.in_(ITEMS)))  # type: ignore[attr-defined]  # noqa: E712
 
 
 def _name_rows(session: Session, item_ids: list[int]) -> list[Any]:
