@@ -129,5 +129,8 @@ def assemble(*, headers: str, text: str, html: str | None, attachments: Sequence
         return f"{headers}MIME-Version: 1.0\r\n{content}"
     parts = [content, *(_attachment(*attachment) for attachment in attachments)]
     outer = _boundary(parts)
-    joined = "".join(f"--{outer}\r\n{part}\r\n" for part in parts)
-    return f"{headers}MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n boundary=\"{outer}\"\r\n\r\n{joined}--{outer}--\r\n"
+    pieces = [f"{headers}MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n boundary=\"{outer}\"\r\n\r\n"]
+    for part in parts:
+        pieces += (f"--{outer}\r\n", part, "\r\n")
+    pieces.append(f"--{outer}--\r\n")
+    return "".join(pieces)  # one copy of the parts, not three: a weekly report with its workbook is tens of megabytes
