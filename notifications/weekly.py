@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from markupsafe import Markup, escape
 
-from notifications import xlsx
+from notifications import mime, xlsx
 from notifications.render import LIGHT_COLORS, LIGHT_LABELS, build_message, templates
 from tracker.outbox import RenderedMessage
 from tracker.queries import DERIVED
@@ -181,11 +181,12 @@ def _number(report: WeeklyReport, key: str) -> object:
 
 @dataclass(frozen=True)
 class WeeklyParts:
-    """The parts of the weekly mail that are the same for every recipient, rendered once."""
+    """The parts of the weekly mail that are the same for every recipient, rendered once; the bodies already encoded
+    for the mail, made as the templates write them (a province's bodies are tens of megabytes: never held whole)."""
 
     subject: str
-    text: str
-    html: str
+    text: mime.Encoded
+    html: mime.Encoded
     attachments: list[tuple[str, bytes, str]]
 
 
@@ -196,9 +197,10 @@ def weekly_parts(report: WeeklyReport, ledger: LedgerFile | None = None, *, unit
         data = render_xlsx(report)
         ledger = LedgerFile(ledger_filename(report), len(data), data=data)
     attached = ledger.data is not None
-    kept = None if attached else ledger
-    return WeeklyParts(subject(report), render_text(report, attached=attached, kept=kept, units_max=units_max),
-                       render_html(report, attached=attached, kept=kept, units_max=units_max),
+    context = _context(report, attached, None if attached else ledger, units_max)
+    text = templates().get_template("weekly.txt").generate({**context, "light": lambda name: LIGHT_LABELS.get(name, name)})
+    html = templates().get_template("weekly.html").generate(context)
+    return WeeklyParts(subject(report), mime.encode_chunks(text, "plain"), mime.encode_chunks(html, "html"),
                        [(ledger.filename, ledger.data, XLSX_MIME)] if ledger.data is not None else [])
 
 

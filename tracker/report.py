@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from array import array
 from collections import namedtuple
 from collections.abc import Iterator
@@ -50,7 +51,7 @@ class Totals:
         return round(100 * self.done / counted, 1) if counted else None
 
 
-@dataclass
+@dataclass(slots=True)  # a province's report holds tens of thousands of these
 class ItemLine:
     key: str
     title: str
@@ -63,7 +64,7 @@ class ItemLine:
     plan: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class UnitLine:
     unit: str
     assigned: int = 0
@@ -158,6 +159,7 @@ class LedgerRow(NamedTuple):
 _STATUSES = ("not_started", "in_progress", "done", "done_late", "na", "overdue", "waiting", "ongoing", "recurring")
 _LIGHTS = ("green", "yellow", "red")
 _WIDTH = 9
+_PER_ARRAY = _WIDTH * 65_536
 
 
 class Ledger:
@@ -167,39 +169,50 @@ class Ledger:
 
     def __init__(self) -> None:
         self._items: list[tuple[str, str, str, str]] = []  # (key, task title, title, plan code)
-        self._units: dict[str, int] = {}
-        self._unit_names: list[str] = []
-        self._rows = array("i")  # per row, _WIDTH numbers: item, unit, status, light, due, effective, completed, days, progress
+        self._unit_names: dict[int, str] = {}  # by unit id, which each row holds
+        # per row, _WIDTH numbers: item, unit, status, light, due, effective, completed, days, progress; in arrays of at
+        # most _PER_ARRAY numbers, so that growing one never copies the whole ledger
+        self._arrays = [array("i")]
+        self._count = 0
         self._texts: dict[int, tuple[str, str, str]] = {}  # row -> (occurrence, note, evidence), when any is not empty
         self._words: dict[str, int] = {name: n for n, name in enumerate((*_STATUSES, *_LIGHTS))}  # statuses and lights
 
     def __len__(self) -> int:
-        return len(self._rows) // _WIDTH
+        return self._count
+
+    def release(self) -> None:
+        """Let the rows go once the workbook, their only reader, is written: at 1M assignments they are tens of
+        megabytes the rest of the job does not need."""
+        self._arrays, self._texts, self._count = [array("i")], {}, 0
 
     def add_item(self, view: ItemView) -> int:
         self._items.append((view.item.key, view.task_title, view.item.title, view.plan))
         return len(self._items) - 1
 
     def add(self, item: int, a: AssignmentView) -> None:
-        unit = self._units.get(a.unit)
-        if unit is None:
-            unit = self._units[a.unit] = len(self._unit_names)
-            self._unit_names.append(a.unit)
+        unit = a.unit_id
+        if unit not in self._unit_names:
+            self._unit_names[unit] = a.unit
         words = self._words
         status, light = words.get(a.status), words.get(a.light)
         if status is None or light is None:  # a status or light this ledger does not know yet: kept, not lost
             status, light = (words.setdefault(w, len(words)) for w in (a.status, a.light))
         if a.occurrence or a.note or a.evidence:
-            self._texts[len(self)] = (a.occurrence, a.note, a.evidence)
+            self._texts[self._count] = (a.occurrence, a.note, a.evidence)
+        self._count += 1
+        numbers = self._arrays[-1]
+        if len(numbers) >= _PER_ARRAY:
+            numbers = array("i")
+            self._arrays.append(numbers)
         due, effective, completed = a.due, a.effective_due, a.completed_on
-        self._rows.extend((item, unit, status, light, due.toordinal() if due else 0, effective.toordinal() if effective else 0,
+        numbers.extend((item, unit, status, light, due.toordinal() if due else 0, effective.toordinal() if effective else 0,
                            completed.toordinal() if completed else 0, a.overdue_days, a.progress))
 
     def __iter__(self) -> Iterator[LedgerRow]:
         words = list(self._words)
         items, units, texts, empty = self._items, self._unit_names, self._texts, ("", "", "")
         day = dt.date.fromordinal
-        numbers = iter(self._rows)
+        numbers = itertools.chain.from_iterable(self._arrays)
         for row, (item, unit, status, light, due, effective, completed, days, progress) in enumerate(zip(*[numbers] * _WIDTH)):
             key, task, title, plan = items[item]
             occurrence, note, evidence = texts.get(row, empty)
@@ -289,44 +302,67 @@ def build_weekly_report(
     sections = {p.code: PlanSection(p.code, p.title) for p in plans}
     statuses: dict[str, dict[str, int]] = {code: {} for code in sections}  # per plan, principal assignments by status
     since = as_of - dt.timedelta(days=7)
-    units: dict[str, UnitLine] = {}
     items: list[ItemLine] = []
     upcoming: list[Upcoming] = []
     changes: list[Change] = []
     ledger = Ledger()
+    soon = as_of + dt.timedelta(days=14)
+    # each unit's figures in arrays by unit id (assigned, done, on time, overdue, overdue days, yellow or red), its line
+    # made at the end: a unit object per unit made among each block's short-lived views kept their memory from the system
+    size = max(context.unit_names, default=0) + 1
+    tally = [array("q", bytes(8 * size)) for _ in range(6)]
+    assigned, done, on_time, overdue, overdue_days, flagged = tally
     for view in _views(session, context, as_of, lights):
         principals = view.principals
         if not principals:
             continue
-        section, counts = sections[view.plan], statuses[view.plan]
+        code, key = view.plan, view.item.key
+        counts = statuses[code]
         row = ledger.add_item(view)
+        closed, late = 0, []
         for a in principals:
             status = a.status
             counts[status] = counts.get(status, 0) + 1
             ledger.add(row, a)
-            line = units.get(a.unit)
-            if line is None:
-                line = units[a.unit] = UnitLine(a.unit)
-            line.assigned += 1
-            line.done += status in DONE
-            line.on_time += status == "done"
-            line.flagged += a.light != "green"
-            if status == "overdue":
-                line.overdue += 1
-                line.overdue_days += a.overdue_days
+            unit = a.unit_id
+            assigned[unit] += 1
+            if a.light != "green":
+                flagged[unit] += 1
+            if status in DONE:
+                done[unit] += 1
+                on_time[unit] += status == "done"
+                closed += 1
+            elif status == "na":
+                closed += 1
+            elif status == "overdue":
+                late.append(a.unit)
+                overdue[unit] += 1
+                overdue_days[unit] += a.overdue_days
                 if a.effective_due and since <= a.effective_due < as_of:
-                    changes.append(Change("overdue", a.effective_due + dt.timedelta(days=1), view.item.key, a.unit, "新逾期",
-                                          a.occurrence, view.plan))
-            if status in ("not_started", "in_progress") and a.effective_due and as_of < a.effective_due <= as_of + dt.timedelta(days=14):
-                upcoming.append(Upcoming(a.effective_due, view.item.key, view.item.title, a.unit, a.occurrence, view.plan))
+                    changes.append(Change("overdue", a.effective_due + dt.timedelta(days=1), key, a.unit, "新逾期", a.occurrence, code))
+            elif status in ("not_started", "in_progress") and a.effective_due and as_of < a.effective_due <= soon:
+                upcoming.append(Upcoming(a.effective_due, key, view.item.title, a.unit, a.occurrence, code))
+        section = sections[code]
         section.items += 1
         section.red_items += view.light == "red"
         items.append(ItemLine(
-            key=view.item.key, title=view.item.title, light=view.light, due=view.due,
+            key=key, title=view.item.title, light=view.light, due=view.due,
             due_text=view.due.isoformat() if view.due else (view.waiting_for or view.item.deadline_text),
-            done=sum(1 for a in principals if a.status in DONE or a.status == "na"), total=len(principals),
-            late_units=[a.unit for a in principals if a.status == "overdue"], plan=view.plan,
+            done=closed, total=len(principals), late_units=late, plan=code,
         ))
+    units: dict[str, UnitLine] = {}
+    for unit, name in context.unit_names.items():
+        if assigned[unit]:
+            line = units.get(name)
+            if line is None:
+                line = units[name] = UnitLine(name)
+            line.assigned += assigned[unit]
+            line.done += done[unit]
+            line.on_time += on_time[unit]
+            line.overdue += overdue[unit]
+            line.overdue_days += overdue_days[unit]
+            line.flagged += flagged[unit]
+    del tally, assigned, done, on_time, overdue, overdue_days, flagged
     everything: dict[str, int] = {}
     for code, counts in statuses.items():
         sections[code].totals = _totals(counts)
@@ -347,7 +383,7 @@ def build_weekly_report(
                         review=_review_figures(session, since, as_of, calendar, tz, acknowledge_within, [p.id for p in plans]))
 
 
-_ITEMS_AT_ONCE = 2_000  # items whose views are held at one time: a province's 180k assignments never are, all at once
+_ITEMS_AT_ONCE = 500  # items whose views are held at one time: a province's 180k assignments never are, all at once
 
 
 # What the report's views read: principal rows only (the report names no lead or guiding unit) and not the signing
