@@ -259,8 +259,9 @@ def measure_jobs(name: str, generated: Generated, folder: Path, *, reuse: bool =
         "scale": name, "counties": generated.counties, "plans": len(generated.plan_files), "jobs_only": True,
         "assignments": mix["assignments"] if mix else None, "import_s": import_seconds,
         "load_before_daily": load_daily, "load_before_weekly": load_weekly,
-        "daily_job_s": daily_whole["seconds"], "daily_job_peak_mb": daily_whole["peak_mb"], "messages": daily_whole["messages"],
-        "weekly_job_s": weekly_whole["seconds"], "weekly_job_peak_mb": weekly_whole["peak_mb"],
+        "daily_job_s": daily_whole["seconds"], "daily_job_cpu_s": daily_whole["cpu_s"], "daily_job_peak_mb": daily_whole["peak_mb"],
+        "messages": daily_whole["messages"],
+        "weekly_job_s": weekly_whole["seconds"], "weekly_job_cpu_s": weekly_whole["cpu_s"], "weekly_job_peak_mb": weekly_whole["peak_mb"],
         "weekly_mail_bytes": weekly_whole["mail_bytes"], "weekly_kept_xlsx_bytes": weekly_whole["kept_xlsx_bytes"],
         "load_before_weekly": load_weekly,
     }
