@@ -84,6 +84,11 @@ def _context(report: WeeklyReport, attached: bool, kept: LedgerFile | None = Non
                               f"全部 {len(report.units)} 个单位的完成情况见{where}的“汇总”表。") if left_out else ""}
 
 
+def _plain(context: dict[str, object]) -> dict[str, object]:
+    """The context for the plain-text body: a light is its word."""
+    return {**context, "light": lambda name: LIGHT_LABELS.get(name, name)}
+
+
 def listed_units(report: WeeklyReport, units_max: int | None) -> tuple[list[tuple[int, UnitLine]], int]:
     """The units the message lists, each with its rank among all units, and how many on-track units it leaves out.
 
@@ -107,7 +112,7 @@ def render_html(report: WeeklyReport, *, attached: bool = False, kept: LedgerFil
 def render_text(report: WeeklyReport, *, attached: bool = False, kept: LedgerFile | None = None,
                 units_max: int | None = None) -> str:
     return templates().get_template("weekly.txt").render(
-        {**_context(report, attached, kept, units_max), "light": lambda name: LIGHT_LABELS.get(name, name)})
+        _plain(_context(report, attached, kept, units_max)))
 
 
 _LEDGER_HEADERS = ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期", "逾期天数", "进度(%)", "备注", "佐证",
@@ -198,7 +203,7 @@ def weekly_parts(report: WeeklyReport, ledger: LedgerFile | None = None, *, unit
         ledger = LedgerFile(ledger_filename(report), len(data), data=data)
     attached = ledger.data is not None
     context = _context(report, attached, None if attached else ledger, units_max)
-    text = templates().get_template("weekly.txt").generate({**context, "light": lambda name: LIGHT_LABELS.get(name, name)})
+    text = templates().get_template("weekly.txt").generate(_plain(context))
     html = templates().get_template("weekly.html").generate(context)
     return WeeklyParts(subject(report), mime.encode_chunks(text, "plain"), mime.encode_chunks(html, "html"),
                        [(ledger.filename, ledger.data, XLSX_MIME)] if ledger.data is not None else [])

@@ -193,10 +193,13 @@ def _write_sheet(sheet: Sheet, out: BinaryIO, shared: SharedStrings) -> None:
         cells = []
         for known, letter, value in zip(fragments, letters, row):
             key = value if type(value) is str else (type(value), value)  # 1 and True are equal keys, not equal cells
-            fragment = known.get(key)
+            try:
+                fragment = known.get(key)
+            except TypeError:  # a value that cannot be a key (a list): written as text, never kept
+                fragment, key = None, None
             if fragment is None:
                 fragment = _cell(f"{letter}\0", value, shared)
-                if room and (not fragment.endswith("</t></is></c>")):  # text in its cell does not repeat: not kept
+                if room and key is not None and not fragment.endswith("</t></is></c>"):  # text in its cell does not repeat
                     known[key] = fragment
                     room -= 1
             cells.append(fragment)
