@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from bench.generate import SCALES, generate
-from bench.measure import measure_scale
+from bench.measure import measure_jobs, measure_scale
 from bench.peer import compare_with_taskwarrior
 from bench.table import markdown
 
@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--peer", default="10000,100000", help="与 Taskwarrior 对比的任务数，逗号分隔；空则不比")
     parser.add_argument("--work", type=Path, default=None, help="工作目录（默认临时目录）")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    parser.add_argument("--jobs-only", action="store_true", help="只测每日、每周两个完整作业（全新进程，含峰值内存），不测其余各项")
+    parser.add_argument("--reuse", action="store_true", help="与 --jobs-only 同用：--work 目录里已有该规模的数据库时直接使用，不重新导入")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="tracker-bench-"))
     results = {"machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
@@ -38,7 +40,8 @@ def main() -> None:
         generated = generate(work / "plans", SCALES[name], args.plans)
         runs = args.runs if SCALES[name] * args.plans < 100 else max(1, min(args.runs, 3))
         label = name if args.plans == 1 else f"{name}×{args.plans}"
-        row = measure_scale(label, generated, work, runs, free_port())
+        row = (measure_jobs(label, generated, work, reuse=args.reuse) if args.jobs_only
+               else measure_scale(label, generated, work, runs, free_port()))
         results["scales"].append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
         _save(args.out, results)  # after every scale: a failure at a larger one loses nothing measured before it
@@ -47,7 +50,8 @@ def main() -> None:
         results["peer"].append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
         _save(args.out, results)
-    print(markdown(results))
+    if not args.jobs_only:
+        print(markdown(results))
 
 
 def _save(out: Path, results: dict[str, object]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import sqlite3
 import statistics
 import subprocess
@@ -241,6 +242,31 @@ def peak_memory_of_check(db: Path) -> float:
     return int(out.stdout.strip()) / 1024
 
 
+def measure_jobs(name: str, generated: Generated, folder: Path, *, reuse: bool = False) -> dict[str, Any]:
+    """The whole daily and weekly jobs alone (``--jobs-only``), each in a fresh process with its peak memory, and the
+    machine's load average before each: the figures the targets for the whole jobs are about, without the hour of
+    side-by-side measurements around them. With ``reuse`` an existing database of this scale is used as it is."""
+    db = folder / f"{name}.db"
+    import_seconds, mix = None, None
+    if not (reuse and db.exists()):
+        import_seconds = load_database(generated, db)
+        mix = apply_state_mix(make_engine(f"sqlite:///{db}"), AS_OF)
+    load_daily = os.getloadavg()
+    daily_whole = jobs.daily_job(db)
+    load_weekly = os.getloadavg()
+    weekly_whole = jobs.weekly_job(db, "第001县政府办公室", folder / f"{name}-reports")
+    return {
+        "scale": name, "counties": generated.counties, "plans": len(generated.plan_files), "jobs_only": True,
+        "assignments": mix["assignments"] if mix else None, "import_s": import_seconds,
+        "load_before_daily": load_daily, "load_before_weekly": load_weekly,
+        "daily_job_s": daily_whole["seconds"], "daily_job_cpu_s": daily_whole["cpu_s"], "daily_job_peak_mb": daily_whole["peak_mb"],
+        "messages": daily_whole["messages"],
+        "weekly_job_s": weekly_whole["seconds"], "weekly_job_cpu_s": weekly_whole["cpu_s"], "weekly_job_peak_mb": weekly_whole["peak_mb"],
+        "weekly_mail_bytes": weekly_whole["mail_bytes"], "weekly_kept_xlsx_bytes": weekly_whole["kept_xlsx_bytes"],
+        "load_before_weekly": load_weekly,
+    }
+
+
 def measure_scale(name: str, generated: Generated, folder: Path, runs: int, port: int) -> dict[str, Any]:
     calendar, policy = WorkCalendar(), Policy()
     db = folder / f"{name}.db"
@@ -254,6 +280,7 @@ def measure_scale(name: str, generated: Generated, folder: Path, runs: int, port
     report = median_time(weekly(db, calendar), repeats)
     memory = peak_memory_of_check(db)
     daily_whole = jobs.daily_job(db)
+    load_weekly = os.getloadavg()
     weekly_whole = jobs.weekly_job(db, "第001县政府办公室", folder / f"{name}-reports")
     with smtp_sink(port):
         messages, composed, sends, floors = delivery(db, calendar, policy, port, max(repeats, 3))
@@ -276,4 +303,5 @@ def measure_scale(name: str, generated: Generated, folder: Path, runs: int, port
         "daily_job_s": daily_whole["seconds"], "daily_job_peak_mb": daily_whole["peak_mb"],
         "weekly_job_s": weekly_whole["seconds"], "weekly_job_peak_mb": weekly_whole["peak_mb"],
         "weekly_mail_bytes": weekly_whole["mail_bytes"], "weekly_kept_xlsx_bytes": weekly_whole["kept_xlsx_bytes"],
+        "load_before_weekly": load_weekly,
     }

@@ -13,11 +13,13 @@ with `email` and compare it with the standard library's message.
 from __future__ import annotations
 
 import base64
+import itertools
 import random
 import re
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from email.headerregistry import Address
+from typing import NamedTuple
 
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]*")
 _ENCODED_BYTES = 42  # bytes of UTF-8 per encoded word: 56 base64 characters, 68 with the =?utf-8?b?…?= around them
@@ -111,23 +113,111 @@ def _attachment(filename: str, data: bytes, content_type: str) -> str:
             f"Content-Disposition: attachment;\r\n {names}\r\n\r\n{body}")
 
 
-def assemble(*, headers: str, text: str, html: str | None, attachments: Sequence[tuple[str, bytes, str]] = ()) -> str:
+class Encoded(NamedTuple):
+    """A body already encoded as ``_body`` encodes it, in pieces (``encode_chunks``): a province's weekly report is tens
+    of megabytes of text, and holding it whole, then encoded, then joined into the message, was most of the job's
+    peak memory."""
+
+    cte: str
+    pieces: list[str]
+
+    def text(self) -> str:
+        """The text again, for the standard library's path (addresses this module does not write)."""
+        data = "".join(self.pieces)
+        return base64.b64decode(data).decode("utf-8") if self.cte == "base64" else data.replace("\r\n", "\n")
+
+
+# str.splitlines' line boundaries, which ``_body`` turns into one line end
+_BOUNDARIES = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_BLOCK = 57 * 1024  # bytes of UTF-8 per base64 piece: whole 76-column lines
+
+
+def _batches(chunks: Iterable[str], size: int = 32_768) -> Iterator[str]:
+    """The chunks joined into pieces of about ``size`` characters: a template yields one chunk per value it writes."""
+    batch: list[str] = []
+    length = 0
+    for chunk in chunks:
+        batch.append(chunk)
+        length += len(chunk)
+        if length >= size:
+            yield "".join(batch)
+            batch.clear()
+            length = 0
+    if batch:
+        yield "".join(batch)
+
+
+def encode_chunks(chunks: Iterable[str], subtype: str) -> Encoded:
+    """What ``_body`` makes of the text the chunks join into, made as they come (a template's ``generate``): the text,
+    its UTF-8 and its base64 are never held whole, only the encoded pieces."""
+    end = "\r\n" if subtype == "plain" else "\n"
+    pieces: list[str] = []
+    kept: list[str] = []  # the text while it is plain ASCII, in case it is sent as 7bit after all
+    pending, carry = b"", ""
+    ascii_only, has_cr, line, longest, ended = True, False, 0, 0, True
+    for chunk in itertools.chain(_batches(chunks), [None]):  # None: the end, where a held-back "\r" is let out
+        if chunk is None:
+            text, carry = carry, ""
+        else:
+            text, carry = carry + chunk, ""
+            if text.endswith("\r"):  # it may be the first half of CRLF: wait for the next chunk
+                text, carry = text[:-1], "\r"
+        if not text:
+            continue
+        has_cr = has_cr or "\r" in text
+        normalised = _BOUNDARIES.sub(end, text)
+        ended = _BOUNDARIES.fullmatch(text[-1]) is not None
+        if ascii_only:
+            ascii_only = text.isascii()
+            if ascii_only:
+                for n, part in enumerate(_BOUNDARIES.split(text)):
+                    line = len(part) if n else line + len(part)
+                    longest = max(longest, line)
+                kept.append(text)
+            else:
+                kept.clear()
+        pending += normalised.encode("utf-8")
+        if len(pending) >= _BLOCK:
+            cut = len(pending) // 57 * 57
+            pieces.append(base64.encodebytes(pending[:cut]).decode("ascii").replace("\n", "\r\n"))
+            pending = pending[cut:]
+    if not ended:
+        pending += end.encode("ascii")
+    if ascii_only and longest <= MAX_LINE and not has_cr:
+        return Encoded(*_body("".join(kept), subtype))  # plain ASCII with short lines: as ``_body``, 7bit
+    if pending:
+        pieces.append(base64.encodebytes(pending).decode("ascii").replace("\n", "\r\n"))
+    return Encoded("base64", pieces)
+
+
+def _encoded(text: str | Encoded, subtype: str) -> tuple[str, list[str]]:
+    if isinstance(text, Encoded):
+        return text.cte, text.pieces
+    cte, body = _body(text, subtype)
+    return cte, [body]
+
+
+def assemble(*, headers: str, text: str | Encoded, html: str | Encoded | None,
+             attachments: Sequence[tuple[str, bytes, str]] = ()) -> str:
     """A whole message: ``headers`` (already folded, each ending in CRLF) and a plain-text part, with an HTML
-    alternative when ``html`` is given, and ``attachments`` (file name, content, MIME type) after them."""
-    cte, body = _body(text, "plain")
+    alternative when ``html`` is given, and ``attachments`` (file name, content, MIME type) after them. The message is
+    joined once from its pieces: a weekly report with its workbook is tens of megabytes."""
+    cte, body = _encoded(text, "plain")
     plain = f'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n'
     if html is None:
-        content = f"{plain}\r\n{body}"
+        content = [f"{plain}\r\n", *body]
     else:
-        html_cte, html_body = _body(html, "html")
-        boundary = _boundary((body, html_body))
-        content = (f"Content-Type: multipart/alternative;\r\n boundary=\"{boundary}\"\r\n\r\n"
-                   f"--{boundary}\r\n{plain}\r\n{body}\r\n"
-                   f"--{boundary}\r\nContent-Type: text/html; charset=\"utf-8\"\r\nContent-Transfer-Encoding: {html_cte}\r\n\r\n"
-                   f"{html_body}\r\n--{boundary}--\r\n")
+        html_cte, html_body = _encoded(html, "html")
+        boundary = _boundary((*body, *html_body))
+        content = [f"Content-Type: multipart/alternative;\r\n boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n{plain}\r\n", *body,
+                   f"\r\n--{boundary}\r\nContent-Type: text/html; charset=\"utf-8\"\r\nContent-Transfer-Encoding: {html_cte}\r\n\r\n",
+                   *html_body, f"\r\n--{boundary}--\r\n"]
     if not attachments:
-        return f"{headers}MIME-Version: 1.0\r\n{content}"
-    parts = [content, *(_attachment(*attachment) for attachment in attachments)]
-    outer = _boundary(parts)
-    joined = "".join(f"--{outer}\r\n{part}\r\n" for part in parts)
-    return f"{headers}MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n boundary=\"{outer}\"\r\n\r\n{joined}--{outer}--\r\n"
+        return "".join([headers, "MIME-Version: 1.0\r\n", *content])
+    parts = [content, *([_attachment(*attachment)] for attachment in attachments)]
+    outer = _boundary([piece for part in parts for piece in part])
+    pieces = [headers, f"MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n boundary=\"{outer}\"\r\n\r\n"]
+    for part in parts:
+        pieces += (f"--{outer}\r\n", *part, "\r\n")
+    pieces.append(f"--{outer}--\r\n")
+    return "".join(pieces)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import os
 import shutil
@@ -14,16 +15,17 @@ from typing import BinaryIO
 
 from markupsafe import Markup, escape
 
-from notifications import xlsx
+from notifications import mime, xlsx
 from notifications.render import LIGHT_COLORS, LIGHT_LABELS, build_message, templates
 from tracker.outbox import RenderedMessage
 from tracker.queries import DERIVED
-from tracker.report import WeeklyReport
+from tracker.report import UnitLine, WeeklyReport
 
 CHANGE_LABELS = {"completed": "完成", "overdue": "新逾期", "extension": "延期", "note": "备注"}
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+@functools.cache  # three lights, thousands of lines: formatting Markup each time was a third of the page's time
 def _light_html(name: str) -> Markup:
     """A light is a colour and a word, never colour alone."""
     color = LIGHT_COLORS.get(name, "#555")
@@ -70,22 +72,47 @@ def _size_text(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KB"
 
 
-def _context(report: WeeklyReport, attached: bool, kept: LedgerFile | None = None) -> dict[str, object]:
+def _context(report: WeeklyReport, attached: bool, kept: LedgerFile | None = None, units_max: int | None = None) -> dict[str, object]:
+    units, left_out = listed_units(report, units_max)
+    where = "附件 Excel 台账" if attached else f"Excel 台账（已保存在 {kept.kept_at}）" if kept and kept.kept_at else "Excel 台账"
     return {"r": report, "figures": figures(report), "light": _light_html, "change_labels": CHANGE_LABELS,
             "subject": subject(report), "attached": attached,
             "kept_at": str(kept.kept_at) if kept and kept.kept_at else "", "kept_size": _size_text(kept.size) if kept else "",
-            "attachment_limit": _size_text(kept.limit) if kept else ""}
+            "attachment_limit": _size_text(kept.limit) if kept else "",
+            "units": units, "units_left_out": left_out,
+            "left_out_text": (f"另有 {left_out} 个单位没有逾期、黄灯或红灯的任务分工，正文未列出；"
+                              f"全部 {len(report.units)} 个单位的完成情况见{where}的“汇总”表。") if left_out else ""}
 
 
-def render_html(report: WeeklyReport, *, attached: bool = False, kept: LedgerFile | None = None) -> str:
+def _plain(context: dict[str, object]) -> dict[str, object]:
+    """The context for the plain-text body: a light is its word."""
+    return {**context, "light": lambda name: LIGHT_LABELS.get(name, name)}
+
+
+def listed_units(report: WeeklyReport, units_max: int | None) -> tuple[list[tuple[int, UnitLine]], int]:
+    """The units the message lists, each with its rank among all units, and how many on-track units it leaves out.
+
+    Up to ``units_max`` units (or without a limit) every unit is listed; above it, a province's mail would list tens of
+    thousands of units that need nothing, so only those with overdue, yellow or red work are, and the message says how
+    many others there are and where the full list is."""
+    ranked = list(enumerate(report.units, start=1))
+    if units_max is None or len(ranked) <= units_max:
+        return ranked, 0
+    listed = [(rank, u) for rank, u in ranked if u.overdue or u.flagged]
+    return listed, len(ranked) - len(listed)
+
+
+def render_html(report: WeeklyReport, *, attached: bool = False, kept: LedgerFile | None = None,
+                units_max: int | None = None) -> str:
     """The report page; ``attached`` when it goes out with the workbook, so that only then it points at it; ``kept``
-    when the workbook was too large to mail, so that the page says where it is."""
-    return templates().get_template("weekly.html").render(_context(report, attached, kept))
+    when the workbook was too large to mail, so that the page says where it is; ``units_max``: see ``listed_units``."""
+    return templates().get_template("weekly.html").render(_context(report, attached, kept, units_max))
 
 
-def render_text(report: WeeklyReport, *, attached: bool = False, kept: LedgerFile | None = None) -> str:
+def render_text(report: WeeklyReport, *, attached: bool = False, kept: LedgerFile | None = None,
+                units_max: int | None = None) -> str:
     return templates().get_template("weekly.txt").render(
-        {**_context(report, attached, kept), "light": lambda name: LIGHT_LABELS.get(name, name)})
+        _plain(_context(report, attached, kept, units_max)))
 
 
 _LEDGER_HEADERS = ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期", "逾期天数", "进度(%)", "备注", "佐证",
@@ -116,10 +143,10 @@ def write_xlsx(report: WeeklyReport, target: BinaryIO) -> None:
 
     def ledger() -> Iterator[list[object]]:
         yield [xlsx.Styled(h, xlsx.HEADER) for h in _LEDGER_HEADERS]
-        for view, a in report.ledger:
-            yield [view.item.key + (f"（{a.occurrence}期）" if a.occurrence else ""), view.task_title, view.item.title, a.unit,
-                   DERIVED.get(a.status, a.status), lights[a.light], a.due, a.effective_due, a.completed_on, a.overdue_days,
-                   a.progress, a.note, a.evidence, view.plan]
+        labels = DERIVED.get
+        for r in report.ledger:
+            yield [r.item + f"（{r.occurrence}期）" if r.occurrence else r.item, r.task, r.title, r.unit, labels(r.status, r.status),
+                   lights[r.light], r.due, r.effective_due, r.completed_on, r.overdue_days, r.progress, r.note, r.evidence, r.plan]
 
     xlsx.write_workbook([
         xlsx.Sheet("汇总", summary, widths=(28,)),
@@ -159,23 +186,26 @@ def _number(report: WeeklyReport, key: str) -> object:
 
 @dataclass(frozen=True)
 class WeeklyParts:
-    """The parts of the weekly mail that are the same for every recipient, rendered once."""
+    """The parts of the weekly mail that are the same for every recipient, rendered once; the bodies already encoded
+    for the mail, made as the templates write them (a province's bodies are tens of megabytes: never held whole)."""
 
     subject: str
-    text: str
-    html: str
+    text: mime.Encoded
+    html: mime.Encoded
     attachments: list[tuple[str, bytes, str]]
 
 
-def weekly_parts(report: WeeklyReport, ledger: LedgerFile | None = None) -> WeeklyParts:
-    """Subject, text, HTML and attachment of the weekly mail; without ``ledger`` the workbook is made in memory."""
+def weekly_parts(report: WeeklyReport, ledger: LedgerFile | None = None, *, units_max: int | None = None) -> WeeklyParts:
+    """Subject, text, HTML and attachment of the weekly mail; without ``ledger`` the workbook is made in memory;
+    ``units_max``: above this many units the bodies list only those needing attention (``listed_units``)."""
     if ledger is None:
         data = render_xlsx(report)
         ledger = LedgerFile(ledger_filename(report), len(data), data=data)
     attached = ledger.data is not None
-    kept = None if attached else ledger
-    return WeeklyParts(subject(report), render_text(report, attached=attached, kept=kept),
-                       render_html(report, attached=attached, kept=kept),
+    context = _context(report, attached, None if attached else ledger, units_max)
+    text = templates().get_template("weekly.txt").generate(_plain(context))
+    html = templates().get_template("weekly.html").generate(context)
+    return WeeklyParts(subject(report), mime.encode_chunks(text, "plain"), mime.encode_chunks(html, "html"),
                        [(ledger.filename, ledger.data, XLSX_MIME)] if ledger.data is not None else [])
 
 

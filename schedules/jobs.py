@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -26,9 +27,10 @@ from sqlmodel import Session, select
 from notifications.render import render_digest
 from notifications.weekly import ledger_file, render_weekly_message, weekly_parts
 from schedules.robot_posts import office_warnings, store_robot_posts, store_weekly_robot_posts
+from tracker.bulk import give_back_memory
 from tracker.calendar import WorkCalendar
 from tracker.db import read_session, write_session
-from tracker.directory import Directory, delivery_unit
+from tracker.directory import Directory, delivery_unit, unit_rows
 from tracker.errors import DatabaseStateError, TrackerError
 from tracker.ledger import ClockReading, is_claim_conflict, record_check, require_trusted_clock
 from tracker.links import unit_link
@@ -146,6 +148,7 @@ class ReportSettings:
     tz: dt.tzinfo
     folder: Path = Path("reports")  # where a workbook too large to mail is kept (config: [report] folder)
     attachment_max_bytes: int = 10 * 1024 * 1024  # larger workbooks are not attached ([report] attachment_max_mb)
+    mail_units_max: int = 500  # above this many units the mail lists only those needing attention ([report] mail_units_max)
     acknowledge_within: int | None = None  # working days after the first reminder before a unit that has not signed is named
 
 
@@ -179,9 +182,10 @@ def weekly_report_job(
         with write_session(engine) as session:
             if session.exec(select(ReportRun).where(ReportRun.week == week)).first():
                 return ReportOutcome(False, f"{week} 的周报已发送过。")
-            report = build_weekly_report(session, today, calendar, settings.lights, title=settings.title, tz=settings.tz,
-                                         acknowledge_within=settings.acknowledge_within)
-            stored = store_weekly_messages(session, report, settings, now)
+            # passed on, not kept: store_weekly_messages lets the report go before it writes the mail
+            stored = store_weekly_messages(session, build_weekly_report(
+                session, today, calendar, settings.lights, title=settings.title, tz=settings.tz,
+                acknowledge_within=settings.acknowledge_within), settings, now)
             session.add(ReportRun(week=week, as_of=today, message_id=stored[0] if stored else None, created_at=now))
     except IntegrityError as exc:
         if not is_claim_conflict(exc, "reportrun"):
@@ -193,23 +197,42 @@ def weekly_report_job(
 
 def store_weekly_messages(session: Session, report: WeeklyReport, settings: ReportSettings, now: dt.datetime) -> list[int]:
     """Render the report once (the workbook streamed to a file, attached only up to the configured size), address it to
-    each configured recipient and put it in the outbox; returns the message ids."""
-    ids = []
+    each configured recipient and put it in the outbox, after the robots' summary; returns the message ids. The
+    report's ledger rows are let go once the workbook is written (write the workbook before calling this if you want
+    it too)."""
     recipients = report_recipients(session, settings.recipients)
-    parts = weekly_parts(report, ledger_file(report, settings.folder, settings.attachment_max_bytes)) if recipients else None
-    for recipient, to in recipients:
-        rendered = render_weekly_message(report, recipient=recipient, to=to, sender=settings.sender, now=now, parts=parts)
-        ids.append(store_message(session, rendered, run_date=report.as_of, now=now, kind="report").id)
+    # the robots' summary first: then nothing after the mail needs the report, and the job lets it go before the
+    # mail, tens of megabytes at a province's scale, is written (the database copies it twice as it writes it)
     store_weekly_robot_posts(session, report, [name for name, _ in recipients], now=now)
+    if not recipients:
+        return []
+    workbook = ledger_file(report, settings.folder, settings.attachment_max_bytes)
+    report.ledger.release()  # the workbook was its only reader
+    parts = weekly_parts(report, workbook, units_max=settings.mail_units_max)
+    rendered = [render_weekly_message(report, recipient=recipient, to=to, sender=settings.sender, now=now, parts=parts)
+                for recipient, to in recipients]
+    as_of = report.as_of
+    del parts, report  # the encoded bodies are in the messages now; the daemon's job holds no other reference to the report
+    ids = [store_message(session, message, run_date=as_of, now=now, kind="report").id for message in rendered]
+    del rendered
+    give_back_memory()
+    session.flush()
     return ids  # type: ignore[return-value]
 
 
 def report_recipients(session: Session, names: tuple[str, ...]) -> list[tuple[str, list[str]]]:
     """Each configured recipient unit with the addresses that reach it (the county government through its office)."""
-    directory = Directory.load(session)
+    rows = unit_rows(session)  # plain rows: a province's directory as ORM objects took longer than the rest of the job
+    by_name = {row.name: row for row in rows.values()}
+    if all(name in by_name for name in names):
+        units: Mapping[int, Any] = rows
+        named = [by_name[name] for name in names]
+    else:  # an alias or a misspelling: the directory resolves it, or says which names come close
+        directory = Directory.load(session)
+        units, named = directory.units, [directory.unit(name) for name in names]
     found = []
-    for name in names:
-        unit = delivery_unit(directory.unit(name), directory.units)  # type: ignore[arg-type]
+    for name, wanted in zip(names, named):
+        unit = delivery_unit(wanted, units)
         if unit is None:
             raise TrackerError(f"周报收件单位“{name}”没有邮箱，也没有代收单位。请用 tracker units set {name} --email 地址 补充。")
         found.append((unit.name, list(unit.emails)))

@@ -55,7 +55,9 @@ def store_robot_posts(
 def store_weekly_robot_posts(session: Session, report: WeeklyReport, recipients: Sequence[str], *, now: dt.datetime) -> int:
     """The weekly 通报's summary to every robot of the report's recipient units (the full report goes by mail)."""
     channels = channels_by_unit(session)
-    units = {u.name: u.id for u in session.exec(select(Unit)).all()}
+    if not channels:
+        return 0
+    units = dict(session.exec(select(Unit.name, Unit.id).where(Unit.name.in_(list(recipients)))).all())  # type: ignore[attr-defined]
     stored = 0
     for name in recipients:
         for channel in channels.get(units.get(name, -1), []):

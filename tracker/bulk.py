@@ -22,3 +22,15 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def give_back_memory() -> None:
+    """Return freed heap memory to the system before a step that needs a lot at once (the database copies a large
+    value twice while it writes it, in fresh allocations that cannot reuse the holes the freed objects left). Only
+    where the C library can (glibc's ``malloc_trim``); elsewhere nothing happens."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

@@ -160,6 +160,7 @@ class ReportSettings(_Section):
     recipients: list[str] = Field(default_factory=lambda: ["县政府办公室"])
     folder: str = "reports"
     attachment_max_mb: float = Field(default=10, gt=0)
+    mail_units_max: int = Field(default=500, gt=0)
 
 
 class CatalogSettings(_Section):

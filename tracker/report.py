@@ -6,7 +6,12 @@ and `tracker items list` never disagree.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import itertools
+from array import array
+from collections import namedtuple
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -15,8 +20,9 @@ from sqlmodel import Session, col, select
 from tracker.calendar import WorkCalendar
 from tracker.cycle import unsigned, waiting_for_review
 from tracker.disclosures import DisclosureView, overdue_disclosures
-from tracker.models import JournalEntry, OutboxMessage, Plan
-from tracker.queries import AssignmentView, ItemView, LightRules, load_views
+from tracker.bulk import collector_paused
+from tracker.models import Assignment, JournalEntry, OutboxMessage, Plan
+from tracker.queries import ITEMS, AssignmentRow, AssignmentView, ItemView, LightRules, PlanContext
 
 DONE = frozenset({"done", "done_late"})
 
@@ -45,7 +51,7 @@ class Totals:
         return round(100 * self.done / counted, 1) if counted else None
 
 
-@dataclass
+@dataclass(slots=True)  # a province's report holds tens of thousands of these
 class ItemLine:
     key: str
     title: str
@@ -58,7 +64,7 @@ class ItemLine:
     plan: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class UnitLine:
     unit: str
     assigned: int = 0
@@ -66,6 +72,7 @@ class UnitLine:
     on_time: int = 0
     overdue: int = 0
     overdue_days: int = 0
+    flagged: int = 0  # assignments with a yellow or red light: the unit needs attention even when nothing is overdue yet
 
     def to_json(self) -> dict[str, Any]:
         return {"unit": self.unit, "assigned": self.assigned, "done": self.done, "on_time": self.on_time,
@@ -129,6 +136,91 @@ class ReviewFigures:
                 "unsigned": [{"unit": u, "item": i, "first_reminder": d.isoformat()} for u, i, d in self.unsigned]}
 
 
+class LedgerRow(NamedTuple):
+    """One principal assignment as the workbook's 台账 lists it."""
+
+    item: str
+    occurrence: str
+    task: str
+    title: str
+    plan: str
+    unit: str
+    status: str
+    light: str
+    due: dt.date | None
+    effective_due: dt.date | None
+    completed_on: dt.date | None
+    overdue_days: int
+    progress: int
+    note: str
+    evidence: str
+
+
+_STATUSES = ("not_started", "in_progress", "done", "done_late", "na", "overdue", "waiting", "ongoing", "recurring")
+_LIGHTS = ("green", "yellow", "red")
+_WIDTH = 9
+_PER_ARRAY = _WIDTH * 65_536
+
+
+class Ledger:
+    """Every principal assignment of the report, held compactly: a province has hundreds of thousands and 1M
+    assignments as views would not fit the weekly job's memory. Item and unit names are held once; each row is a few
+    machine integers (dates as ordinals, 0 for none); notes and occurrences only where there are any."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[str, str, str, str]] = []  # (key, task title, title, plan code)
+        self._unit_names: dict[int, str] = {}  # by unit id, which each row holds
+        # per row, _WIDTH numbers: item, unit, status, light, due, effective, completed, days, progress; in arrays of at
+        # most _PER_ARRAY numbers, so that growing one never copies the whole ledger
+        self._arrays = [array("i")]
+        self._count = 0
+        self._texts: dict[int, tuple[str, str, str]] = {}  # row -> (occurrence, note, evidence), when any is not empty
+        self._words: dict[str, int] = {name: n for n, name in enumerate((*_STATUSES, *_LIGHTS))}  # statuses and lights
+
+    def __len__(self) -> int:
+        return self._count
+
+    def release(self) -> None:
+        """Let the rows go once the workbook, their only reader, is written: at 1M assignments they are tens of
+        megabytes the rest of the job does not need."""
+        self._arrays, self._texts, self._count = [array("i")], {}, 0
+
+    def add_item(self, view: ItemView) -> int:
+        self._items.append((view.item.key, view.task_title, view.item.title, view.plan))
+        return len(self._items) - 1
+
+    def add(self, item: int, a: AssignmentView) -> None:
+        unit = a.unit_id
+        if unit not in self._unit_names:
+            self._unit_names[unit] = a.unit
+        words = self._words
+        status, light = words.get(a.status), words.get(a.light)
+        if status is None or light is None:  # a status or light this ledger does not know yet: kept, not lost
+            status, light = (words.setdefault(w, len(words)) for w in (a.status, a.light))
+        if a.occurrence or a.note or a.evidence:
+            self._texts[self._count] = (a.occurrence, a.note, a.evidence)
+        self._count += 1
+        numbers = self._arrays[-1]
+        if len(numbers) >= _PER_ARRAY:
+            numbers = array("i")
+            self._arrays.append(numbers)
+        due, effective, completed = a.due, a.effective_due, a.completed_on
+        numbers.extend((item, unit, status, light, due.toordinal() if due else 0, effective.toordinal() if effective else 0,
+                           completed.toordinal() if completed else 0, a.overdue_days, a.progress))
+
+    def __iter__(self) -> Iterator[LedgerRow]:
+        words = list(self._words)
+        items, units, texts, empty = self._items, self._unit_names, self._texts, ("", "", "")
+        day = dt.date.fromordinal
+        numbers = itertools.chain.from_iterable(self._arrays)
+        for row, (item, unit, status, light, due, effective, completed, days, progress) in enumerate(zip(*[numbers] * _WIDTH)):
+            key, task, title, plan = items[item]
+            occurrence, note, evidence = texts.get(row, empty)
+            yield LedgerRow(key, occurrence, task, title, plan, units[unit], words[status], words[light],
+                            day(due) if due else None, day(effective) if effective else None,
+                            day(completed) if completed else None, days, progress, note, evidence)
+
+
 @dataclass
 class WeeklyReport:
     as_of: dt.date
@@ -141,7 +233,7 @@ class WeeklyReport:
     upcoming: list[Upcoming]
     undelivered: list[tuple[str, str, str]]
     warnings: list[str]
-    ledger: list[tuple[ItemView, AssignmentView]] = field(default_factory=list)
+    ledger: Ledger = field(default_factory=Ledger)  # every principal assignment, for the workbook
     disclosures: list[DisclosureView] = field(default_factory=list)  # overdue disclosures from the catalogues
     plans: list[PlanSection] = field(default_factory=list)  # one section per plan reported on, in plan order
 
@@ -188,27 +280,14 @@ def _occurrence(label: str) -> dict[str, str]:
     return {"occurrence": label} if label else {}
 
 
-def _count(totals: Totals, a: AssignmentView) -> None:
-    totals.assignments += 1
-    status = a.status
-    if status in DONE:
-        totals.done += 1
-        if status == "done":
-            totals.done_on_time += 1
-        else:
-            totals.done_late += 1
-    elif status == "na":
-        totals.not_applicable += 1
-    elif status == "overdue":
-        totals.overdue += 1
-    elif status == "waiting":
-        totals.waiting += 1
-    elif status in ("ongoing", "recurring"):
-        totals.ongoing += 1
-    elif status == "in_progress":
-        totals.in_progress += 1
-    else:
-        totals.not_started += 1
+def _totals(counts: dict[str, int]) -> Totals:
+    """The figures of principal assignments counted by derived status."""
+    done, late = counts.get("done", 0), counts.get("done_late", 0)
+    known = {"done", "done_late", "na", "overdue", "waiting", "ongoing", "recurring", "in_progress"}
+    return Totals(assignments=sum(counts.values()), done=done + late, done_on_time=done, done_late=late,
+                  not_applicable=counts.get("na", 0), overdue=counts.get("overdue", 0), waiting=counts.get("waiting", 0),
+                  ongoing=counts.get("ongoing", 0) + counts.get("recurring", 0), in_progress=counts.get("in_progress", 0),
+                  not_started=sum(n for status, n in counts.items() if status not in known))
 
 
 def build_weekly_report(
@@ -219,43 +298,77 @@ def build_weekly_report(
     active plan (or the plans ``plan_ids`` names), with totals per plan; a unit is ranked on all its work."""
     plans = [p for p in session.exec(select(Plan).order_by(Plan.id)).all()  # type: ignore[arg-type]
              if (p.id in plan_ids if plan_ids is not None else p.state == "active")]
-    views = load_views(session, as_of, calendar, lights, plan_ids=[p.id for p in plans])  # type: ignore[misc]
+    context = PlanContext.load(session, calendar, plan_ids=[p.id for p in plans])  # type: ignore[misc]
     sections = {p.code: PlanSection(p.code, p.title) for p in plans}
+    statuses: dict[str, dict[str, int]] = {code: {} for code in sections}  # per plan, principal assignments by status
     since = as_of - dt.timedelta(days=7)
-    totals = Totals()
-    units: dict[str, UnitLine] = {}
     items: list[ItemLine] = []
     upcoming: list[Upcoming] = []
     changes: list[Change] = []
-    ledger: list[tuple[ItemView, AssignmentView]] = []
-    for view in views:
+    ledger = Ledger()
+    soon = as_of + dt.timedelta(days=14)
+    # each unit's figures in arrays by unit id (assigned, done, on time, overdue, overdue days, yellow or red), its line
+    # made at the end: a unit object per unit made among each block's short-lived views kept their memory from the system
+    size = max(context.unit_names, default=0) + 1
+    tally = [array("q", bytes(8 * size)) for _ in range(6)]
+    assigned, done, on_time, overdue, overdue_days, flagged = tally
+    for view in _views(session, context, as_of, lights):
         principals = view.principals
-        section = sections[view.plan]
+        if not principals:
+            continue
+        code, key = view.plan, view.item.key
+        counts = statuses[code]
+        row = ledger.add_item(view)
+        closed, late = 0, []
         for a in principals:
-            _count(totals, a)
-            _count(section.totals, a)
-            ledger.append((view, a))
-            line = units.setdefault(a.unit, UnitLine(a.unit))
-            line.assigned += 1
-            line.done += a.status in DONE
-            line.on_time += a.status == "done"
-            if a.status == "overdue":
-                line.overdue += 1
-                line.overdue_days += a.overdue_days
+            status = a.status
+            counts[status] = counts.get(status, 0) + 1
+            ledger.add(row, a)
+            unit = a.unit_id
+            assigned[unit] += 1
+            if a.light != "green":
+                flagged[unit] += 1
+            if status in DONE:
+                done[unit] += 1
+                on_time[unit] += status == "done"
+                closed += 1
+            elif status == "na":
+                closed += 1
+            elif status == "overdue":
+                late.append(a.unit)
+                overdue[unit] += 1
+                overdue_days[unit] += a.overdue_days
                 if a.effective_due and since <= a.effective_due < as_of:
-                    changes.append(Change("overdue", a.effective_due + dt.timedelta(days=1), view.item.key, a.unit, "新逾期",
-                                          a.occurrence, view.plan))
-            if a.status in ("not_started", "in_progress") and a.effective_due and as_of < a.effective_due <= as_of + dt.timedelta(days=14):
-                upcoming.append(Upcoming(a.effective_due, view.item.key, view.item.title, a.unit, a.occurrence, view.plan))
-        if principals:
-            section.items += 1
-            section.red_items += view.light == "red"
-            items.append(ItemLine(
-                key=view.item.key, title=view.item.title, light=view.light, due=view.due,
-                due_text=view.due.isoformat() if view.due else (view.waiting_for or view.item.deadline_text),
-                done=sum(1 for a in principals if a.status in DONE or a.status == "na"), total=len(principals),
-                late_units=[a.unit for a in principals if a.status == "overdue"], plan=view.plan,
-            ))
+                    changes.append(Change("overdue", a.effective_due + dt.timedelta(days=1), key, a.unit, "新逾期", a.occurrence, code))
+            elif status in ("not_started", "in_progress") and a.effective_due and as_of < a.effective_due <= soon:
+                upcoming.append(Upcoming(a.effective_due, key, view.item.title, a.unit, a.occurrence, code))
+        section = sections[code]
+        section.items += 1
+        section.red_items += view.light == "red"
+        items.append(ItemLine(
+            key=key, title=view.item.title, light=view.light, due=view.due,
+            due_text=view.due.isoformat() if view.due else (view.waiting_for or view.item.deadline_text),
+            done=closed, total=len(principals), late_units=late, plan=code,
+        ))
+    units: dict[str, UnitLine] = {}
+    for unit, name in context.unit_names.items():
+        if assigned[unit]:
+            line = units.get(name)
+            if line is None:
+                line = units[name] = UnitLine(name)
+            line.assigned += assigned[unit]
+            line.done += done[unit]
+            line.on_time += on_time[unit]
+            line.overdue += overdue[unit]
+            line.overdue_days += overdue_days[unit]
+            line.flagged += flagged[unit]
+    del tally, assigned, done, on_time, overdue, overdue_days, flagged
+    everything: dict[str, int] = {}
+    for code, counts in statuses.items():
+        sections[code].totals = _totals(counts)
+        for status, n in counts.items():
+            everything[status] = everything.get(status, 0) + n
+    totals = _totals(everything)
     changes += _journal_changes(session, since, as_of, tz, {p.id: p.code for p in plans})  # type: ignore[misc]
     changes.sort(key=lambda c: (c.on, c.plan, c.item, c.occurrence, c.unit))
     ranked = sorted(units.values(), key=lambda u: (-u.overdue, -u.overdue_days, u.done / u.assigned if u.assigned else 1, u.unit))
@@ -268,6 +381,29 @@ def build_weekly_report(
                         upcoming=upcoming, undelivered=undelivered, warnings=calendar.warnings, ledger=ledger,
                         disclosures=overdue_disclosures(session, as_of), plans=list(sections.values()),
                         review=_review_figures(session, since, as_of, calendar, tz, acknowledge_within, [p.id for p in plans]))
+
+
+_ITEMS_AT_ONCE = 500  # items whose views are held at one time: a province's 180k assignments never are, all at once
+
+
+# What the report's views read: principal rows only (the report names no lead or guiding unit) and not the signing
+# time; built once. ``role || ''`` as in tracker.queries: the index on item_id serves it, not the one on role.
+_BlockRow = namedtuple("_BlockRow", [c for c in AssignmentRow._fields if c != "acknowledged_at"])  # type: ignore[misc]
+_BLOCK_QUERY = (select(*(getattr(Assignment, c) for c in _BlockRow._fields))
+                .where(Assignment.retired == False, (Assignment.role + "") == "principal",  # type: ignore[operator]  # noqa: E712
+                       Assignment.item_id.in_(ITEMS))  # type: ignore[attr-defined]
+                .order_by(Assignment.id))
+
+
+def _views(session: Session, context: PlanContext, as_of: dt.date, lights: LightRules) -> Iterator[ItemView]:
+    """The item views of ``context``, in its order, built a block of items at a time from their rows (the views the
+    CLI lists, from the same code): only one block's views are alive at once, whatever the size of the plans."""
+    with collector_paused():
+        for start in range(0, len(context.items), _ITEMS_AT_ONCE):
+            block = context.items[start:start + _ITEMS_AT_ONCE]
+            result = session.connection().execute(_BLOCK_QUERY, {"items": [i.id for i in block]})
+            rows = list(map(_BlockRow._make, result.all()))  # one fetch, not a fetch per row; in id order
+            yield from dataclasses.replace(context, items=block).views(rows, as_of, lights)
 
 
 def _review_figures(session: Session, since: dt.date, as_of: dt.date, calendar: WorkCalendar, tz: dt.tzinfo,

@@ -68,6 +68,7 @@ def report_settings(context: Context) -> ReportSettings:
                           sender=s.mail.sender, weekday=WEEKDAYS.index(s.report.weekday), lights=context.lights,
                           tz=context.config.tz, folder=context.config.path(s.report.folder),
                           attachment_max_bytes=int(s.report.attachment_max_mb * 1024 * 1024),
+                          mail_units_max=s.report.mail_units_max,
                           acknowledge_within=context.signing_days)
 
 
