@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--peer", default="10000,100000", help="与 Taskwarrior 对比的任务数，逗号分隔；空则不比")
     parser.add_argument("--work", type=Path, default=None, help="工作目录（默认临时目录）")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    parser.add_argument("--keep", action="store_true",
+                        help="在工作目录保留导入后的数据库（NAME.base.db），再次运行时复制它而不重新导入（不再测导入时间）")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="tracker-bench-"))
     results = {"machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
@@ -38,7 +40,7 @@ def main() -> None:
         generated = generate(work / "plans", SCALES[name], args.plans)
         runs = args.runs if SCALES[name] * args.plans < 100 else max(1, min(args.runs, 3))
         label = name if args.plans == 1 else f"{name}×{args.plans}"
-        row = measure_scale(label, generated, work, runs, free_port())
+        row = measure_scale(label, generated, work, runs, free_port(), keep=args.keep)
         results["scales"].append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
         _save(args.out, results)  # after every scale: a failure at a larger one loses nothing measured before it
