@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 _DAILY = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 from bench.measure import AS_OF, NOW, SENDER
 from schedules.jobs import CheckSettings, daily_check
@@ -37,17 +37,18 @@ from tracker.queries import LightRules
 from tracker.reminders import Policy
 engine = make_engine(f"sqlite:///{sys.argv[1]}")
 settings = CheckSettings(policy=Policy(), lights=LightRules(), sender=SENDER, county="基准测试", subject_prefix="基准测试")
-started = time.perf_counter()
+started, cpu = time.perf_counter(), sum(os.times()[:2])
 report = daily_check(engine, settings, WorkCalendar(), AS_OF, NOW)
 with engine.connect() as connection:
     connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 seconds = time.perf_counter() - started
 peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
-print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "messages": report.messages, "notices": report.notices}))
+cpu = sum(os.times()[:2]) - cpu
+print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_mb": peak / 1024, "messages": report.messages, "notices": report.notices}))
 """
 
 _DAILY_FLOOR = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 from bench.daily_floor import render_floor, store_floor
 from bench.measure import AS_OF, NOW, SENDER
@@ -57,7 +58,7 @@ from tracker.queries import LightRules
 from tracker.reminders import Policy, plan_check
 engine = make_engine(f"sqlite:///{sys.argv[1]}")
 calendar = WorkCalendar()
-started = time.perf_counter()
+started, cpu = time.perf_counter(), sum(os.times()[:2])
 with read_session(engine) as session:
     plan = plan_check(session, AS_OF, calendar, Policy(), LightRules())
 engine.dispose()
@@ -67,7 +68,8 @@ made = time.perf_counter()
 store_floor(Path(sys.argv[1]), plan, rendered, NOW)
 seconds = time.perf_counter() - started
 peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
-print(json.dumps({"seconds": seconds, "decide_s": decided - started, "render_s": made - decided,
+cpu = sum(os.times()[:2]) - cpu
+print(json.dumps({"seconds": seconds, "cpu_s": cpu, "decide_s": decided - started, "render_s": made - decided,
                   "store_s": started + seconds - made, "peak_mb": peak / 1024, "messages": len(rendered),
                   "notices": len(plan.notices)}))
 """
@@ -133,10 +135,12 @@ def daily_beside_floor(db: Path, runs: int) -> dict[str, Any]:
     if product[0]["messages"] != floor[0]["messages"] or product[0]["notices"] != floor[0]["notices"]:
         raise RuntimeError(f"the floor did other work than the job: {product[0]} / {floor[0]}")
     seconds, floor_seconds = statistics.median(r["seconds"] for r in product), statistics.median(r["seconds"] for r in floor)
+    cpu, floor_cpu = statistics.median(r["cpu_s"] for r in product), statistics.median(r["cpu_s"] for r in floor)
     return {"daily_job_s": seconds, "daily_job_peak_mb": max(r["peak_mb"] for r in product),
             "daily_floor_s": floor_seconds, "daily_floor_peak_mb": max(r["peak_mb"] for r in floor),
-            "daily_ratio": seconds / floor_seconds, "daily_job_runs": [r["seconds"] for r in product],
-            "daily_floor_runs": floor, "daily_load": load}
+            "daily_ratio": seconds / floor_seconds, "daily_job_cpu_s": cpu, "daily_floor_cpu_s": floor_cpu,
+            "daily_cpu_ratio": cpu / floor_cpu, "daily_job_runs": [r["seconds"] for r in product],
+            "daily_job_cpu_runs": [r["cpu_s"] for r in product], "daily_floor_runs": floor, "daily_load": load}
 
 
 def weekly_job(db: Path, recipient: str, folder: Path) -> dict[str, Any]:
@@ -154,9 +158,31 @@ def weekly_job(db: Path, recipient: str, folder: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.jobs", description="在保留的基准数据库副本上，交替运行每日任务与其下限。")
     parser.add_argument("db", type=Path, help="基准数据库（python -m bench --keep 保留的 .db 文件）")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="每日任务与其下限各运行的次数（0 则不测）")
+    parser.add_argument("--delivery", type=int, default=0, help="另测投递的次数（每次前后各测一次下限，记录 CPU 时间）")
     args = parser.parse_args()
-    print(json.dumps(daily_beside_floor(args.db, args.runs), ensure_ascii=False, indent=1))
+    if args.runs:
+        print(json.dumps(daily_beside_floor(args.db, args.runs), ensure_ascii=False, indent=1), flush=True)
+    if args.delivery:
+        print(json.dumps(delivery_beside_floor(args.db, args.delivery), ensure_ascii=False, indent=1))
+
+
+def delivery_beside_floor(db: Path, runs: int) -> dict[str, Any]:
+    """The day's digests composed once on a copy of ``db``, then delivered ``runs`` times to a local SMTP server with
+    the floor before and after each run (``bench.measure.delivery``), with the CPU time of each run."""
+    from bench.__main__ import free_port
+    from bench.measure import delivery, delivery_spread, smtp_sink
+    from tracker.calendar import WorkCalendar
+    from tracker.reminders import Policy
+
+    copy, port = _copy(db, "delivery"), free_port()
+    try:
+        with smtp_sink(port) as server:
+            messages, composed, sends, floors = delivery(copy, WorkCalendar(), Policy(), port, runs, server)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    return {"messages": messages, "compose_store_s": composed, **delivery_spread(messages, sends, floors)}
 
 
 if __name__ == "__main__":

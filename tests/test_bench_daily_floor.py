@@ -12,7 +12,7 @@ import sqlite3
 
 from bench.daily_floor import daily_floor
 from bench.generate import apply_state_mix, generate
-from bench.jobs import daily_beside_floor
+from bench.jobs import daily_beside_floor, delivery_beside_floor
 from bench.measure import AS_OF, NOW, SENDER, load_database, prepared_database
 from schedules.jobs import CheckSettings, daily_check
 from tracker.calendar import WorkCalendar
@@ -81,3 +81,20 @@ def test_the_job_and_its_floor_side_by_side_on_a_kept_database(tmp_path):
     assert row["daily_ratio"] == row["daily_job_s"] / row["daily_floor_s"] and row["daily_job_peak_mb"] > 0
     with sqlite3.connect(db) as conn:  # both ran on copies
         assert conn.execute("SELECT count(*) FROM notice").fetchone()[0] == 0
+
+
+def test_delivery_runs_carry_their_cpu_time_beside_the_floor(tmp_path):
+    """The delivery figure's spread (issue 17): every run and every floor run with wall time, the CPU time of the pump's
+    process and of the SMTP server's, and the load average; one ratio per delivery run by each measure."""
+    generated = generate(tmp_path / "plans", 1)
+    db, _seconds, _assignments = prepared_database("county", generated, tmp_path, 1, keep=False)
+    row = delivery_beside_floor(db, 2)
+    assert row["messages"] > 20 and len(row["deliver_runs"]) == 2 and len(row["deliver_floor_runs"]) == 3
+    for run in row["deliver_runs"] + row["deliver_floor_runs"]:
+        assert run["wall_s"] > 0 and run["cpu_s"] > 0 and run["server_cpu_s"] > 0 and run["load"] >= 0
+    assert len(row["deliver_ratios"]) == len(row["deliver_cpu_ratios"]) == 2
+    floors = row["deliver_floor_runs"]
+    first = (floors[0]["wall_s"] + floors[1]["wall_s"]) / 2 / row["deliver_runs"][0]["wall_s"]
+    assert row["deliver_ratios"][0] == first  # against the floor runs just before and after it
+    with sqlite3.connect(db) as conn:  # the delivery ran on a copy
+        assert conn.execute("SELECT count(*) FROM outboxmessage").fetchone()[0] == 0
