@@ -23,7 +23,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from random import randrange
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
 from tracker.reminders import UNSIGNED, CheckPlan, Digest, DigestEntry, group_by_item, group_by_plan
 
@@ -78,7 +78,9 @@ def _subject_parts(own: list[DigestEntry], late: list[DigestEntry], unsigned: li
     return parts
 
 
-def _body(text: str, crlf: bool) -> str:
+def _body(text: str, crlf: bool) -> tuple[str, str]:
+    """(Content-Transfer-Encoding, body): 7bit for short ASCII lines, else base64 of the lines ended by CRLF (plain)
+    or LF (HTML), as the standard library writes them."""
     lines = text.splitlines()
     if text.isascii() and "\r" not in text and all(len(line) <= 78 for line in lines):
         return "7bit", "".join(line + "\r\n" for line in lines)
@@ -96,14 +98,11 @@ def render_floor(plan: CheckPlan, *, sender: str, now: dt.datetime, county: str,
     domain = addr.rpartition("@")[2]
     head = _address_header("From", name, [addr])
     date = f"Date: {format_datetime(now)}\r\n"
-    out = []
-    for digest in plan.digests:
-        out.append(_one(digest, subject_t, text_t, html_t, head, date, domain, county, prefix, warnings))
-    return out
+    return [_one(digest, subject_t, text_t, html_t, head, date, domain, county, prefix, warnings) for digest in plan.digests]
 
 
-def _one(digest: Digest, subject_t, text_t, html_t, head: str, date: str, domain: str, county: str, prefix: str,
-         warnings: list[str]) -> tuple[str, list[str], str, str, str, str]:  # type: ignore[no-untyped-def]
+def _one(digest: Digest, subject_t: Template, text_t: Template, html_t: Template, head: str, date: str, domain: str,
+         county: str, prefix: str, warnings: list[str]) -> tuple[str, list[str], str, str, str, str]:
     entries = digest.entries
     own = [e for e in entries if not e.escalation]
     late = [e for e in entries if e.escalation and e.stage != UNSIGNED]
