@@ -193,14 +193,21 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime and stime, fields 14 and 15
 
 
+def queue_seconds(pid: int | None = None) -> float:
+    """Seconds the main thread of this process (or of ``pid``) has waited, runnable, for a core (/proc/PID/schedstat)."""
+    return int(Path(f"/proc/{pid or 'self'}/schedstat").read_text().split()[1]) / 1e9
+
+
 def _timed(action: Callable[[], Any], server: int | None) -> dict[str, float]:
-    """Wall time of ``action`` with the CPU time it took here and in the SMTP server, and the load average before it:
-    on a shared machine wall time is also waiting for a core, CPU time is not."""
+    """Wall time of ``action`` with the CPU time it took here and in the SMTP server, the time both spent runnable but
+    waiting for a core, and the load average before it: on a shared machine wall time is also waiting for a core."""
     load = os.getloadavg()[0]
-    wall, cpu, served = time.perf_counter(), cpu_seconds(), cpu_seconds(server) if server else 0.0
+    wall, cpu, queued = time.perf_counter(), cpu_seconds(), queue_seconds()
+    served, server_queued = (cpu_seconds(server), queue_seconds(server)) if server else (0.0, 0.0)
     action()
-    return {"wall_s": time.perf_counter() - wall, "cpu_s": cpu_seconds() - cpu,
-            "server_cpu_s": (cpu_seconds(server) - served) if server else 0.0, "load": load}
+    return {"wall_s": time.perf_counter() - wall, "cpu_s": cpu_seconds() - cpu, "queue_s": queue_seconds() - queued,
+            "server_cpu_s": (cpu_seconds(server) - served) if server else 0.0,
+            "server_queue_s": (queue_seconds(server) - server_queued) if server else 0.0, "load": load}
 
 
 def delivery(db: Path, calendar: WorkCalendar, policy: Policy, port: int, runs: int,

@@ -92,6 +92,7 @@ def test_delivery_runs_carry_their_cpu_time_beside_the_floor(tmp_path):
     assert row["messages"] > 20 and len(row["deliver_runs"]) == 2 and len(row["deliver_floor_runs"]) == 3
     for run in row["deliver_runs"] + row["deliver_floor_runs"]:
         assert run["wall_s"] > 0 and run["cpu_s"] > 0 and run["server_cpu_s"] > 0 and run["load"] >= 0
+        assert run["queue_s"] >= 0 and run["server_queue_s"] >= 0 and run["queue_s"] + run["cpu_s"] < run["wall_s"] + 0.05
     assert len(row["deliver_ratios"]) == len(row["deliver_cpu_ratios"]) == 2
     floors = row["deliver_floor_runs"]
     first = (floors[0]["wall_s"] + floors[1]["wall_s"]) / 2 / row["deliver_runs"][0]["wall_s"]
