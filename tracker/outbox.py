@@ -87,12 +87,13 @@ def bulk_insert(session: Session, table: Any, same: dict[str, Any], names: Seque
     messages and their bodies, tens of thousands of ledger rows) cost more than writing them. Elsewhere, SQLAlchemy's."""
     connection = session.connection()
     dialect = connection.dialect
-    if dialect.name != "sqlite":
+    given = {*names, *same}
+    if dialect.name != "sqlite" or any(c.default is not None and not c.default.is_scalar for c in table.c if c.name not in given):
+        # elsewhere, or a column whose default is computed per row: SQLAlchemy's insert, which knows how
         session.execute(insert(table), [{**same, **dict(zip(names, row))} for row in rows])
         return
-    # a column default as SQLAlchemy's insert would apply it (scalar defaults only: no callable defaults here)
-    same = {**{c.name: c.default.arg for c in table.c if c.default is not None and c.default.is_scalar and c.name not in names},
-            **same}
+    # the column defaults as SQLAlchemy's insert applies them (all scalar: checked above)
+    same = {**{c.name: c.default.arg for c in table.c if c.default is not None and c.name not in given}, **same}
     constants = tuple(_processed(table.c[name], dialect, value) for name, value in same.items())
     processors = [(n, p) for n, name in enumerate(names) if (p := table.c[name].type._cached_bind_processor(dialect))]
     if processors:
