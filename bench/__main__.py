@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--jobs-only", action="store_true", help="只测每日、每周两个完整作业（全新进程，含峰值内存），不测其余各项")
     parser.add_argument("--reuse", action="store_true", help="与 --jobs-only 同用：--work 目录里已有该规模的数据库时直接使用，不重新导入")
+    parser.add_argument("--keep", action="store_true",
+                        help="在工作目录保留导入后的数据库（NAME.base.db），再次运行时复制它而不重新导入（不再测导入时间）")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="tracker-bench-"))
     results = {"machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
@@ -41,7 +43,7 @@ def main() -> None:
         runs = args.runs if SCALES[name] * args.plans < 100 else max(1, min(args.runs, 3))
         label = name if args.plans == 1 else f"{name}×{args.plans}"
         row = (measure_jobs(label, generated, work, reuse=args.reuse) if args.jobs_only
-               else measure_scale(label, generated, work, runs, free_port()))
+               else measure_scale(label, generated, work, runs, free_port(), keep=args.keep))
         results["scales"].append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
         _save(args.out, results)  # after every scale: a failure at a larger one loses nothing measured before it

@@ -6,22 +6,29 @@ ledger rows) plus folding the write-ahead log back into the database. The weekly
 `schedules.jobs.weekly_report_job` (build the report, render text, HTML and the workbook, store the mail).
 Both run on a copy of the benchmark database, so the measurement leaves the database as it was.
 
-Its floor for the daily job (``daily_floor``): the same messages' bytes produced with the templates compiled
-once and the MIME assembled as bytes, and stored with one executemany: what rendering and storing must cost at
-least, whatever the product's own structure.
+The daily job's floor (``bench.daily_floor``, in a fresh process the same way): the product's decision, then the
+same messages' bytes produced with the templates compiled once and the MIME assembled as bytes, stored with plain
+``sqlite3`` executemany in one transaction, and the write-ahead log folded back. Product and floor run alternately,
+each on a fresh copy, so that the machine's drift falls on both.
+
+``python -m bench.jobs DB [--runs N]`` runs the daily job and its floor on copies of a kept benchmark database (made
+by ``python -m bench --keep``): the quick loop for working on the daily job.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 _DAILY = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 from bench.measure import AS_OF, NOW, SENDER
 from schedules.jobs import CheckSettings, daily_check
@@ -31,13 +38,41 @@ from tracker.queries import LightRules
 from tracker.reminders import Policy
 engine = make_engine(f"sqlite:///{sys.argv[1]}")
 settings = CheckSettings(policy=Policy(), lights=LightRules(), sender=SENDER, county="基准测试", subject_prefix="基准测试")
-started, cpu = time.perf_counter(), time.process_time()
+started, cpu = time.perf_counter(), sum(os.times()[:2])
 report = daily_check(engine, settings, WorkCalendar(), AS_OF, NOW)
 with engine.connect() as connection:
     connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+seconds = time.perf_counter() - started
 peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+cpu = sum(os.times()[:2]) - cpu
 print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_mb": peak / 1024, "messages": report.messages, "notices": report.notices}))
+"""
+
+_DAILY_FLOOR = """
+import json, os, sys, time
+from pathlib import Path
+from bench.daily_floor import render_floor, store_floor
+from bench.measure import AS_OF, NOW, SENDER
+from tracker.calendar import WorkCalendar
+from tracker.db import make_engine, read_session
+from tracker.queries import LightRules
+from tracker.reminders import Policy, plan_check
+engine = make_engine(f"sqlite:///{sys.argv[1]}")
+calendar = WorkCalendar()
+started, cpu = time.perf_counter(), sum(os.times()[:2])
+with read_session(engine) as session:
+    plan = plan_check(session, AS_OF, calendar, Policy(), LightRules())
+engine.dispose()
+decided = time.perf_counter()
+rendered = render_floor(plan, sender=SENDER, now=NOW, county="基准测试", prefix="基准测试", warnings=calendar.warnings)
+made = time.perf_counter()
+store_floor(Path(sys.argv[1]), plan, rendered, NOW)
+seconds = time.perf_counter() - started
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+cpu = sum(os.times()[:2]) - cpu
+print(json.dumps({"seconds": seconds, "cpu_s": cpu, "decide_s": decided - started, "render_s": made - decided,
+                  "store_s": started + seconds - made, "peak_mb": peak / 1024, "messages": len(rendered),
+                  "notices": len(plan.notices)}))
 """
 
 _WEEKLY = """
@@ -80,13 +115,33 @@ def _copy(db: Path, name: str) -> Path:
     return copy
 
 
-def daily_job(db: Path) -> dict[str, Any]:
-    """Seconds and peak MB of the whole daily job on a copy of ``db`` (the first day: an empty ledger)."""
+def daily_job(db: Path, *, floor: bool = False) -> dict[str, Any]:
+    """Seconds and peak MB of the whole daily job (or with ``floor``, of its floor) on a copy of ``db`` (the first day:
+    an empty ledger)."""
     copy = _copy(db, "daily")
     try:
-        return _run(_DAILY, str(copy))
+        return _run(_DAILY_FLOOR if floor else _DAILY, str(copy))
     finally:
         copy.unlink(missing_ok=True)
+
+
+def daily_beside_floor(db: Path, runs: int) -> dict[str, Any]:
+    """The whole daily job and its floor, alternately ``runs`` times each (after neither warms the other: each is a
+    fresh process on a fresh copy); every run kept, with the medians and CPU load around them."""
+    product, floor, load = [], [], []
+    for _ in range(runs):
+        load.append(os.getloadavg()[0])
+        product.append(daily_job(db))
+        floor.append(daily_job(db, floor=True))
+    if product[0]["messages"] != floor[0]["messages"] or product[0]["notices"] != floor[0]["notices"]:
+        raise RuntimeError(f"the floor did other work than the job: {product[0]} / {floor[0]}")
+    seconds, floor_seconds = statistics.median(r["seconds"] for r in product), statistics.median(r["seconds"] for r in floor)
+    cpu, floor_cpu = statistics.median(r["cpu_s"] for r in product), statistics.median(r["cpu_s"] for r in floor)
+    return {"daily_job_s": seconds, "daily_job_peak_mb": max(r["peak_mb"] for r in product),
+            "daily_floor_s": floor_seconds, "daily_floor_peak_mb": max(r["peak_mb"] for r in floor),
+            "daily_ratio": seconds / floor_seconds, "daily_job_cpu_s": cpu, "daily_floor_cpu_s": floor_cpu,
+            "daily_cpu_ratio": cpu / floor_cpu, "daily_job_runs": [r["seconds"] for r in product],
+            "daily_job_cpu_runs": [r["cpu_s"] for r in product], "daily_floor_runs": floor, "daily_load": load}
 
 
 def weekly_job(db: Path, recipient: str, folder: Path) -> dict[str, Any]:
@@ -99,3 +154,37 @@ def weekly_job(db: Path, recipient: str, folder: Path) -> dict[str, Any]:
     finally:
         copy.unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.jobs", description="在保留的基准数据库副本上，交替运行每日任务与其下限。")
+    parser.add_argument("db", type=Path, help="基准数据库（python -m bench --keep 保留的 .db 文件）")
+    parser.add_argument("--runs", type=int, default=3, help="每日任务与其下限各运行的次数（0 则不测）")
+    parser.add_argument("--delivery", type=int, default=0, help="另测投递的次数（每次前后各测一次下限，记录 CPU 时间）")
+    args = parser.parse_args()
+    if args.runs:
+        print(json.dumps(daily_beside_floor(args.db, args.runs), ensure_ascii=False, indent=1), flush=True)
+    if args.delivery:
+        print(json.dumps(delivery_beside_floor(args.db, args.delivery), ensure_ascii=False, indent=1))
+
+
+def delivery_beside_floor(db: Path, runs: int) -> dict[str, Any]:
+    """The day's digests composed once on a copy of ``db``, then delivered ``runs`` times to a local SMTP server with
+    the floor before and after each run (``bench.measure.delivery``), with the CPU time of each run."""
+    from bench.__main__ import free_port
+    from bench.measure import delivery, delivery_spread, smtp_sink
+    from tracker.calendar import WorkCalendar
+    from tracker.reminders import Policy
+
+    copy, port = _copy(db, "delivery"), free_port()
+    try:
+        with smtp_sink(port) as server:
+            messages, composed, sends, floors = delivery(copy, WorkCalendar(), Policy(), port, runs, server)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    return {"messages": messages, "compose_store_s": composed, **delivery_spread(messages, sends, floors)}
+
+
+if __name__ == "__main__":
+    main()

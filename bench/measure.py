@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -166,8 +167,8 @@ def weekly(db: Path, calendar: WorkCalendar) -> Callable[[], int]:
 
 
 @contextmanager
-def smtp_sink(port: int) -> Iterator[None]:
-    """A real SMTP server on localhost in its own process, so that it does not share our interpreter."""
+def smtp_sink(port: int) -> Iterator[int]:
+    """A real SMTP server on localhost in its own process, so that it does not share our interpreter; yields its pid."""
     server = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -177,14 +178,42 @@ def smtp_sink(port: int) -> Iterator[None]:
                 break
             except (OSError, aiosmtplib.SMTPException):
                 time.sleep(0.1)
-        yield
+        yield server.pid
     finally:
         server.terminate()
         server.wait(10)
 
 
-def delivery(db: Path, calendar: WorkCalendar, policy: Policy, port: int, runs: int) -> tuple[int, float, list[float], list[float]]:
-    """(messages, seconds to compose and store, seconds of each delivery, seconds of each floor run) for the day's digests.
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of this process (all its threads), or of process ``pid`` (from /proc)."""
+    if pid is None:
+        own = os.times()
+        return own.user + own.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime and stime, fields 14 and 15
+
+
+def queue_seconds(pid: int | None = None) -> float:
+    """Seconds the main thread of this process (or of ``pid``) has waited, runnable, for a core (/proc/PID/schedstat)."""
+    return int(Path(f"/proc/{pid or 'self'}/schedstat").read_text().split()[1]) / 1e9
+
+
+def _timed(action: Callable[[], Any], server: int | None) -> dict[str, float]:
+    """Wall time of ``action`` with the CPU time it took here and in the SMTP server, the time both spent runnable but
+    waiting for a core, and the load average before it: on a shared machine wall time is also waiting for a core."""
+    load = os.getloadavg()[0]
+    wall, cpu, queued = time.perf_counter(), cpu_seconds(), queue_seconds()
+    served, server_queued = (cpu_seconds(server), queue_seconds(server)) if server else (0.0, 0.0)
+    action()
+    return {"wall_s": time.perf_counter() - wall, "cpu_s": cpu_seconds() - cpu, "queue_s": queue_seconds() - queued,
+            "server_cpu_s": (cpu_seconds(server) - served) if server else 0.0,
+            "server_queue_s": (queue_seconds(server) - server_queued) if server else 0.0, "load": load}
+
+
+def delivery(db: Path, calendar: WorkCalendar, policy: Policy, port: int, runs: int,
+             server: int | None = None) -> tuple[int, float, list[dict[str, float]], list[dict[str, float]]]:
+    """(messages, seconds to compose and store, each delivery run, each floor run) for the day's digests; a run is its
+    wall time, its CPU time here and in the SMTP server (process ``server``), and the load average before it.
 
     Composing runs once (it writes the ledger); delivery runs ``runs`` times with the floor before and
     after each (so there is one more floor run than deliveries), the outbox put back to pending before each delivery.
@@ -206,18 +235,19 @@ def delivery(db: Path, calendar: WorkCalendar, policy: Policy, port: int, runs: 
             await client.sendmail("bench@bench.example", to, raw)
         await client.quit()
 
-    def deliver() -> float:
+    def deliver() -> dict[str, float]:
         with write_session(engine) as session:
             session.execute(update(OutboxMessage).values(state="pending", attempts=0, claimed_at=None, sent_at=None))
         transport = SmtpTransport(SmtpSettings("127.0.0.1", port, False, False, "", "", 30))
-        started = time.perf_counter()
-        delivered = deliver_pending(engine, transport, DeliveryPolicy(sender=SENDER), now=lambda: NOW)
-        elapsed = time.perf_counter() - started
-        assert delivered.sent == report.messages, delivered
-        return elapsed
 
-    def timed_floor() -> float:
-        return median_time(lambda: asyncio.run(floor(prebuilt)), 1)
+        def send() -> None:
+            delivered = deliver_pending(engine, transport, DeliveryPolicy(sender=SENDER), now=lambda: NOW)
+            assert delivered.sent == report.messages, delivered
+
+        return _timed(send, server)
+
+    def timed_floor() -> dict[str, float]:
+        return _timed(lambda: asyncio.run(floor(prebuilt)), server)
 
     asyncio.run(floor(prebuilt[:20]))  # the server's first messages are slower: neither side should pay for them
     floors, sends = [timed_floor()], []
@@ -226,6 +256,25 @@ def delivery(db: Path, calendar: WorkCalendar, policy: Policy, port: int, runs: 
         floors.append(timed_floor())
     engine.dispose()
     return report.messages, composed, sends, floors
+
+
+def delivery_spread(messages: int, sends: list[dict[str, float]], floors: list[dict[str, float]]) -> dict[str, Any]:
+    """Each delivery run against the mean of the floor runs just before and after it, by wall time and by CPU time
+    (here plus the SMTP server's): the spread says how much of a low figure is the machine (the floor moves too) and
+    how much the pump; the CPU ratio is what the pump costs beyond the floor whatever the load."""
+    around = [((floors[i]["wall_s"] + floors[i + 1]["wall_s"]) / 2, (_all_cpu(floors[i]) + _all_cpu(floors[i + 1])) / 2)
+              for i in range(len(sends))]
+    return {
+        "deliver_ratios": [wall / send["wall_s"] for (wall, _), send in zip(around, sends)],
+        "deliver_cpu_ratios": [cpu / _all_cpu(send) for (_, cpu), send in zip(around, sends) if _all_cpu(send)],
+        "deliver_floor_rates": [messages / f["wall_s"] for f in floors if f["wall_s"]],
+        "deliver_rates": [messages / s["wall_s"] for s in sends if s["wall_s"]],
+        "deliver_runs": sends, "deliver_floor_runs": floors,
+    }
+
+
+def _all_cpu(run: dict[str, float]) -> float:
+    return run["cpu_s"] + run["server_cpu_s"]
 
 
 def peak_memory_of_check(db: Path) -> float:
@@ -263,33 +312,53 @@ def measure_jobs(name: str, generated: Generated, folder: Path, *, reuse: bool =
         "messages": daily_whole["messages"],
         "weekly_job_s": weekly_whole["seconds"], "weekly_job_cpu_s": weekly_whole["cpu_s"], "weekly_job_peak_mb": weekly_whole["peak_mb"],
         "weekly_mail_bytes": weekly_whole["mail_bytes"], "weekly_kept_xlsx_bytes": weekly_whole["kept_xlsx_bytes"],
-        "load_before_weekly": load_weekly,
     }
 
 
-def measure_scale(name: str, generated: Generated, folder: Path, runs: int, port: int) -> dict[str, Any]:
-    calendar, policy = WorkCalendar(), Policy()
-    db = folder / f"{name}.db"
-    repeats = max(1, runs) if generated.counties * len(generated.plan_files) < 100 else 1  # the slow steps (import, report, delivery) run once at scale
+def prepared_database(name: str, generated: Generated, folder: Path, repeats: int, keep: bool) -> tuple[Path, float | None, int]:
+    """(database, seconds of the import or None when a kept one was reused, principal assignments).
+
+    With ``keep`` the imported database (state mix applied) is kept as ``NAME.base.db`` in ``folder`` and later runs
+    start from a copy of it instead of importing again: at 1M the import takes minutes."""
+    db, base = folder / f"{name}.db", folder / f"{name}.base.db"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    if keep and base.exists():
+        shutil.copyfile(base, db)
+        with sqlite3.connect(db) as conn:
+            assignments = conn.execute("SELECT count(*) FROM assignment WHERE role = 'principal'").fetchone()[0]
+        return db, None, assignments
     import_seconds = statistics.median(load_database(generated, db) for _ in range(repeats))
-    mix = apply_state_mix(make_engine(f"sqlite:///{db}"), AS_OF)
+    engine = make_engine(f"sqlite:///{db}")
+    mix = apply_state_mix(engine, AS_OF)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    if keep:
+        shutil.copyfile(db, base)
+    return db, import_seconds, mix["assignments"]
+
+
+def measure_scale(name: str, generated: Generated, folder: Path, runs: int, port: int, *, keep: bool = False) -> dict[str, Any]:
+    calendar, policy = WorkCalendar(), Policy()
+    repeats = max(1, runs) if generated.counties * len(generated.plan_files) < 100 else 1  # the slow steps (import, report, delivery) run once at scale
+    db, import_seconds, assignments = prepared_database(name, generated, folder, repeats, keep)
     check, check_floor = side_by_side(decide(db, calendar, policy), check_floor_sql(db, calendar, policy), runs)
     notices = decide(db, calendar, policy)()
     floor_rows = check_floor_sql(db, calendar, policy)()
     listed, listed_floor = side_by_side(listing(db, calendar), listing_floor_sql(db), runs)
     report = median_time(weekly(db, calendar), repeats)
     memory = peak_memory_of_check(db)
-    daily_whole = jobs.daily_job(db)
+    daily_whole = jobs.daily_beside_floor(db, 3 if repeats > 1 else 2)
     load_weekly = os.getloadavg()
     weekly_whole = jobs.weekly_job(db, "第001县政府办公室", folder / f"{name}-reports")
-    with smtp_sink(port):
-        messages, composed, sends, floors = delivery(db, calendar, policy, port, max(repeats, 3))
+    with smtp_sink(port) as server:
+        messages, composed, send_runs, floor_runs = delivery(db, calendar, policy, port, max(repeats, 3), server)
+    spread = delivery_spread(messages, send_runs, floor_runs)
+    sends, floors = [r["wall_s"] for r in send_runs], [r["wall_s"] for r in floor_runs]
     sent, floor_seconds = statistics.median(sends), statistics.median(floors)
-    # each delivery against the mean of the floor runs just before and after it: the spread says how much of a
-    # low figure is the machine (the floor moves too) and how much the pump
-    ratios = [(floors[i] + floors[i + 1]) / 2 / send for i, send in enumerate(sends)]
     return {
-        "scale": name, "counties": generated.counties, "plans": len(generated.plan_files), "assignments": mix["assignments"], "runs": runs,
+        "scale": name, "counties": generated.counties, "plans": len(generated.plan_files), "assignments": assignments, "runs": runs,
         "import_s": import_seconds, "check_s": check, "check_floor_s": check_floor, "check_ratio": check / check_floor,
         "check_notices": notices, "check_floor_rows": floor_rows,
         "listing_s": listed, "listing_floor_s": listed_floor, "listing_ratio": listed / listed_floor,
@@ -298,9 +367,8 @@ def measure_scale(name: str, generated: Generated, folder: Path, runs: int, port
         "deliver_rate": messages / sent if sent else 0, "deliver_floor_rate": messages / floor_seconds if floor_seconds else 0,
         "deliver_ratio": floor_seconds / sent if sent else 0,
         "pipeline_rate": messages / (composed + sent) if messages else 0,
-        "deliver_ratios": ratios, "deliver_floor_rates": [messages / f for f in floors if f],
-        "deliver_rates": [messages / s for s in sends if s],
-        "daily_job_s": daily_whole["seconds"], "daily_job_peak_mb": daily_whole["peak_mb"],
+        **spread,
+        **daily_whole,
         "weekly_job_s": weekly_whole["seconds"], "weekly_job_peak_mb": weekly_whole["peak_mb"],
         "weekly_mail_bytes": weekly_whole["mail_bytes"], "weekly_kept_xlsx_bytes": weekly_whole["kept_xlsx_bytes"],
         "load_before_weekly": load_weekly,

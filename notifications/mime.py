@@ -33,18 +33,19 @@ def simple_enough(addresses: Sequence[Address]) -> bool:
 
 def _words(text: str) -> list[str]:
     """``text`` as RFC 2047 encoded words, each whole characters of at most 42 bytes of UTF-8 (a line of its own stays
-    under 78 columns, also after ``Subject: ``)."""
-    words, chunk, size = [], [], 0
-    for ch in text:
-        n = len(ch.encode("utf-8"))
-        if size + n > _ENCODED_BYTES:
-            words.append(chunk)
-            chunk, size = [], 0
-        chunk.append(ch)
-        size += n
-    if chunk:
-        words.append(chunk)
-    return ["=?utf-8?b?" + base64.b64encode("".join(c).encode("utf-8")).decode("ascii") + "?=" for c in words]
+    under 78 columns, also after ``Subject: ``): the UTF-8 is cut at the last character boundary (a byte that is not
+    a continuation byte, 0b10xxxxxx) at or before 42 bytes."""
+    data, words, start = text.encode("utf-8"), [], 0
+    while start < len(data):
+        end = start + _ENCODED_BYTES
+        if end >= len(data):
+            end = len(data)
+        else:
+            while data[end] & 0xC0 == 0x80:
+                end -= 1
+        words.append("=?utf-8?b?" + base64.b64encode(data[start:end]).decode("ascii") + "?=")
+        start = end
+    return words
 
 
 def unstructured(name: str, value: str) -> str:

@@ -46,10 +46,10 @@ def store_check(
     returns the messages' ids."""
     stored = store_messages(session, rendered, run_date=plan.today, now=now, kind=kind)
     ids = {m.recipient: message_id for m, message_id in zip(rendered, stored)}
-    rows = [{"assignment_id": notice.assignment_id, "due_on": notice.due_on, "stage": notice.stage, "rank": notice.rank,
-             "sent_on": plan.today, "message_id": ids.get(notice.recipient), "created_at": now} for notice in plan.notices]
-    if rows:  # one executemany: a province's first morning has about 75,000 ledger rows, too many to build as objects
-        session.execute(insert(Notice.__table__), rows)  # type: ignore[attr-defined]
+    if plan.notices:  # one executemany: a province's first morning has about 75,000 ledger rows, too many to build as objects
+        bulk_insert(session, Notice.__table__, {"sent_on": plan.today, "created_at": now},  # type: ignore[attr-defined]
+                    ("assignment_id", "due_on", "stage", "rank", "message_id"),
+                    [(n.assignment_id, n.due_on, n.stage, n.rank, ids.get(n.recipient)) for n in plan.notices])
     store_disclosure_notices(session, plan, ids, now)
     session.flush()
     return stored
@@ -62,11 +62,58 @@ def store_messages(
     if not messages:
         return []
     table, bodies = OutboxMessage.__table__, OutboxBody.__table__  # type: ignore[attr-defined]
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":  # the writer holds the database's one write lock: the next ids are ours
+        first = connection.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM outboxmessage").scalar_one()
+        ids = list(range(first, first + len(messages)))
+        bulk_insert(session, table, {"kind": kind, "run_date": run_date, "state": "pending", "created_at": now},
+                    ("id", "recipient", "to_addrs", "subject", "message_id"),
+                    [(i, m.recipient, list(m.to), m.subject, m.message_id) for i, m in zip(ids, messages)])
+        bulk_insert(session, bodies, {}, ("id", "raw", "entries"), [(i, m.raw, m.entries) for i, m in zip(ids, messages)])
+        return ids
     ids = list(session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), [
         {"kind": kind, "run_date": run_date, "recipient": m.recipient, "to_addrs": list(m.to), "subject": m.subject,
          "message_id": m.message_id, "state": "pending", "created_at": now} for m in messages]).scalars())
     session.execute(insert(bodies), [{"id": i, "raw": m.raw, "entries": m.entries} for i, m in zip(ids, messages)])
     return ids
+
+
+def bulk_insert(session: Session, table: Any, same: dict[str, Any], names: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (values of the columns ``names``; ``same`` holds the values every row shares) in one executemany.
+
+    On SQLite the rows go to the driver as tuples, each value through its column's own bind processor (so they are
+    stored exactly as SQLAlchemy stores them) and the shared values and column defaults processed once: SQLAlchemy's
+    own executemany builds and processes a parameter dictionary per row, which for a province's first morning (4,000
+    messages and their bodies, tens of thousands of ledger rows) cost more than writing them. Elsewhere, SQLAlchemy's."""
+    connection = session.connection()
+    dialect = connection.dialect
+    given = {*names, *same}
+    if dialect.name != "sqlite" or any(c.default is not None and not c.default.is_scalar for c in table.c if c.name not in given):
+        # elsewhere, or a column whose default is computed per row: SQLAlchemy's insert, which knows how
+        session.execute(insert(table), [{**same, **dict(zip(names, row))} for row in rows])
+        return
+    # the column defaults as SQLAlchemy's insert applies them (all scalar: checked above)
+    same = {**{c.name: c.default.arg for c in table.c if c.default is not None and c.name not in given}, **same}
+    constants = tuple(_processed(table.c[name], dialect, value) for name, value in same.items())
+    processors = [(n, p) for n, name in enumerate(names) if (p := table.c[name].type._cached_bind_processor(dialect))]
+    if processors:
+        rows = [_row(row, processors) for row in rows]
+    columns = ", ".join([*names, *same])
+    marks = ", ".join("?" * (len(names) + len(same)))
+    connection.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})",
+                               [(*row, *constants) for row in rows])
+
+
+def _processed(column: Any, dialect: Any, value: Any) -> Any:
+    process = column.type._cached_bind_processor(dialect)  # what SQLAlchemy applies before handing a value to the driver
+    return process(value) if process else value
+
+
+def _row(row: tuple[Any, ...], processors: list[tuple[int, Any]]) -> tuple[Any, ...]:
+    values = list(row)
+    for n, process in processors:
+        values[n] = process(values[n])
+    return tuple(values)
 
 
 def store_message(session: Session, message: RenderedMessage, *, run_date: dt.date, now: dt.datetime, kind: str) -> OutboxMessage:
