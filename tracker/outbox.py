@@ -95,7 +95,7 @@ def bulk_insert(session: Session, table: Any, same: dict[str, Any], names: Seque
     # the column defaults as SQLAlchemy's insert applies them (all scalar: checked above)
     same = {**{c.name: c.default.arg for c in table.c if c.default is not None and c.name not in given}, **same}
     constants = tuple(_processed(table.c[name], dialect, value) for name, value in same.items())
-    processors = [(n, p) for n, name in enumerate(names) if (p := table.c[name].type._cached_bind_processor(dialect))]
+    processors = [(n, p) for n, name in enumerate(names) if (p := _bind_processor(table.c[name], dialect))]
     if processors:
         rows = [_row(row, processors) for row in rows]
     columns = ", ".join([*names, *same])
@@ -104,8 +104,14 @@ def bulk_insert(session: Session, table: Any, same: dict[str, Any], names: Seque
                                [(*row, *constants) for row in rows])
 
 
+def _bind_processor(column: Any, dialect: Any) -> Any:
+    """What SQLAlchemy applies to a value of ``column`` before handing it to the driver (None: nothing), through the
+    public API: the type's implementation for this dialect (a TypeDecorator's included) and its bind processor."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
 def _processed(column: Any, dialect: Any, value: Any) -> Any:
-    process = column.type._cached_bind_processor(dialect)  # what SQLAlchemy applies before handing a value to the driver
+    process = _bind_processor(column, dialect)
     return process(value) if process else value
 
 
