@@ -192,7 +192,9 @@ def _write_sheet(sheet: Sheet, out: BinaryIO, shared: SharedStrings) -> None:
     for count, row in enumerate(sheet.rows, start=1):
         cells = []
         for known, letter, value in zip(fragments, letters, row):
-            key = value if type(value) is str else (type(value), value)  # 1 and True are equal keys, not equal cells
+            # 1 and True are equal keys but not equal cells, also inside a Styled value
+            key = (value if type(value) is str else (Styled, type(value.value), value.value, value.style)
+                   if type(value) is Styled else (type(value), value))
             try:
                 fragment = known.get(key)
             except TypeError:  # a value that cannot be a key (a list): written as text, never kept

@@ -176,6 +176,7 @@ class Ledger:
         self._count = 0
         self._texts: dict[int, tuple[str, str, str]] = {}  # row -> (occurrence, note, evidence), when any is not empty
         self._words: dict[str, int] = {name: n for n, name in enumerate((*_STATUSES, *_LIGHTS))}  # statuses and lights
+        self._released = False
 
     def __len__(self) -> int:
         return self._count
@@ -184,6 +185,7 @@ class Ledger:
         """Let the rows go once the workbook, their only reader, is written: at 1M assignments they are tens of
         megabytes the rest of the job does not need."""
         self._arrays, self._texts, self._count = [array("i")], {}, 0
+        self._released = True
 
     def add_item(self, view: ItemView) -> int:
         self._items.append((view.item.key, view.task_title, view.item.title, view.plan))
@@ -209,6 +211,8 @@ class Ledger:
                            completed.toordinal() if completed else 0, a.overdue_days, a.progress))
 
     def __iter__(self) -> Iterator[LedgerRow]:
+        if self._released:  # a workbook written now would have an empty 台账 sheet and say nothing
+            raise RuntimeError("the weekly ledger was released after its workbook was written; build the report again")
         words = list(self._words)
         items, units, texts, empty = self._items, self._unit_names, self._texts, ("", "", "")
         day = dt.date.fromordinal

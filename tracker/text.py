@@ -13,8 +13,9 @@ import re
 
 # CR LF, CR, VT, FF, the file/group/record separators, NEL and the Unicode line/paragraph separators
 _BREAKS = re.compile("\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-# every other C0 control but TAB and LF, DEL, and lone surrogates (undecodable bytes in argv)
-_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f\ud800-\udfff]")
+# every other C0 control but TAB and LF, DEL, lone surrogates (undecodable bytes in argv), and U+FFFE and U+FFFF,
+# which are not characters and which XML 1.0 forbids as well
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _ANY_BREAK = re.compile("[\t\n]+")
 
 
