@@ -128,6 +128,11 @@ class Encoded(NamedTuple):
         return base64.b64decode(data).decode("utf-8") if self.cte == "base64" else data.replace("\r\n", "\n")
 
 
+def as_text(body: str | Encoded) -> str:
+    """A body as text, whether it came as text or already encoded."""
+    return body.text() if isinstance(body, Encoded) else body
+
+
 # str.splitlines' line boundaries, which ``_body`` turns into one line end
 _BOUNDARIES = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _BLOCK = 57 * 1024  # bytes of UTF-8 per base64 piece: whole 76-column lines

@@ -154,9 +154,9 @@ def build_message(
     message["Date"] = format_datetime(now)
     message_id = make_msgid(domain=from_address.domain)
     message["Message-ID"] = message_id
-    message.set_content(text.text() if isinstance(text, mime.Encoded) else text, subtype="plain", charset="utf-8")
+    message.set_content(mime.as_text(text), subtype="plain", charset="utf-8")
     if html is not None:
-        message.add_alternative(html.text() if isinstance(html, mime.Encoded) else html, subtype="html", charset="utf-8")
+        message.add_alternative(mime.as_text(html), subtype="html", charset="utf-8")
     for filename, data, content_type in attachments:
         maintype, _, subtype = content_type.partition("/")
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)

@@ -425,7 +425,8 @@ OPEN_STATES = ("not_started", "in_progress")
 # ``role || ''``: the same test, which no index serves. Without statistics (nobody runs ANALYZE) SQLite reads open
 # principal work of some items through the index on ``role`` (three values, most rows principal) rather than the one on
 # ``item_id``, and a province's overdue principals then cost three times as much to read; PostgreSQL plans it alike.
-OPEN_PRINCIPAL = ((Assignment.role + "") == "principal", Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined,operator]
+PRINCIPAL = (Assignment.role + "") == "principal"  # type: ignore[operator]
+OPEN_PRINCIPAL = (PRINCIPAL, Assignment.state.in_(OPEN_STATES))  # type: ignore[attr-defined]
 
 
 def load_views(
@@ -542,8 +543,7 @@ def principal_counts(session: Session, views: list[ItemView], today: dt.date) ->
     begun by ``today``, as its whole view does (domain.md: a later period is not listed, counted or reported)."""
     closed = func.sum(case((Assignment.state.in_(CLOSED_STATES), 1), else_=0))  # type: ignore[attr-defined]
     query = (select(Assignment.item_id, Assignment.occurrence, closed, func.count())
-             .where((Assignment.role + "") == "principal", Assignment.retired == False,  # noqa: E712  # item_id's index, as OPEN_PRINCIPAL
-                    Assignment.item_id.in_(ITEMS))  # type: ignore[attr-defined,operator]
+             .where(PRINCIPAL, Assignment.retired == False, Assignment.item_id.in_(ITEMS))  # type: ignore[attr-defined]  # noqa: E712
              .group_by(Assignment.item_id, Assignment.occurrence))
     rules = {v.item.id: v.rule for v in views}
     item_ids = list(rules)

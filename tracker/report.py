@@ -22,7 +22,7 @@ from tracker.cycle import unsigned, waiting_for_review
 from tracker.disclosures import DisclosureView, overdue_disclosures
 from tracker.bulk import collector_paused
 from tracker.models import Assignment, JournalEntry, OutboxMessage, Plan
-from tracker.queries import ITEMS, AssignmentRow, AssignmentView, ItemView, LightRules, PlanContext
+from tracker.queries import ITEMS, PRINCIPAL, AssignmentRow, AssignmentView, ItemView, LightRules, PlanContext
 
 DONE = frozenset({"done", "done_late"})
 
@@ -391,11 +391,10 @@ _ITEMS_AT_ONCE = 500  # items whose views are held at one time: a province's 180
 
 
 # What the report's views read: principal rows only (the report names no lead or guiding unit) and not the signing
-# time; built once. ``role || ''`` as in tracker.queries: the index on item_id serves it, not the one on role.
+# time; built once. ``PRINCIPAL`` (``role || ''``): the index on item_id serves it, not the one on role.
 _BlockRow = namedtuple("_BlockRow", [c for c in AssignmentRow._fields if c != "acknowledged_at"])  # type: ignore[misc]
 _BLOCK_QUERY = (select(*(getattr(Assignment, c) for c in _BlockRow._fields))
-                .where(Assignment.retired == False, (Assignment.role + "") == "principal",  # type: ignore[operator]  # noqa: E712
-                       Assignment.item_id.in_(ITEMS))  # type: ignore[attr-defined]
+                .where(Assignment.retired == False, PRINCIPAL, Assignment.item_id.in_(ITEMS))  # type: ignore[attr-defined]  # noqa: E712
                 .order_by(Assignment.id))
 
 
