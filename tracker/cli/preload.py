@@ -14,7 +14,6 @@ installed code change (then it finishes the commands under way first). Nothing h
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import gc
 import importlib
@@ -26,6 +25,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -342,6 +342,8 @@ def _preload() -> bool:
     known_revisions()  # read from the migration files, which the code's fingerprint covers
     gc.collect()
     gc.freeze()  # the collector leaves what is loaded alone: a child does not copy the server's pages by touching them
+    if threading.active_count() != 1:  # a thread would not survive the fork; refuse rather than fork half a process
+        return False
     return not any(name == m or name.startswith(m + ".") for name in sys.modules for m in MUST_NOT_PRELOAD)
 
 
