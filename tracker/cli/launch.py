@@ -39,7 +39,7 @@ IDLE_ENV = "TRACKER_PRELOAD_IDLE"  # seconds without a command before the server
 DIR_ENV = "TRACKER_PRELOAD_DIR"  # where the socket lives (default: $XDG_RUNTIME_DIR/tracker or <tmp>/tracker-<uid>)
 DEFAULT_IDLE = 600.0
 # Read by Python or a preloaded library when it starts, not when a command runs: a different value needs its own server.
-_STARTUP_ENV_PREFIXES = ("PYTHON", "LC_ALL", "LC_CTYPE", "LANG", "TZ", "TYPER_", "_TYPER")
+_STARTUP_ENV_PREFIXES = ("PYTHON", "LC_ALL", "LC_CTYPE", "LANG", "TZ", "TYPER_", "_TYPER", "LD_LIBRARY_PATH")
 # The packages the server imports ahead of time; their folders' modification times change when pip changes them.
 PRELOADED_LIBRARIES = ("sqlalchemy", "sqlmodel", "typer", "pydantic", "pydantic_core", "dateutil", "chinese_calendar")
 OUR_PACKAGES = ("tracker", "schedules", "notifications")
@@ -93,7 +93,7 @@ def socket_dir() -> str:
     """The private folder for this user's sockets."""
     explicit = os.environ.get(DIR_ENV)
     if explicit:
-        return explicit
+        return os.path.abspath(explicit)  # relative to the caller's folder, not the server's
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isabs(runtime):
         return os.path.join(runtime, "tracker")
@@ -123,8 +123,9 @@ def module_path() -> list[str] | None:
         path = list(sys.path)
     else:
         first = sys.path[0] if sys.path else ""
-        script = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else ""
-        if not first or first != script or first == os.getcwd():
+        # Python puts the script's real folder first (symbolic links resolved)
+        script = os.path.dirname(os.path.realpath(sys.argv[0])) if sys.argv and sys.argv[0] else ""
+        if not first or os.path.realpath(first) != script or first == os.getcwd():
             return None
         path = sys.path[1:]
     # a relative entry would mean another folder to a server that runs in "/"; names that are no file are path-hook
@@ -194,8 +195,26 @@ def startup_environment(environ: os._Environ[str] | dict[str, str]) -> dict[str,
     return {k: v for k, v in sorted(environ.items()) if k.startswith(_STARTUP_ENV_PREFIXES)}
 
 
+def _process_state() -> dict[str, object]:
+    """What a forked child takes from the server rather than from its caller: the groups, the priority, the resource
+    limits, the control group and the namespaces. A caller that differs needs a server started like itself."""
+    import resource
+
+    limits = {name: resource.getrlimit(getattr(resource, name)) for name in dir(resource) if name.startswith("RLIMIT_")}
+    namespaces: dict[str, str] = {}
+    try:
+        for name in sorted(os.listdir("/proc/self/ns")):
+            namespaces[name] = os.readlink(f"/proc/self/ns/{name}")
+        with open("/proc/self/cgroup", encoding="utf-8", errors="replace") as cgroup:
+            control_group = cgroup.read()
+    except OSError:
+        control_group = "?"
+    return {"gid": os.getgid(), "groups": sorted(os.getgroups()), "nice": os.getpriority(os.PRIO_PROCESS, 0),
+            "limits": limits, "namespaces": namespaces, "cgroup": control_group}
+
+
 def identity(path: list[str]) -> dict[str, object]:
-    """Everything that decides which code a command would run and how the interpreter was set up."""
+    """Everything that decides which code a command would run and how the interpreter and the process were set up."""
     import locale
 
     ours, libraries = _package_dirs()
@@ -204,8 +223,17 @@ def identity(path: list[str]) -> dict[str, object]:
         "uid": os.getuid(), "python": sys.executable, "version": sys.version, "path": path, "packages": [ours, libraries],
         "code": fingerprint(ours, libraries), "flags": flags, "encoding": locale.getpreferredencoding(False),
         "filesystem": [sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()],
-        "environment": startup_environment(os.environ),
+        "environment": startup_environment(os.environ), "process": _process_state(),
+        "interpreter": _stat_of(sys.executable),
     }
+
+
+def _stat_of(path: str) -> str:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return "?"
+    return f"{info.st_mtime_ns}:{info.st_size}"
 
 
 def key_of(ident: dict[str, object]) -> str:
@@ -231,6 +259,36 @@ def _stdio() -> list[list[object]] | None:
     return described
 
 
+def ignored_signals() -> list[int]:
+    """The signals this process ignores (inherited, like `trap '' INT` or a background job's SIGINT): the child ignores
+    them too."""
+    ignored = []
+    for signum in signal.valid_signals():
+        try:
+            if signal.getsignal(signum) == signal.SIG_IGN and signum not in (signal.SIGPIPE, signal.SIGXFSZ):
+                ignored.append(int(signum))
+        except (OSError, ValueError):
+            continue
+    return ignored
+
+
+def end_like(code: int) -> None:
+    """End as the command ended: killed by the same signal (minus the signal), or with its exit code."""
+    if code < 0:
+        signum = -code
+        try:
+            signal.signal(signum, signal.SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL, SIGSTOP: their disposition cannot be set, nor needs to be
+            pass
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
+            os.kill(os.getpid(), signum)
+        except (OSError, ValueError):
+            pass
+        sys.exit(128 + signum)  # a signal whose default is not to end a process: the shell's way of saying it
+    sys.exit(code)
+
+
 def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
     """Hand the command to the server at ``path``; its exit code (minus a signal), or None when it did not take it."""
     import json
@@ -241,17 +299,20 @@ def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
     except OSError:
         return None
     cwd = -1
+    ignored = ignored_signals()
     try:
         sock.settimeout(2.0)
         sock.connect(path)
-        uid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1]
-        if uid != os.getuid():
+        _pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                                struct.calcsize("3i")))
+        if uid != os.getuid() or gid != os.getgid():
             return None
         umask = os.umask(0o077)
         os.umask(umask)
         cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        body = json.dumps({"key": key, "argv": sys.argv, "env": dict(os.environ), "umask": umask, "stdio": stdio},
-                          ensure_ascii=True).encode("ascii")
+        # ensure_ascii keeps undecodable bytes (surrogate escapes) as \udcXX, which json.loads gives back unchanged
+        body = json.dumps({"key": key, "argv": sys.argv, "env": dict(os.environ), "umask": umask, "stdio": stdio,
+                           "ignored": ignored}, ensure_ascii=True).encode("ascii")
         socket.send_fds(sock, [HEADER.pack(len(body))], [0, 1, 2, cwd])
         sock.sendall(body)
         answer = sock.recv(1)
@@ -273,7 +334,8 @@ def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
             pass
 
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, forward_signal)
+        if signum not in ignored:  # an ignored signal stays ignored, as it would in-process
+            signal.signal(signum, forward_signal)
     data = b""
     while len(data) < CODE.size:
         try:
@@ -288,24 +350,39 @@ def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
     return CODE.unpack(data)[0]
 
 
-def _start_server(path: str, key: str, module_search_path: list[str]) -> None:
-    """Start the server in the background, detached: its own session, no terminal, nothing inherited."""
-    import json
+def _server_running(path: str) -> bool:
+    """Whether a server of this key holds its lock (starting or serving): then no second one is started."""
+    import fcntl
 
     try:
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return
+        return False
     try:
-        env = dict(os.environ)
-        env["TRACKER_PRELOAD_PATH"] = json.dumps(module_search_path)
-        os.posix_spawn(sys.executable, [sys.executable, "-P", "-m", "tracker.cli.preload", path, key], env,
-                       file_actions=[(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
-                                     (os.POSIX_SPAWN_DUP2, null, 2)], setsid=True)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _start_server(path: str, key: str, module_search_path: list[str]) -> None:
+    """Start the server in the background, detached: its own session, no terminal, and no descriptor of the caller's
+    but /dev/null on 0, 1 and 2 (a lock or a pipe end the caller inherited must not stay open in it)."""
+    import json
+    import subprocess
+
+    if _server_running(path):
+        return
+    env = dict(os.environ)
+    env["TRACKER_PRELOAD_PATH"] = json.dumps(module_search_path)
+    try:
+        subprocess.Popen([sys.executable, "-P", "-m", "tracker.cli.preload", path, key], env=env, cwd="/",
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         close_fds=True, start_new_session=True)
     except OSError:
         pass
-    finally:
-        os.close(null)
 
 
 def main() -> None:
@@ -318,10 +395,7 @@ def main() -> None:
             path = os.path.join(folder, f"{key}.sock")
             code = _forward(path, key, stdio)
             if code is not None:
-                if code < 0:  # the command was ended by a signal: end the same way
-                    signal.signal(-code, signal.SIG_DFL)
-                    os.kill(os.getpid(), -code)
-                sys.exit(code)
+                end_like(code)
             plan = (path, key, search_path)
     try:
         from tracker.cli.app import main as run_here

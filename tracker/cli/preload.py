@@ -19,6 +19,7 @@ import gc
 import importlib
 import io
 import json
+import math
 import os
 import selectors
 import signal
@@ -57,6 +58,7 @@ class Request:
     env: dict[str, str]
     umask: int
     stdio: list[list[object]]
+    ignored: list[int]
 
 
 @dataclass
@@ -80,14 +82,17 @@ class Server:
     running: dict[int, Running] = field(default_factory=dict)  # by pidfd
     served: int = 0
     draining: bool = False
+    pid: int = field(default_factory=os.getpid)
 
     def log(self, line: str) -> None:
+        """Never fails: a command line with undecodable bytes is written with backslash escapes."""
         try:
             if os.path.exists(self.log_path) and os.path.getsize(self.log_path) > LOG_LIMIT:
                 os.truncate(self.log_path, 0)
-            with open(self.log_path, "a", encoding="utf-8") as out:
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            with open(fd, "a", encoding="utf-8", errors="backslashreplace") as out:
                 out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {line}\n")
-        except OSError:
+        except Exception:  # noqa: BLE001 - the log must never take the server (and its running commands) down
             pass
 
     def current(self) -> bool:
@@ -103,7 +108,36 @@ class Server:
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return False  # another server of this key is starting or running
+        self.remove_stale()
         return True
+
+    def remove_stale(self) -> None:
+        """The files of other keys (older code, other settings) whose server is not running: nobody will use them."""
+        folder = os.path.dirname(self.path)
+        own = os.path.basename(self.path)[: -len(".sock")]
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return
+        for name in names:
+            stem, dot, suffix = name.rpartition(".")
+            if not dot or suffix != "lock" or stem == own:
+                continue
+            try:
+                fd = os.open(os.path.join(folder, name), os.O_RDWR | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: that server is running; leave it be
+                for leftover in (f"{stem}.sock", f"{stem}.log", name):
+                    try:
+                        os.unlink(os.path.join(folder, leftover))
+                    except OSError:
+                        pass
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
 
     def listen(self) -> None:
         """Only once everything is imported: a caller either finds a server ready to fork, or none at all."""
@@ -146,7 +180,13 @@ class Server:
             timeout = min(next_check, last + self.idle) - now if not self.draining else 1.0
             for key, _events in self.selector.select(max(0.0, timeout)):
                 if key.fileobj is self.listener:
-                    request = self.accept()
+                    try:
+                        request = self.accept()
+                    except Exception as error:  # noqa: BLE001 - one request must never take the others down
+                        if os.getpid() != self.pid:
+                            raise
+                        self.log(f"request failed: {error!r}")
+                        continue
                     if request is not None:
                         return request
                 elif isinstance(key.data, tuple) and key.data[0] == "exit":
@@ -168,10 +208,11 @@ class Server:
             return None
         fds: list[int] = []
         try:
-            conn.settimeout(5.0)
-            uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1]
-            if uid != os.getuid():
-                raise ConnectionError("another user")
+            conn.settimeout(1.0)  # a client that does not go on at once is not waited for (the launcher waits 2 s)
+            _pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                                 struct.calcsize("3i")))
+            if uid != os.getuid() or gid != os.getgid():
+                raise ConnectionError("another user or group")
             header, fds, _flags, _addr = socket.recv_fds(conn, launch.HEADER.size, 4)
             if len(header) != launch.HEADER.size or len(fds) != 4:
                 raise ConnectionError("incomplete request")
@@ -183,11 +224,12 @@ class Server:
                     raise ConnectionError("incomplete request")
                 body += chunk
             message = json.loads(body)
-            if message["key"] != self.key or self.draining:
+            argv = [str(word) for word in message["argv"]]
+            if message["key"] != self.key or self.draining or not launch.read_command(argv[1:]):
                 conn.sendall(launch.DECLINED)
                 raise ConnectionError("declined")
-            request = Request(fds, list(message["argv"]), dict(message["env"]), int(message["umask"]),
-                              list(message["stdio"]))
+            request = Request(fds, argv, {str(k): str(v) for k, v in message["env"].items()}, int(message["umask"]),
+                              list(message["stdio"]), [int(signum) for signum in message.get("ignored", [])])
             conn.sendall(launch.ACCEPTED)
             if conn.recv(1) != launch.GO:  # the caller gave up waiting and runs the command itself
                 raise ConnectionError("caller gave up")
@@ -205,7 +247,7 @@ class Server:
             conn.close()
             return None
         if pid == 0:
-            self.become_child(conn)
+            self.become_child(conn, request.ignored)
             return request
         for fd in fds:
             os.close(fd)
@@ -219,12 +261,22 @@ class Server:
         self.selector.register(conn, selectors.EVENT_READ, ("client", pidfd))
         return None
 
-    def become_child(self, own: socket.socket) -> None:
-        """In the forked child: the signals as a fresh interpreter has them, and let go of everything of the server's."""
-        for signum, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL),
-                                (signal.SIGHUP, signal.SIG_DFL), (signal.SIGCHLD, signal.SIG_DFL),
-                                (signal.SIGPIPE, signal.SIG_IGN)):
-            signal.signal(signum, handler)
+    def become_child(self, own: socket.socket, ignored: list[int]) -> None:
+        """In the forked child: the signals as the caller's interpreter has them (what it ignores stays ignored), and
+        let go of everything of the server's."""
+        for signum in signal.valid_signals():
+            if signum in (signal.SIGKILL, signal.SIGSTOP):
+                continue
+            if signum in ignored or signum in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these two itself
+                handler = signal.SIG_IGN
+            elif signum == signal.SIGINT:
+                handler = signal.default_int_handler
+            else:
+                handler = signal.SIG_DFL
+            try:
+                signal.signal(signum, handler)
+            except (OSError, ValueError):  # the C library's own real-time signals
+                pass
         self.selector.close()
         if self.listener is not None:
             self.listener.close()
@@ -319,6 +371,7 @@ def adopt(request: Request, server_pid: int) -> None:
             os.close(fd)
     os.fchdir(cwd)
     os.close(cwd)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # nothing but the caller's three streams
     os.umask(request.umask)
     os.environ.clear()
     os.environ.update(request.env)
@@ -355,6 +408,8 @@ def start(path: str, key: str) -> Request | None:
     try:
         idle = float(os.environ.get(launch.IDLE_ENV, launch.DEFAULT_IDLE))
     except ValueError:
+        idle = launch.DEFAULT_IDLE
+    if not math.isfinite(idle) or idle <= 0:  # 0 would start and leave on every call, inf or nan never leave
         idle = launch.DEFAULT_IDLE
     server = Server(path, key, search_path, idle, path[: -len(".sock")] + ".log")
     os.chdir("/")
