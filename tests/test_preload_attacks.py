@@ -327,3 +327,18 @@ def test_off_when_asked_or_under_faketime_no_server_at_all(home, variable):
     else:
         assert _traces_within(home, env, 5) != []
         home.wait_for_server()
+
+
+def test_in_development_mode_the_launcher_warns_of_nothing_the_command_does_not(home):
+    """python -X dev shows unclosed sockets and processes left running: the launcher leaves neither, whether it
+    starts a server or hands the command to one."""
+    env = home.environment(True, PYTHONDEVMODE="1")
+    here = home.run("show", "1", "--today", TODAY, env={**env, "TRACKER_PRELOAD": "0"})
+    starting = home.run("show", "1", "--today", TODAY, env=env)
+    home.wait_for_server()
+    before = home.served()
+    through = home.run("show", "1", "--today", TODAY, env=env)
+    assert home.served() == before + 1
+    assert here.returncode == 0
+    for other in (starting, through):
+        assert (other.returncode, other.stdout, other.stderr) == (here.returncode, here.stdout, here.stderr)

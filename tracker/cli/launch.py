@@ -306,6 +306,7 @@ def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
         _pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                                 struct.calcsize("3i")))
         if uid != os.getuid() or gid != os.getgid():
+            sock.close()
             return None
         umask = os.umask(0o077)
         os.umask(umask)
@@ -317,9 +318,11 @@ def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
         sock.sendall(body)
         answer = sock.recv(1)
         if answer != ACCEPTED:
+            sock.close()
             return None
         sock.sendall(GO)
     except OSError:
+        sock.close()
         return None
     finally:
         if cwd >= 0:
@@ -345,8 +348,10 @@ def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
         if not chunk:
             os.write(2, "错误：后台预加载进程意外退出，命令可能没有执行完。请重新运行；如仍出错，设置 TRACKER_PRELOAD=0 后再试。\n"
                         .encode(sys.stderr.encoding or "utf-8", "replace"))
+            sock.close()
             return 1
         data += chunk
+    sock.close()
     return CODE.unpack(data)[0]
 
 
@@ -378,11 +383,12 @@ def _start_server(path: str, key: str, module_search_path: list[str]) -> None:
     env = dict(os.environ)
     env["TRACKER_PRELOAD_PATH"] = json.dumps(module_search_path)
     try:
-        subprocess.Popen([sys.executable, "-P", "-m", "tracker.cli.preload", path, key], env=env, cwd="/",
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         close_fds=True, start_new_session=True)
+        server = subprocess.Popen([sys.executable, "-P", "-m", "tracker.cli.preload", path, key], env=env, cwd="/",
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  close_fds=True, start_new_session=True)
     except OSError:
-        pass
+        return
+    server.returncode = 0  # it outlives this process on purpose: no "still running" warning (python -X dev) at exit
 
 
 def main() -> None:
