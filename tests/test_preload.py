@@ -274,6 +274,46 @@ def test_ctrl_c_and_sigterm_end_the_command_as_they_do_in_process(home):
     assert outcomes[True, signal.SIGINT][0] != 0
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_that_reaches_the_command_after_it_finished_still_ends_it_as_in_process(home, signum):
+    """The caller passes Ctrl-C or SIGTERM on through the server, so it arrives a moment late: here as late as can
+    be, with the server stopped until the command has written everything and exited. In-process the same signal,
+    sent while the command was blocked in its write, ends it 130 (Ctrl-C) or killed by SIGTERM; so does this."""
+    home.warm()
+    before = home.served()
+    caller, read_end, _ = _blocked_caller(home, preload=True)
+    assert wait_for(lambda: home.served() == before + 1, 30)
+    child = int(re.findall(r" command \d+ pid (\d+):", home.logs())[-1])
+    server = home.live_servers()[0]
+    os.kill(server, signal.SIGSTOP)
+    try:
+        caller.send_signal(signum)
+        os.set_blocking(read_end, False)  # the caller holds the pipe's other end too: read until the command has exited
+        chunks = []
+        deadline = time.monotonic() + 60
+        while _state(child) not in ("Z", None) and time.monotonic() < deadline:
+            try:
+                chunks.append(os.read(read_end, 1 << 16))
+            except BlockingIOError:
+                time.sleep(0.01)
+        assert _state(child) in ("Z", None), "the command did not finish with its server stopped"
+    finally:
+        os.kill(server, signal.SIGCONT)
+    os.set_blocking(read_end, True)
+    chunks.append(_drain(read_end))
+    assert json.loads(b"".join(chunks))  # the command wrote its whole listing before the signal reached it
+    caller.wait(timeout=60)
+    assert (caller.returncode, caller.stderr.read()) == ((130, b"") if signum == signal.SIGINT else (-signum, b""))
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter (Z for exited but not yet waited for), None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def test_edited_code_is_never_answered_by_the_old_server(home, tmp_path):
     """A copy of the packages first on the module path: editing one of its files (one the server has imported) makes
     the running server leave and the next command start one with the new code."""
@@ -359,17 +399,6 @@ def test_a_socket_folder_others_can_enter_is_not_used(home):
     assert done.returncode == 0
     time.sleep(1)
     assert list(home.run_dir.iterdir()) == []
-
-
-@pytest.mark.parametrize("variable", ["TRACKER_PRELOAD", "FAKETIME", "LD_PRELOAD"])
-def test_off_when_asked_or_under_faketime(home, variable):
-    value = {"TRACKER_PRELOAD": "0", "FAKETIME": "+0d", "LD_PRELOAD": ""}[variable]
-    env = home.environment(True, **{variable: value})
-    if variable == "LD_PRELOAD":
-        env["LD_PRELOAD"] = "libc.so.6"  # already loaded everywhere: harmless, but preloading must step aside
-    assert home.run("show", "1", "--json", "--today", TODAY, env=env).returncode == 0
-    time.sleep(1)
-    assert not home.run_dir.exists() or list(home.run_dir.glob("*.sock")) == []
 
 
 def _on_a_terminal(home: Home, args: tuple[str, ...], preload: bool) -> tuple[bytes, int]:

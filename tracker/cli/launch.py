@@ -289,6 +289,21 @@ def end_like(code: int) -> None:
     sys.exit(code)
 
 
+def after_signal(code: int, received: list[int]) -> int:
+    """How a command the caller passed a SIGTERM or SIGINT on ends, as it would have in-process.
+
+    In-process the signal reaches the command at once: SIGTERM's default kills it, and typer makes Ctrl-C's
+    KeyboardInterrupt exit 130. Passed on through the server it arrives a moment later, and by then a command
+    whose output was just being read may have finished (0), or be in the interpreter's clean-up, where a SIGINT
+    kills it (-2). The user stopped a command that, as far as they could see, was still running: it ends the same
+    way every time. A command that failed on its own (another code) keeps its code."""
+    if signal.SIGTERM in received:
+        return -signal.SIGTERM
+    if signal.SIGINT in received and code in (0, 130, -signal.SIGINT):
+        return 130
+    return code
+
+
 def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
     """Hand the command to the server at ``path``; its exit code (minus a signal), or None when it did not take it."""
     import json
@@ -330,7 +345,10 @@ def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
     # From here on the command is running in the server's child: wait for it, whatever happens.
     sock.settimeout(None)
 
+    received: list[int] = []
+
     def forward_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
         try:
             sock.sendall(CODE.pack(signum))
         except OSError:
@@ -352,7 +370,7 @@ def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
             return 1
         data += chunk
     sock.close()
-    return CODE.unpack(data)[0]
+    return after_signal(CODE.unpack(data)[0], received)
 
 
 def _server_running(path: str) -> bool:

@@ -270,7 +270,7 @@ class Server:
             if signum in ignored or signum in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these two itself
                 handler = signal.SIG_IGN
             elif signum == signal.SIGINT:
-                handler = signal.default_int_handler
+                handler = _interrupt
             else:
                 handler = signal.SIG_DFL
             try:
@@ -436,10 +436,46 @@ def start(path: str, key: str) -> Request | None:
     return request
 
 
+_finished = False  # in a child: the command has returned and its output is written
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    """SIGINT in a child: Ctrl-C as in-process (KeyboardInterrupt, which typer makes exit 130) while the command runs.
+
+    The caller passes Ctrl-C on a moment after the user pressed it, so it can come after the command's last line
+    was written, while the interpreter cleans up, where a KeyboardInterrupt prints "Exception ignored … KeyboardInterrupt"
+    on the user's screen. Then it changes nothing here: the caller ends 130 all the same (launch.after_signal)."""
+    if not _finished:
+        raise KeyboardInterrupt
+
+
+def _flush_standard_streams() -> None:
+    """Write what is buffered while Ctrl-C can still stop a write that blocks (a reader that went quiet); a broken
+    pipe is left for the interpreter's own flush at exit to report, exactly as in-process."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def run_command() -> None:
+    """Run the caller's command in this child, from the top level as the interpreter would."""
+    global _finished
+    from tracker.cli.app import main
+
+    try:
+        try:
+            main()
+        finally:
+            _flush_standard_streams()
+            _finished = True
+    except KeyboardInterrupt:  # after typer's own handler, which would have made it 130, and before the exit
+        sys.exit(130)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and start(sys.argv[1], sys.argv[2]) is not None:
-        from tracker.cli.app import main as _main
-
-        _main()
+        run_command()
     else:
         sys.exit(0)
