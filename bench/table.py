@@ -34,10 +34,13 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {', '.join(f'{x:.0%}' for x in r['deliver_ratios'])} ({', '.join(f'{x:.0f}' for x in r['deliver_floor_rates'])}) "
             f"| {', '.join(f'{x:.0%}' for x in r.get('deliver_cpu_ratios', [])) or '—'} |")
     if results.get("peer"):
-        lines += ["", "| tasks | overdue (tracker / Taskwarrior) | tracker s | Taskwarrior s | tracker faster by |", "|---:|---|---:|---:|---:|"]
+        lines += ["", "| tasks | overdue (tracker / Taskwarrior) | tracker s, preloaded (cold) | Taskwarrior s | tracker faster by, preloaded (cold) |",
+                  "|---:|---|---:|---:|---:|"]
         for p in results["peer"]:
-            lines.append(f"| {p['tasks']:,} | {p['tracker_overdue']:,} / {p['taskwarrior_overdue']:,} | {p['tracker_s']:.2f} "
-                         f"| {p['taskwarrior_s']:.2f} | {p['speedup']:.1f}× |")
+            cold = f" ({p['tracker_cold_s']:.2f})" if "tracker_cold_s" in p else ""
+            cold_ratio = f" ({p['cold_speedup']:.1f}×)" if "cold_speedup" in p else ""
+            lines.append(f"| {p['tasks']:,} | {p['tracker_overdue']:,} / {p['taskwarrior_overdue']:,} | {p['tracker_s']:.2f}{cold} "
+                         f"| {p['taskwarrior_s']:.2f} | {p['speedup']:.1f}×{cold_ratio} |")
     return "\n".join(lines) + "\n"
 
 

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from tracker.cli.app import app
 
+os.environ["TRACKER_PRELOAD"] = "0"  # `tracker` processes the tests start run in-process (tests/test_preload.py turns it on)
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED_ANNEX1 = ROOT / "tracker" / "data" / "wuding_plan.txt"
 SHARED_SEED = ROOT / "tests" / "data" / "wuding_seed_with_annex2.txt"  # the whole seed: Annex 1 and Annex 2
