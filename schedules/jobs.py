@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 from notifications.render import render_digest
 from notifications.weekly import ledger_file, render_weekly_message, weekly_parts
 from schedules.robot_posts import office_warnings, store_robot_posts, store_weekly_robot_posts
-from tracker.bulk import collector_paused, give_back_memory
+from tracker.bulk import give_back_memory
 from tracker.calendar import WorkCalendar
 from tracker.db import read_session, write_session
 from tracker.directory import Directory, delivery_unit, unit_rows
@@ -108,8 +108,7 @@ def daily_check(
                               unit_links={unit: url for unit in {e.unit for e in d.own if e.on_behalf} if (url := link(unit))})
                 for d in plan.digests
             )
-            with __import__("contextlib").nullcontext():  # tens of thousands of short-lived objects a block, none in cycles
-                messages = len(store_check(session, plan, rendered, now=now))
+            messages = len(store_check(session, plan, rendered, now=now))
             posts = store_robot_posts(session, plan.digests, county=settings.county, prefix=settings.subject_prefix, now=now,
                                       warnings=calendar.warnings, office=office)
     except IntegrityError as exc:

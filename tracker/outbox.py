@@ -45,18 +45,17 @@ STORE_BLOCK = 256  # messages rendered and written at a time by ``store_check``
 
 def store_check(
     session: Session, plan: CheckPlan, rendered: Iterable[RenderedMessage], *, now: dt.datetime, kind: str = "reminder",
-    block: int | None = None,
 ) -> list[int]:
     """Write the messages of one check and the ledger rows that claim its stages, in the caller's transaction;
     returns the messages' ids.
 
-    ``rendered`` may be a generator that renders each message as it is asked for: the messages are written ``block``
-    at a time, all in the caller's one transaction (the day is still stored whole or not at all), so only one block
-    of rendered mail is held at once (``block`` messages, by default ``STORE_BLOCK``). At 1M assignments the day's mail is about 280 MB of text and its entries more
-    again as Python objects; holding all of it until one insert was most of the job's peak memory."""
+    ``rendered`` may be a generator that renders each message as it is asked for: the messages are written
+    ``STORE_BLOCK`` at a time, all in the caller's one transaction (the day is still stored whole or not at all), so
+    only one block of rendered mail is held at once. At 1M assignments the day's mail is about 280 MB of text, and its
+    entries more again as Python objects: holding all of it until one insert was most of the job's peak memory."""
     stored: list[int] = []
     ids: dict[str, int] = {}
-    for messages in _blocks(rendered, block or STORE_BLOCK):
+    for messages in _blocks(rendered, STORE_BLOCK):
         numbers = store_messages(session, messages, run_date=plan.today, now=now, kind=kind)
         stored += numbers
         ids.update((m.recipient, number) for m, number in zip(messages, numbers))
