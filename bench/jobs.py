@@ -11,8 +11,9 @@ same messages' bytes produced with the templates compiled once and the MIME asse
 ``sqlite3`` executemany in one transaction, and the write-ahead log folded back. Product and floor run alternately,
 each on a fresh copy, so that the machine's drift falls on both.
 
-``python -m bench.jobs DB [--runs N]`` runs the daily job and its floor on copies of a kept benchmark database (made
-by ``python -m bench --keep``): the quick loop for working on the daily job.
+``python -m bench.jobs DB [--runs N] [--against TREE]`` runs the daily job and its floor on copies of a kept benchmark
+database (made by ``python -m bench --keep``): the quick loop for working on the daily job; with ``--against``, another
+source tree's job and floor (``git archive REV | tar -x -C TREE``) in the same rounds, for a before/after.
 """
 
 from __future__ import annotations
@@ -100,8 +101,11 @@ print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_mb": peak / 1024, "gen
 """
 
 
-def _run(code: str, *args: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False)
+def _run(code: str, *args: str, tree: Path | None = None) -> dict[str, Any]:
+    """``code`` in a fresh process; with ``tree``, with that source tree's packages (e.g. the previous commit, unpacked
+    with ``git archive``) in place of these."""
+    env = {**os.environ, "PYTHONPATH": str(tree)} if tree else None
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False, cwd=tree, env=env)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -115,26 +119,40 @@ def _copy(db: Path, name: str) -> Path:
     return copy
 
 
-def daily_job(db: Path, *, floor: bool = False) -> dict[str, Any]:
+def daily_job(db: Path, *, floor: bool = False, tree: Path | None = None) -> dict[str, Any]:
     """Seconds and peak MB of the whole daily job (or with ``floor``, of its floor) on a copy of ``db`` (the first day:
-    an empty ledger)."""
+    an empty ledger); with ``tree``, the job of that source tree."""
     copy = _copy(db, "daily")
     try:
-        return _run(_DAILY_FLOOR if floor else _DAILY, str(copy))
+        return _run(_DAILY_FLOOR if floor else _DAILY, str(copy.resolve()), tree=tree)
     finally:
         copy.unlink(missing_ok=True)
 
 
-def daily_beside_floor(db: Path, runs: int) -> dict[str, Any]:
+def daily_beside_floor(db: Path, runs: int, against: Path | None = None) -> dict[str, Any]:
     """The whole daily job and its floor, alternately ``runs`` times each (after neither warms the other: each is a
-    fresh process on a fresh copy); every run kept, with the medians and CPU load around them."""
-    product, floor, load = [], [], []
+    fresh process on a fresh copy); every run kept, with the medians and CPU load around them. With ``against`` (another
+    source tree, e.g. the previous commit), that tree's job and floor run in the same rounds, before this tree's: on a
+    shared machine only figures taken side by side compare (``against`` holds them, in the same form)."""
+    product, floor, load, other = [], [], [], []
     for _ in range(runs):
+        if against:
+            other.append((os.getloadavg()[0], daily_job(db, tree=against), daily_job(db, floor=True, tree=against)))
         load.append(os.getloadavg()[0])
         product.append(daily_job(db))
         floor.append(daily_job(db, floor=True))
     if product[0]["messages"] != floor[0]["messages"] or product[0]["notices"] != floor[0]["notices"]:
         raise RuntimeError(f"the floor did other work than the job: {product[0]} / {floor[0]}")
+    summary = _daily_summary(product, floor, load)
+    if against:
+        if any(job["messages"] != product[0]["messages"] or job["notices"] != product[0]["notices"] for _l, job, _f in other):
+            raise RuntimeError(f"{against} did other work than this tree: {other[0][1]} / {product[0]}")
+        summary["against"] = {"tree": str(against), **_daily_summary([r[1] for r in other], [r[2] for r in other],
+                                                                     [r[0] for r in other])}
+    return summary
+
+
+def _daily_summary(product: list[dict[str, Any]], floor: list[dict[str, Any]], load: list[float]) -> dict[str, Any]:
     seconds, floor_seconds = statistics.median(r["seconds"] for r in product), statistics.median(r["seconds"] for r in floor)
     cpu, floor_cpu = statistics.median(r["cpu_s"] for r in product), statistics.median(r["cpu_s"] for r in floor)
     return {"daily_job_s": seconds, "daily_job_peak_mb": max(r["peak_mb"] for r in product),
@@ -161,9 +179,11 @@ def main() -> None:
     parser.add_argument("db", type=Path, help="基准数据库（python -m bench --keep 保留的 .db 文件）")
     parser.add_argument("--runs", type=int, default=3, help="每日任务与其下限各运行的次数（0 则不测）")
     parser.add_argument("--delivery", type=int, default=0, help="另测投递的次数（每次前后各测一次下限，记录 CPU 时间）")
+    parser.add_argument("--against", type=Path, help="另一份源码目录（如 git archive 解出的上一个提交），在同样的轮次中交替运行其每日任务与下限，便于前后对比")
     args = parser.parse_args()
     if args.runs:
-        print(json.dumps(daily_beside_floor(args.db, args.runs), ensure_ascii=False, indent=1), flush=True)
+        print(json.dumps(daily_beside_floor(args.db, args.runs, args.against.resolve() if args.against else None),
+                         ensure_ascii=False, indent=1), flush=True)
     if args.delivery:
         print(json.dumps(delivery_beside_floor(args.db, args.delivery), ensure_ascii=False, indent=1))
 

@@ -102,13 +102,13 @@ def daily_check(
             plan = plan_check(session, today, calendar, settings.policy, settings.lights)
             office = office_warnings(session, now.tzinfo or dt.timezone.utc)
             link = _links(session, settings, now)
-            rendered = [
+            rendered = (  # rendered as store_check writes them, a block at a time: the day's mail is never held whole
                 render_digest(d, sender=settings.sender, now=now, county=settings.county, prefix=settings.subject_prefix,
                               warnings=calendar.warnings + (office[1] if d.recipient in office[0] else []), link=link(d.recipient),
                               unit_links={unit: url for unit in {e.unit for e in d.own if e.on_behalf} if (url := link(unit))})
                 for d in plan.digests
-            ]
-            store_check(session, plan, rendered, now=now)
+            )
+            messages = len(store_check(session, plan, rendered, now=now))
             posts = store_robot_posts(session, plan.digests, county=settings.county, prefix=settings.subject_prefix, now=now,
                                       warnings=calendar.warnings, office=office)
     except IntegrityError as exc:
@@ -118,8 +118,8 @@ def daily_check(
         return CheckReport(today, workday=True, warnings=calendar.warnings, skipped_reason="另一个进程已完成本次检查。")
     for name in plan.unreachable:
         log.warning("单位“%s”及其上级都没有邮箱，提醒无法送达。", name)
-    log.info("%s 检查完成：%d 封邮件，%d 条机器人消息，%d 条提醒。", today, len(rendered), posts, len(plan.notices))
-    return CheckReport(today, workday=True, messages=len(rendered), notices=len(plan.notices),
+    log.info("%s 检查完成：%d 封邮件，%d 条机器人消息，%d 条提醒。", today, messages, posts, len(plan.notices))
+    return CheckReport(today, workday=True, messages=messages, notices=len(plan.notices),
                        unreachable=plan.unreachable, warnings=calendar.warnings, robot_posts=posts)
 
 

@@ -12,7 +12,8 @@ never expires while its owner is working, and an owner that finds a claim taken 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,13 +40,25 @@ class RenderedMessage:
     entries: list[dict[str, object]]
 
 
+STORE_BLOCK = 256  # messages rendered and written at a time by ``store_check``
+
+
 def store_check(
-    session: Session, plan: CheckPlan, rendered: Sequence[RenderedMessage], *, now: dt.datetime, kind: str = "reminder"
+    session: Session, plan: CheckPlan, rendered: Iterable[RenderedMessage], *, now: dt.datetime, kind: str = "reminder",
 ) -> list[int]:
     """Write the messages of one check and the ledger rows that claim its stages, in the caller's transaction;
-    returns the messages' ids."""
-    stored = store_messages(session, rendered, run_date=plan.today, now=now, kind=kind)
-    ids = {m.recipient: message_id for m, message_id in zip(rendered, stored)}
+    returns the messages' ids.
+
+    ``rendered`` may be a generator that renders each message as it is asked for: the messages are written
+    ``STORE_BLOCK`` at a time, all in the caller's one transaction (the day is still stored whole or not at all), so
+    only one block of rendered mail is held at once. At 1M assignments the day's mail is about 280 MB of text, and its
+    entries more again as Python objects: holding all of it until one insert was most of the job's peak memory."""
+    stored: list[int] = []
+    ids: dict[str, int] = {}
+    for messages in _blocks(rendered, STORE_BLOCK):
+        numbers = store_messages(session, messages, run_date=plan.today, now=now, kind=kind)
+        stored += numbers
+        ids.update((m.recipient, number) for m, number in zip(messages, numbers))
     if plan.notices:  # one executemany: a province's first morning has about 75,000 ledger rows, too many to build as objects
         bulk_insert(session, Notice.__table__, {"sent_on": plan.today, "created_at": now},  # type: ignore[attr-defined]
                     ("assignment_id", "due_on", "stage", "rank", "message_id"),
@@ -53,6 +66,13 @@ def store_check(
     store_disclosure_notices(session, plan, ids, now)
     session.flush()
     return stored
+
+
+def _blocks(items: Iterable[RenderedMessage], size: int) -> Iterator[tuple[RenderedMessage, ...]]:
+    """``items`` in tuples of ``size`` (``itertools.batched`` from Python 3.12)."""
+    iterator = iter(items)
+    while block := tuple(itertools.islice(iterator, size)):
+        yield block
 
 
 def store_messages(

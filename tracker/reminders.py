@@ -108,11 +108,12 @@ def latest_stage(
 def timing_words(due: dt.date, days_left: int) -> str:
     """What is true on the day the reminder is read, whichever stage it was sent for: a stage moved to an
     earlier working day, or sent late after downtime, must not say "30天后到期" with 22 days left."""
+    day = due.isoformat()  # what f"{due}" writes, without format()'s detour through str(): this runs per entry, twice
     if days_left > 0:
-        return f"期限 {due}，还剩 {days_left} 天"
+        return f"期限 {day}，还剩 {days_left} 天"
     if days_left == 0:
-        return f"期限 {due}，今日到期"
-    return f"期限 {due}，已逾期 {-days_left} 天"
+        return f"期限 {day}，今日到期"
+    return f"期限 {day}，已逾期 {-days_left} 天"
 
 
 @dataclass(slots=True)
