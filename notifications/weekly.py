@@ -141,17 +141,60 @@ def write_xlsx(report: WeeklyReport, target: BinaryIO) -> None:
         summary += [[p.title or p.code, p.code, p.items, p.totals.assignments, p.totals.done, p.totals.overdue, p.red_items]
                     for p in report.plans]
 
-    def ledger() -> Iterator[list[object]]:
-        yield [xlsx.Styled(h, xlsx.HEADER) for h in _LEDGER_HEADERS]
-        labels = DERIVED.get
-        for r in report.ledger:
-            yield [r.item + f"（{r.occurrence}期）" if r.occurrence else r.item, r.task, r.title, r.unit, labels(r.status, r.status),
-                   lights[r.light], r.due, r.effective_due, r.completed_on, r.overdue_days, r.progress, r.note, r.evidence, r.plan]
-
     xlsx.write_workbook([
         xlsx.Sheet("汇总", summary, widths=(28,)),
-        xlsx.Sheet("台账", ledger(), widths=_LEDGER_WIDTHS, freeze_header=True, filter_columns=len(_LEDGER_HEADERS)),
+        xlsx.Sheet("台账", widths=_LEDGER_WIDTHS, freeze_header=True, filter_columns=len(_LEDGER_HEADERS),
+                   xml_rows=functools.partial(_ledger_rows, report, lights)),
     ], target)
+
+
+def _ledger_rows(report: WeeklyReport, lights: dict[str, xlsx.Styled], cells: xlsx.Cells) -> Iterator[str]:
+    """The 台账's rows as XML: per assignment its item (with the occurrence), task, title, unit, status, light, dates,
+    overdue days, progress, note, evidence and plan, each distinct value's cell made once and
+    then looked up by the ledger's own numbers (item, unit, status, light, date ordinal), so that a province's 180k rows
+    cost a few look-ups and one join each. Cells are asked for in column order, so that text is numbered in the shared
+    strings as a row-by-row writer numbers it."""
+    yield cells.row(xlsx.Styled(h, xlsx.HEADER) for h in _LEDGER_HEADERS)
+    ledger = report.ledger
+    items, units, words, labels = ledger.items, ledger.unit_names, ledger.words, DERIVED.get
+    cell = cells.cell
+    heads: dict[int, str] = {}  # item -> its cells A to C (no occurrence)
+    plans: dict[str, str] = {}  # plan code -> its cell N
+    by_unit: dict[int, str] = {}
+    statuses: dict[int, str] = {}
+    colours: dict[int, str] = {}
+    dates: list[dict[int, str]] = [{}, {}, {}]  # columns G, H, I by ordinal
+    numbers: list[dict[int, str]] = [{}, {}]  # columns J, K
+    day = dt.date.fromordinal
+    due_cells, effective_cells, completed_cells = dates
+    days_cells, progress_cells = numbers
+    for item, unit, status, light, due, effective, completed, days, progress, (occurrence, note, evidence) in ledger.compact():
+        key, task, title, plan = items[item]
+        if occurrence:
+            head = cell(0, key + f"（{occurrence}期）") + cell(1, task) + cell(2, title)
+        elif (head := heads.get(item)) is None:  # type: ignore[assignment]
+            head = heads[item] = cell(0, key) + cell(1, task) + cell(2, title)
+        if (d := by_unit.get(unit)) is None:
+            d = by_unit[unit] = cell(3, units[unit])
+        if (e := statuses.get(status)) is None:
+            e = statuses[status] = cell(4, labels(words[status], words[status]))
+        if (f := colours.get(light)) is None:
+            f = colours[light] = cell(5, lights[words[light]])
+        if (g := due_cells.get(due)) is None:
+            g = due_cells[due] = cell(6, day(due) if due else None)
+        if (h := effective_cells.get(effective)) is None:
+            h = effective_cells[effective] = cell(7, day(effective) if effective else None)
+        if (i := completed_cells.get(completed)) is None:
+            i = completed_cells[completed] = cell(8, day(completed) if completed else None)
+        if (j := days_cells.get(days)) is None:
+            j = days_cells[days] = cell(9, days)
+        if (k := progress_cells.get(progress)) is None:
+            k = progress_cells[progress] = cell(10, progress)
+        notes = cell(11, note) + cell(12, evidence) if note or evidence else ""
+        if (n := plans.get(plan)) is None:
+            n = plans[plan] = cell(13, plan)
+        yield f"{head}{d}{e}{f}{g}{h}{i}{j}{k}{notes}{n}"
+
 
 
 def ledger_file(report: WeeklyReport, folder: Path, limit: int) -> LedgerFile:
