@@ -204,40 +204,41 @@ def _ledger_rows(report: WeeklyReport, lights: dict[str, xlsx.Styled], cells: xl
     heads: dict[int, str] = {}  # item -> its cells A to C (no occurrence)
     plans: dict[str, str] = {}  # plan code -> its cell N
     by_unit: dict[int, str] = {}
-    statuses: dict[int, str] = {}
-    colours: dict[int, str] = {}
-    dates: list[dict[int, str]] = [{}, {}, {}]  # columns G, H, I by ordinal
-    numbers: list[dict[int, str]] = [{}, {}]  # columns J, K
+    states: dict[int, str] = {}  # status and light -> cells E and F
+    due_cells: dict[int, str] = {}  # by ordinal: cells G, H and I
+    effective_cells: dict[int, str] = {}
+    completed_cells: dict[int, str] = {}
+    figures: dict[tuple[int, int], str] = {}  # overdue days, progress -> cells J and K
     day = dt.date.fromordinal
-    due_cells, effective_cells, completed_cells = dates
-    days_cells, progress_cells = numbers
-    for item, unit, status, light, due, effective, completed, days, progress, (occurrence, note, evidence) in ledger.compact():
+    texts = ledger.texts
+    with_text = iter(texts)  # rows with an occurrence, a note or evidence, in row order
+    next_text = next(with_text, -1)
+    for row, (item, unit, status, light, due, effective, completed, days, progress) in enumerate(ledger.numbers()):
         key, task, title, plan = items[item]
+        occurrence = note = evidence = ""
+        if row == next_text:
+            occurrence, note, evidence = texts[row]
+            next_text = next(with_text, -1)
         if occurrence:
             head = cell(0, key + f"（{occurrence}期）") + cell(1, task) + cell(2, title)
         elif (head := heads.get(item)) is None:  # type: ignore[assignment]
             head = heads[item] = cell(0, key) + cell(1, task) + cell(2, title)
         if (d := by_unit.get(unit)) is None:
             d = by_unit[unit] = cell(3, units[unit])
-        if (e := statuses.get(status)) is None:
-            e = statuses[status] = cell(4, labels(words[status], words[status]))
-        if (f := colours.get(light)) is None:
-            f = colours[light] = cell(5, lights[words[light]])
+        if (ef := states.get(state := status << 16 | light)) is None:
+            ef = states[state] = cell(4, labels(words[status], words[status])) + cell(5, lights[words[light]])
         if (g := due_cells.get(due)) is None:
             g = due_cells[due] = cell(6, day(due) if due else None)
         if (h := effective_cells.get(effective)) is None:
             h = effective_cells[effective] = cell(7, day(effective) if effective else None)
         if (i := completed_cells.get(completed)) is None:
             i = completed_cells[completed] = cell(8, day(completed) if completed else None)
-        if (j := days_cells.get(days)) is None:
-            j = days_cells[days] = cell(9, days)
-        if (k := progress_cells.get(progress)) is None:
-            k = progress_cells[progress] = cell(10, progress)
+        if (jk := figures.get(pair := (days, progress))) is None:
+            jk = figures[pair] = cell(9, days) + cell(10, progress)
         notes = cell(11, note) + cell(12, evidence) if note or evidence else ""
         if (n := plans.get(plan)) is None:
             n = plans[plan] = cell(13, plan)
-        yield f"{head}{d}{e}{f}{g}{h}{i}{j}{k}{notes}{n}"
-
+        yield f"{head}{d}{ef}{g}{h}{i}{jk}{notes}{n}"
 
 
 def ledger_file(report: WeeklyReport, folder: Path, limit: int) -> LedgerFile:

@@ -227,12 +227,21 @@ class Ledger:
         progress, (occurrence, note, evidence)); item, unit, status and light are numbers that ``items``,
         ``unit_names`` and ``words`` name, dates are ordinals (0 for none). For a writer of hundreds of thousands of
         rows that makes each distinct value's output once."""
+        texts, empty = self._texts, ("", "", "")
+        for row, numbered in enumerate(self.numbers()):
+            yield (*numbered, texts.get(row, empty))  # type: ignore[misc]
+
+    def numbers(self) -> Iterator[tuple[int, ...]]:
+        """``compact`` without the texts (``texts`` has them by row number): made in C, for the workbook's writer."""
         if self._released:  # a workbook written now would have an empty 台账 sheet and say nothing
             raise RuntimeError("the weekly ledger was released after its workbook was written; build the report again")
-        texts, empty = self._texts, ("", "", "")
         numbers = itertools.chain.from_iterable(self._arrays)
-        for row, numbered in enumerate(zip(*[numbers] * _WIDTH)):
-            yield (*numbered, texts.get(row, empty))  # type: ignore[misc]
+        return zip(*[numbers] * _WIDTH)
+
+    @property
+    def texts(self) -> dict[int, tuple[str, str, str]]:
+        """(occurrence, note, evidence) by row number, of the rows where any is not empty, in row order."""
+        return self._texts
 
     @property
     def items(self) -> list[tuple[str, str, str, str]]:
