@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import operator
 from array import array
 from collections import namedtuple
 from collections.abc import Iterable, Iterator
@@ -162,6 +163,11 @@ _WIDTH = 9
 _PER_ARRAY = _WIDTH * 65_536
 
 
+# what the ledger keeps of an assignment, read in one call (a province has 180k)
+_LEDGER_FIELDS = operator.attrgetter("unit_id", "unit", "status", "light", "due", "effective_due", "completed_on", "overdue_days",
+                                     "progress", "occurrence", "note", "evidence")
+
+
 class Ledger:
     """Every principal assignment of the report, held compactly: a province has hundreds of thousands and 1M
     assignments as views would not fit the weekly job's memory. Item and unit names are held once; each row is a few
@@ -202,19 +208,17 @@ class Ledger:
         names, words, texts = self._unit_names, self._words, self._texts
         row = self._count
         added: list[int] = []
-        for a in assignments:
-            unit = a.unit_id
+        for unit, name, status_word, light_word, due, effective, completed, days, progress, *text in map(_LEDGER_FIELDS, assignments):
             if unit not in names:
-                names[unit] = a.unit
-            status, light = words.get(a.status), words.get(a.light)
+                names[unit] = name
+            status, light = words.get(status_word), words.get(light_word)
             if status is None or light is None:  # a status or light this ledger does not know yet: kept, not lost
-                status, light = (words.setdefault(w, len(words)) for w in (a.status, a.light))
-            if a.occurrence or a.note or a.evidence:
-                texts[row] = (a.occurrence, a.note, a.evidence)
+                status, light = (words.setdefault(w, len(words)) for w in (status_word, light_word))
+            if any(text):
+                texts[row] = tuple(text)  # type: ignore[assignment]
             row += 1
-            due, effective, completed = a.due, a.effective_due, a.completed_on
             added += (item, unit, status, light, due.toordinal() if due else 0, effective.toordinal() if effective else 0,
-                      completed.toordinal() if completed else 0, a.overdue_days, a.progress)
+                      completed.toordinal() if completed else 0, days, progress)
         self._count = row
         numbers = self._arrays[-1]
         if len(numbers) >= _PER_ARRAY:  # an array may pass the size by one item's rows
