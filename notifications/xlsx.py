@@ -211,8 +211,7 @@ class Cells:
 
     def row(self, values: Iterable[object]) -> str:
         """The XML of a row's cells, from its values."""
-        cell = self.cell
-        return "".join([cell(column, value) for column, value in zip(self._columns, values)])
+        return "".join(map(self.cell, self._columns, values))
 
 
 def _write_sheet(sheet: Sheet, out: BinaryIO, shared: SharedStrings) -> None:
