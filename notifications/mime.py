@@ -149,9 +149,11 @@ _OTHER_BOUNDARY = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # the 
 _BLOCK = 57 * 1024  # bytes of UTF-8 per base64 piece: whole 76-column lines
 
 
-def _batches(chunks: Iterable[str], count: int = 4096) -> Iterator[str]:
+def _batches(chunks: Iterable[str], count: int = 256) -> Iterator[str]:
     """The chunks joined ``count`` at a time: a template yields one chunk per value it writes, a province's report
-    about 800,000 of them, and taking them in C (``islice``) instead of one Python step each halves the encoding."""
+    about 800,000 of them, and taking them in C (``islice``) instead of one Python step each halves the encoding. A
+    batch is at most ``count`` chunks, not a size: a writer of long chunks keeps them short (``weekly._ROWS_AT_ONCE``),
+    or a batch of them would be held whole (at 1M, 256 pieces of a thousand rows were the whole unit list)."""
     chunks = iter(chunks)
     while batch := list(itertools.islice(chunks, count)):  # a list: a batch of empty chunks is not the end
         yield "".join(batch)

@@ -101,7 +101,7 @@ _ITEM_ROW_HTML = ('\n  <tr><td>{0}{1}</td><td align="center">{2}</td><td align="
                   '</tr>\n  ')
 _UNIT_ROW_TEXT = "  {0}. {1}：承担 {2}，完成 {3}，按时 {4}，逾期 {5}\n"
 _ITEM_ROW_TEXT = "  [{0}] 事项 {1}{2}（期限 {3}，完成 {4}/{5}）\n"
-_ROWS_AT_ONCE = 1000  # rows joined into one piece of the body: the list is never held whole
+_ROWS_AT_ONCE = 50  # rows joined into one piece of the body (about 12,000 characters): the list is never held whole
 
 
 def _pieces(rows: Iterator[str], markup: bool) -> Iterator[str]:

@@ -213,3 +213,16 @@ def test_a_recipient_without_an_address_is_reached_through_its_township(seeded):
         engine.dispose()
     assert found[0] == ("狮山镇人民政府", ["ss@wuding.example"])
     assert found == [(unit.name, list(unit.emails)) for unit in whole]  # type: ignore[union-attr]
+
+
+def test_the_bodies_lists_come_in_short_pieces():
+    """The lists are made in Python, but still a few rows at a time: the encoder joins a fixed number of pieces, so a
+    long piece would make it hold the whole list (at 1M, tens of megabytes)."""
+    report = _report()
+    report.units = [UnitLine(f"单位{n:05d}", assigned=3, done=1, on_time=1, overdue=n % 2, overdue_days=n % 9) for n in range(3000)]
+    report.items = report.items * 1000
+    context = weekly._context(report, True, None, None)
+    for name, ctx in (("weekly.html", context), ("weekly.txt", weekly._plain(context))):
+        chunks = list(templates().get_template(name).generate(ctx))
+        assert sum(len(c) for c in chunks) > 200_000
+        assert max(len(c) for c in chunks) <= 20_000, name
