@@ -65,7 +65,8 @@ def _report() -> WeeklyReport:
                     occurrence="2021-03" if key == "3" and n % 2 else ""))
         ledger.add_view(_view(key, title, task, plan, principals))
     lines = [UnitLine(name, assigned=30, done=10, on_time=8, overdue=3 * u, overdue_days=7 * u, flagged=u) for u, name in enumerate(units)]
-    items = [ItemLine("1.义务教育", "义务教育", "red", AS_OF, AS_OF.isoformat(), 2, 30, ["县财政局"], "zwgk2020"),
+    items = [ItemLine("1.义务教育", "义务教育", "red", AS_OF, AS_OF.isoformat(), 2, 30, ["县财政局", "甲 & <乙> \"丙\""], "zwgk2020"),
+             ItemLine("4", "逾期 <事项>", "red", AS_OF, AS_OF.isoformat(), 0, 30, ["狮山镇人民政府"], "yshj2021"),
              ItemLine("2", "财政预决算 <公开>", "yellow", None, "等待事件“验收 & 公示”", 0, 30, [], "zwgk2020"),
              ItemLine("3", "第三项", "green", None, "持续推进", 30, 30, [], "yshj2021")]
     return WeeklyReport(as_of=AS_OF, since=AS_OF - 7 * DAY, title="进度通报 <测试>", totals=Totals(assignments=90, done=20),
@@ -126,6 +127,11 @@ def test_the_ledger_rows_are_the_xml_the_row_by_row_writer_makes():
 # The templates' loops as they were before the rows were made in Python: the bodies must not change by a character.
 _LOOPS = {
     "weekly.html": [
+        ("""  {% for rows in red_rows(r.red_items) %}{{ rows }}{% endfor %}""",
+         """  {% for i in r.red_items %}
+  <tr data-item="{{ r.ref(i.plan, i.key) }}"><td>{{ light(i.light) }} {{ r.ref(i.plan, i.key) }}{% if not i.key.endswith(i.title) %}　{{ i.title }}{% endif %}</td><td align="center" style="white-space:nowrap;">{{ i.due_text }}</td>
+  <td align="center">{{ i.done }}/{{ i.total }}</td><td>{{ i.late_units | length }} 个：{{ i.late_units | join("、") }}</td></tr>
+  {% endfor %}"""),
         ("""  {% for rows in unit_rows(units) %}{{ rows }}{% endfor %}""",
          """  {% for rank, u in units %}
   <tr data-unit="{{ u.unit }}"><td align="center">{{ rank }}</td><td>{% if u.overdue %}{{ light("red") }} {% endif %}{{ u.unit }}</td><td align="center">{{ u.assigned }}</td>
@@ -137,6 +143,10 @@ _LOOPS = {
   {% endfor %}{% endfor %}"""),
     ],
     "weekly.txt": [
+        ("""{% for rows in red_rows(r.red_items) %}{{ rows }}{% else %}""",
+         """{% for i in r.red_items %}  [红灯] 事项 {{ r.ref(i.plan, i.key) }} {{ i.title }}（期限 {{ i.due_text }}，完成 {{ i.done }}/{{ i.total }}）
+      逾期单位：{{ i.late_units | join("、") }}
+{% else %}"""),
         ("""{% for rows in unit_rows(units) %}{{ rows }}{% endfor %}""",
          """{% for rank, u in units %}  {{ rank }}. {{ u.unit }}：承担 {{ u.assigned }}，完成 {{ u.done }}，按时 {{ u.on_time }}，逾期 {{ u.overdue }}
 {% endfor %}"""),
@@ -159,11 +169,15 @@ def _former(name: str):
 def test_the_bodies_lists_are_what_the_templates_loops_wrote(units_max, monkeypatch):
     monkeypatch.setattr(weekly, "_ROWS_AT_ONCE", 2)  # several pieces, and a piece that is not full
     report = _report()
-    for attached in (True, False):
+    quiet = _report()
+    quiet.items = [i for i in quiet.items if i.light != "red"]  # no red item: the lists' "none" lines
+    for report, attached in ((report, True), (report, False), (quiet, True)):
         context = weekly._context(report, attached, None, units_max)
         html = weekly.render_html(report, attached=attached, units_max=units_max)
         assert html == _former("weekly.html").render(context)
         assert weekly.render_text(report, attached=attached, units_max=units_max) == _former("weekly.txt").render(weekly._plain(context))
+    html = weekly.render_html(_report(), units_max=units_max)
+    assert '<tr data-item="yshj2021:4"><td>' in html and "<td>2 个：县财政局、甲 &amp; &lt;乙&gt; &#34;丙&#34;</td>" in html
     assert '<tr data-unit="甲 &amp; &lt;乙&gt; &#34;丙&#34;">' in html and "<td>2　财政预决算 &lt;公开&gt;</td>" in html
     assert "<td>1.义务教育</td>" in html  # a key that ends with its title is not followed by it
 
