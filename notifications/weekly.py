@@ -93,9 +93,10 @@ def _plain(context: dict[str, object]) -> dict[str, object]:
 
 
 # The long lists of the bodies, one row per unit, per item and per red item, are made here rather than in the
-# templates: a province's mail lists about 17,000 units, 6,000 items and 3,500 red items, and a template spent about 20 µs on each row (an escape and an
-# attribute look-up per value, a call per light), half the time of the HTML body. Each format is the text the template's
-# loop wrote, character for character (tests/test_weekly_body_rows.py renders both ways and compares).
+# templates: a province's mail lists about 17,000 units, 6,000 items and 3,500 red items, and a template spent about
+# 20 µs on each row (an escape and an attribute look-up per value, a call per light), half the time of the HTML body.
+# Each format is the text the template's loop wrote, character for character (tests/test_weekly_third_pass.py renders
+# the bodies with the former loops and compares).
 _UNIT_ROW_HTML = ('\n  <tr data-unit="{0}"><td align="center">{1}</td><td>{2}{0}</td><td align="center">{3}</td>\n'
                   '  <td align="center">{4}</td><td align="center">{5}</td><td align="center">{6}</td><td align="center">{7}</td>'
                   '</tr>\n  ')

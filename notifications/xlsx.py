@@ -8,7 +8,8 @@ Rows are streamed into the zip a block at a time (``write_workbook``): a provinc
 megabytes of XML, and building it as one string made the weekly job's peak memory grow with the data. Text that
 repeats (item titles, unit names, statuses) is written once, in the shared-strings part, and referenced by number:
 a province's sheet is then a third of the XML to make and to compress. The compressor runs in a second thread
-(zlib releases the interpreter's lock) while the next block of rows is made.
+(zlib releases the interpreter's lock) while the next block of rows is made, with the interpreter switching threads
+often enough for the two to overlap (``SWITCH_INTERVAL``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import datetime as dt
 import io
 import sys
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -243,16 +245,28 @@ def _write_sheet(sheet: Sheet, out: BinaryIO, shared: SharedStrings) -> None:
 SWITCH_INTERVAL = 0.0005
 
 
+_switching = threading.Lock()
+_writers = 0  # sheets being written now, in any thread: the interval goes back when the last one ends
+_interval_before = 0.0
+
+
 @contextlib.contextmanager
 def _quick_switches() -> Iterator[None]:
     """The interpreter's switch interval at ``SWITCH_INTERVAL`` while the block runs, then as it was (it is
-    process-wide: other threads only switch more often meanwhile)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, SWITCH_INTERVAL))
+    process-wide: other threads only switch more often meanwhile; two workbooks written at once give it back once)."""
+    global _writers, _interval_before
+    with _switching:
+        if not _writers:
+            _interval_before = sys.getswitchinterval()
+            sys.setswitchinterval(min(_interval_before, SWITCH_INTERVAL))
+        _writers += 1
     try:
         yield
     finally:
-        sys.setswitchinterval(before)
+        with _switching:
+            _writers -= 1
+            if not _writers:
+                sys.setswitchinterval(_interval_before)
 
 
 class _Behind:

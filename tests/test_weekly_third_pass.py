@@ -207,6 +207,25 @@ def test_the_switch_interval_is_given_back_even_when_the_writing_fails():
     assert sys.getswitchinterval() == before
 
 
+def test_two_workbooks_written_at_once_give_the_switch_interval_back():
+    import threading
+
+    before = sys.getswitchinterval()
+    inside = threading.Barrier(2)
+
+    def rows():
+        yield ["甲", 1]
+        inside.wait(timeout=10)  # both sheets are being written now
+        yield ["乙", 2]
+
+    threads = [threading.Thread(target=xlsx.write_workbook, args=([xlsx.Sheet("台账", rows())], io.BytesIO())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sys.getswitchinterval() == before
+
+
 def test_a_recipient_without_an_address_is_reached_through_its_township(seeded):
     """The recipients are routed from their own rows and those of the units above them, as the whole directory
     routes them."""
