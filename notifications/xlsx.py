@@ -8,15 +8,19 @@ Rows are streamed into the zip a block at a time (``write_workbook``): a provinc
 megabytes of XML, and building it as one string made the weekly job's peak memory grow with the data. Text that
 repeats (item titles, unit names, statuses) is written once, in the shared-strings part, and referenced by number:
 a province's sheet is then a third of the XML to make and to compress. The compressor runs in a second thread
-(zlib releases the interpreter's lock) while the next block of rows is made.
+(zlib releases the interpreter's lock) while the next block of rows is made, with the interpreter switching threads
+often enough for the two to overlap (``SWITCH_INTERVAL``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import sys
+import threading
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -67,11 +71,15 @@ class Styled:
 
 @dataclass
 class Sheet:
+    """A sheet's rows as values (``rows``), or as their cells' XML (``xml_rows``, given the sheet's ``Cells``), for a
+    sheet of hundreds of thousands of rows whose writer knows which of its values repeat."""
+
     name: str
-    rows: Iterable[Sequence[object]]
+    rows: Iterable[Sequence[object]] = ()
     widths: Sequence[float] = ()
     freeze_header: bool = False
     filter_columns: int = 0
+    xml_rows: Callable[[Cells], Iterable[str]] | None = None
 
 
 def column_letter(index: int) -> str:
@@ -173,9 +181,43 @@ FRAGMENTS_MAX = 200_000  # cells' XML kept for values met again, over all column
 ROWS_PER_WRITE = 2000  # rows joined into one string before they go to the compressor: few calls, little memory
 
 
+class Cells:
+    """One sheet's cells as XML, the row number left out (a NUL, which no cell holds: XML forbids it), for the row to
+    fill in. A value met again in its column (an item's title on each of its units' rows, a status, a date) is one
+    look-up, not one cell's XML; text goes to the shared strings in the order the cells are asked for, which is the
+    order they are written in."""
+
+    def __init__(self, shared: SharedStrings) -> None:
+        self._shared = shared
+        self._letters = [column_letter(i) for i in range(1, 64)]
+        self._known: list[dict[object, str]] = [{} for _ in self._letters]
+        self._columns = range(len(self._letters))  # a row's values past the last letter are not written
+        self._room = FRAGMENTS_MAX  # cells kept, over all columns
+
+    def cell(self, column: int, value: object) -> str:
+        """The XML of ``value`` in ``column`` (0 for A)."""
+        # 1 and True are equal keys but not equal cells, also inside a Styled value
+        key = (value if type(value) is str else (Styled, type(value.value), value.value, value.style)  # type: ignore[attr-defined]
+               if type(value) is Styled else (type(value), value))
+        known = self._known[column]
+        try:
+            fragment = known.get(key)
+        except TypeError:  # a value that cannot be a key (a list): written as text, never kept
+            fragment, key = None, None
+        if fragment is None:
+            fragment = _cell(f"{self._letters[column]}\0", value, self._shared)
+            if self._room and key is not None and not fragment.endswith("</t></is></c>"):  # text in its cell does not repeat
+                known[key] = fragment
+                self._room -= 1
+        return fragment
+
+    def row(self, values: Iterable[object]) -> str:
+        """The XML of a row's cells, from its values."""
+        return "".join(map(self.cell, self._columns, values))
+
+
 def _write_sheet(sheet: Sheet, out: BinaryIO, shared: SharedStrings) -> None:
     """The sheet's XML, written as its rows come: memory stays at one block of rows, whatever the sheet's size."""
-    letters = [column_letter(i) for i in range(1, 64)]
     view = ('<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
             'state="frozen"/></sheetView></sheetViews>') if sheet.freeze_header else ""
     cols = "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(sheet.widths, start=1))
@@ -185,32 +227,46 @@ def _write_sheet(sheet: Sheet, out: BinaryIO, shared: SharedStrings) -> None:
                f'{view}{cols}<sheetData>').encode("utf-8"))
     block: list[str] = []
     count = 0
-    # Each column's cells as XML with the row number left out ("\0", which no cell holds: XML forbids it): a value met
-    # again (an item's title on each of its units' rows, a status, a date) is then one look-up, not one cell's XML.
-    fragments: list[dict[object, str]] = [{} for _ in letters]
-    room = FRAGMENTS_MAX
-    for count, row in enumerate(sheet.rows, start=1):
-        cells = []
-        for known, letter, value in zip(fragments, letters, row):
-            # 1 and True are equal keys but not equal cells, also inside a Styled value
-            key = (value if type(value) is str else (Styled, type(value.value), value.value, value.style)
-                   if type(value) is Styled else (type(value), value))
-            try:
-                fragment = known.get(key)
-            except TypeError:  # a value that cannot be a key (a list): written as text, never kept
-                fragment, key = None, None
-            if fragment is None:
-                fragment = _cell(f"{letter}\0", value, shared)
-                if room and key is not None and not fragment.endswith("</t></is></c>"):  # text in its cell does not repeat
-                    known[key] = fragment
-                    room -= 1
-            cells.append(fragment)
-        block.append(f'<row r="\0">{"".join(cells)}</row>'.replace("\0", str(count)))
+    cells = Cells(shared)
+    rows = sheet.xml_rows(cells) if sheet.xml_rows is not None else map(cells.row, sheet.rows)
+    for count, xml in enumerate(rows, start=1):
+        block.append(f'<row r="\0">{xml}</row>'.replace("\0", str(count)))
         if len(block) >= ROWS_PER_WRITE:
             out.write("".join(block).encode("utf-8"))
             block.clear()
-    auto = f'<autoFilter ref="A1:{letters[sheet.filter_columns - 1]}{max(count, 1)}"/>' if sheet.filter_columns else ""
+    auto = f'<autoFilter ref="A1:{column_letter(sheet.filter_columns)}{max(count, 1)}"/>' if sheet.filter_columns else ""
     out.write(("".join(block) + f"</sheetData>{auto}</worksheet>").encode("utf-8"))
+
+
+# How often the interpreter lets another thread take its lock while the rows are made (Python's default: 5 ms). zlib
+# lets the lock go while it deflates, but takes it back each time its output buffer grows, several times per block:
+# at the default, each time it waited for the thread making rows to hand the lock over, and the two threads ran one
+# after the other (a province's workbook took as long as its rows plus its compressing). At 0.5 ms they overlap.
+SWITCH_INTERVAL = 0.0005
+
+
+_switching = threading.Lock()
+_writers = 0  # sheets being written now, in any thread: the interval goes back when the last one ends
+_interval_before = 0.0
+
+
+@contextlib.contextmanager
+def _quick_switches() -> Iterator[None]:
+    """The interpreter's switch interval at ``SWITCH_INTERVAL`` while the block runs, then as it was (it is
+    process-wide: other threads only switch more often meanwhile; two workbooks written at once give it back once)."""
+    global _writers, _interval_before
+    with _switching:
+        if not _writers:
+            _interval_before = sys.getswitchinterval()
+            sys.setswitchinterval(min(_interval_before, SWITCH_INTERVAL))
+        _writers += 1
+    try:
+        yield
+    finally:
+        with _switching:
+            _writers -= 1
+            if not _writers:
+                sys.setswitchinterval(_interval_before)
 
 
 class _Behind:
@@ -292,7 +348,7 @@ def write_workbook(sheets: Sequence[Sheet], target: BinaryIO) -> None:
         archive.writestr("xl/_rels/workbook.xml.rels", book_rels)
         archive.writestr("xl/styles.xml", _STYLES)
         for i, sheet in enumerate(sheets, start=1):
-            with archive.open(f"xl/worksheets/sheet{i}.xml", "w", force_zip64=True) as part:
+            with archive.open(f"xl/worksheets/sheet{i}.xml", "w", force_zip64=True) as part, _quick_switches():
                 behind = _Behind(part)  # type: ignore[arg-type]
                 try:
                     _write_sheet(sheet, behind, shared)  # type: ignore[arg-type]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import operator
 from array import array
 from collections import namedtuple
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -162,6 +163,11 @@ _WIDTH = 9
 _PER_ARRAY = _WIDTH * 65_536
 
 
+# what the ledger keeps of an assignment, read in one call (a province has 180k)
+_LEDGER_FIELDS = operator.attrgetter("unit_id", "unit", "status", "light", "due", "effective_due", "completed_on", "overdue_days",
+                                     "progress", "occurrence", "note", "evidence")
+
+
 class Ledger:
     """Every principal assignment of the report, held compactly: a province has hundreds of thousands and 1M
     assignments as views would not fit the weekly job's memory. Item and unit names are held once; each row is a few
@@ -192,34 +198,75 @@ class Ledger:
         return len(self._items) - 1
 
     def add(self, item: int, a: AssignmentView) -> None:
-        unit = a.unit_id
-        if unit not in self._unit_names:
-            self._unit_names[unit] = a.unit
-        words = self._words
-        status, light = words.get(a.status), words.get(a.light)
-        if status is None or light is None:  # a status or light this ledger does not know yet: kept, not lost
-            status, light = (words.setdefault(w, len(words)) for w in (a.status, a.light))
-        if a.occurrence or a.note or a.evidence:
-            self._texts[self._count] = (a.occurrence, a.note, a.evidence)
-        self._count += 1
+        self._extend(item, (a,))
+
+    def add_view(self, view: ItemView) -> None:
+        """The item and all its principal assignments (``add_item`` and ``add`` for each, in one call)."""
+        self._extend(self.add_item(view), view.principals)
+
+    def _extend(self, item: int, assignments: Iterable[AssignmentView]) -> None:
+        names, words, texts = self._unit_names, self._words, self._texts
+        row = self._count
+        added: list[int] = []
+        for unit, name, status_word, light_word, due, effective, completed, days, progress, *text in map(_LEDGER_FIELDS, assignments):
+            if unit not in names:
+                names[unit] = name
+            status, light = words.get(status_word), words.get(light_word)
+            if status is None or light is None:  # a status or light this ledger does not know yet: kept, not lost
+                status, light = (words.setdefault(w, len(words)) for w in (status_word, light_word))
+            if any(text):
+                texts[row] = tuple(text)  # type: ignore[assignment]
+            row += 1
+            added += (item, unit, status, light, due.toordinal() if due else 0, effective.toordinal() if effective else 0,
+                      completed.toordinal() if completed else 0, days, progress)
+        self._count = row
         numbers = self._arrays[-1]
-        if len(numbers) >= _PER_ARRAY:
+        if len(numbers) >= _PER_ARRAY:  # an array may pass the size by one item's rows
             numbers = array("i")
             self._arrays.append(numbers)
-        due, effective, completed = a.due, a.effective_due, a.completed_on
-        numbers.extend((item, unit, status, light, due.toordinal() if due else 0, effective.toordinal() if effective else 0,
-                           completed.toordinal() if completed else 0, a.overdue_days, a.progress))
+        numbers.extend(added)
 
-    def __iter__(self) -> Iterator[LedgerRow]:
+    def compact(self) -> Iterator[tuple[int, int, int, int, int, int, int, int, int, tuple[str, str, str]]]:
+        """The rows as they are held: (item, unit, status, light, due, effective due, completed on, overdue days,
+        progress, (occurrence, note, evidence)); item, unit, status and light are numbers that ``items``,
+        ``unit_names`` and ``words`` name, dates are ordinals (0 for none). For a writer of hundreds of thousands of
+        rows that makes each distinct value's output once."""
+        texts, empty = self._texts, ("", "", "")
+        for row, numbered in enumerate(self.numbers()):
+            yield (*numbered, texts.get(row, empty))  # type: ignore[misc]
+
+    def numbers(self) -> Iterator[tuple[int, ...]]:
+        """``compact`` without the texts (``texts`` has them by row number): made in C, for the workbook's writer."""
         if self._released:  # a workbook written now would have an empty 台账 sheet and say nothing
             raise RuntimeError("the weekly ledger was released after its workbook was written; build the report again")
-        words = list(self._words)
-        items, units, texts, empty = self._items, self._unit_names, self._texts, ("", "", "")
-        day = dt.date.fromordinal
         numbers = itertools.chain.from_iterable(self._arrays)
-        for row, (item, unit, status, light, due, effective, completed, days, progress) in enumerate(zip(*[numbers] * _WIDTH)):
+        return zip(*[numbers] * _WIDTH)
+
+    @property
+    def texts(self) -> dict[int, tuple[str, str, str]]:
+        """(occurrence, note, evidence) by row number, of the rows where any is not empty, in row order."""
+        return self._texts
+
+    @property
+    def items(self) -> list[tuple[str, str, str, str]]:
+        """(key, task title, title, plan code) of each item number ``compact`` gives."""
+        return self._items
+
+    @property
+    def unit_names(self) -> dict[int, str]:
+        return self._unit_names
+
+    @property
+    def words(self) -> list[str]:
+        """The status or light of each number ``compact`` gives."""
+        return list(self._words)
+
+    def __iter__(self) -> Iterator[LedgerRow]:
+        words = self.words
+        items, units = self._items, self._unit_names
+        day = dt.date.fromordinal
+        for item, unit, status, light, due, effective, completed, days, progress, (occurrence, note, evidence) in self.compact():
             key, task, title, plan = items[item]
-            occurrence, note, evidence = texts.get(row, empty)
             yield LedgerRow(key, occurrence, task, title, plan, units[unit], words[status], words[light],
                             day(due) if due else None, day(effective) if effective else None,
                             day(completed) if completed else None, days, progress, note, evidence)
@@ -322,12 +369,11 @@ def build_weekly_report(
             continue
         code, key = view.plan, view.item.key
         counts = statuses[code]
-        row = ledger.add_item(view)
+        ledger.add_view(view)
         closed, late = 0, []
         for a in principals:
             status = a.status
             counts[status] = counts.get(status, 0) + 1
-            ledger.add(row, a)
             unit = a.unit_id
             assigned[unit] += 1
             if a.light != "green":
