@@ -72,14 +72,14 @@ def warm_server(command: list[str], cwd: Path, run_dir: Path) -> None:
 
 def served(run_dir: Path) -> int:
     """Commands the server has answered (from its log): a preloaded figure counts only if the server ran it."""
-    return sum(len(re.findall(r" command \d+ pid \d+:", p.read_text("utf-8"))) for p in run_dir.glob("*.log"))
+    return sum(len(re.findall(r" 第 \d+ 条命令，进程号 \d+：", p.read_text("utf-8"))) for p in run_dir.glob("*.log"))
 
 
 def server_children_cpu(run_dir: Path) -> float:
     """CPU seconds of the commands the servers of ``run_dir`` have run (their children, collected when they exit)."""
     total = 0
     for log in run_dir.glob("*.log"):
-        for pid in re.findall(r" start pid (\d+)", log.read_text("utf-8")):
+        for pid in re.findall(r" 启动，进程号 (\d+)", log.read_text("utf-8")):
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
@@ -90,7 +90,7 @@ def server_children_cpu(run_dir: Path) -> float:
 
 def stop_servers(run_dir: Path) -> None:
     for log in run_dir.glob("*.log"):
-        for pid in re.findall(r" start pid (\d+)", log.read_text("utf-8")):
+        for pid in re.findall(r" 启动，进程号 (\d+)", log.read_text("utf-8")):
             try:
                 os.kill(int(pid), signal.SIGTERM)
             except ProcessLookupError:

@@ -62,10 +62,10 @@ class Home:
         return "".join(p.read_text("utf-8") for p in sorted(self.run_dir.glob("*.log"))) if self.run_dir.exists() else ""
 
     def served(self) -> int:
-        return len(re.findall(r" command \d+ pid \d+:", self.logs()))
+        return len(re.findall(r" 第 \d+ 条命令，进程号 \d+：", self.logs()))
 
     def server_pids(self) -> list[int]:
-        return [int(p) for p in re.findall(r" start pid (\d+)", self.logs())]
+        return [int(p) for p in re.findall(r" 启动，进程号 (\d+)", self.logs())]
 
     def live_servers(self) -> list[int]:
         return [pid for pid in self.server_pids() if _alive(pid)]
@@ -97,6 +97,7 @@ class Home:
     def stop(self) -> None:
         for pid in self.live_servers():
             os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGCONT)  # a server a test stopped (and did not get to continue) acts on it too
         assert wait_for(lambda: not self.live_servers(), 20)
 
 
@@ -243,7 +244,7 @@ def test_the_child_has_the_callers_streams_and_folder_and_dies_with_the_caller(h
     before = home.served()
     caller, read_end, _ = _blocked_caller(home, preload=True)
     assert wait_for(lambda: home.served() == before + 1, 30)
-    child = int(re.findall(r" command \d+ pid (\d+):", home.logs())[-1])
+    child = int(re.findall(r" 第 \d+ 条命令，进程号 (\d+)：", home.logs())[-1])
     for fd in (1, 2):  # the very pipe the caller was given, not a copy
         assert os.readlink(f"/proc/{child}/fd/{fd}") == os.readlink(f"/proc/{caller.pid}/fd/{fd}")
     assert os.readlink(f"/proc/{child}/cwd") == str(home.root)
@@ -251,7 +252,7 @@ def test_the_child_has_the_callers_streams_and_folder_and_dies_with_the_caller(h
     caller.wait(timeout=30)
     assert wait_for(lambda: not _alive(child), 30), "the command went on after its caller was killed"
     os.close(read_end)
-    assert "went away: killed" in home.logs()
+    assert "的调用方已退出，命令已终止" in home.logs()
     assert home.run("show", "1", "--json", "--today", TODAY).returncode == 0  # the server still serves
     assert home.served() == before + 2
 
@@ -283,7 +284,7 @@ def test_a_signal_that_reaches_the_command_after_it_finished_still_ends_it_as_in
     before = home.served()
     caller, read_end, _ = _blocked_caller(home, preload=True)
     assert wait_for(lambda: home.served() == before + 1, 30)
-    child = int(re.findall(r" command \d+ pid (\d+):", home.logs())[-1])
+    child = int(re.findall(r" 第 \d+ 条命令，进程号 (\d+)：", home.logs())[-1])
     server = home.live_servers()[0]
     os.kill(server, signal.SIGSTOP)
     try:
@@ -304,6 +305,38 @@ def test_a_signal_that_reaches_the_command_after_it_finished_still_ends_it_as_in
     assert json.loads(b"".join(chunks))  # the command wrote its whole listing before the signal reached it
     caller.wait(timeout=60)
     assert (caller.returncode, caller.stderr.read()) == ((130, b"") if signum == signal.SIGINT else (-signum, b""))
+
+
+def test_ctrl_z_stops_the_command_and_fg_lets_it_go_on_as_in_process(home):
+    """Ctrl-Z (SIGTSTP) on the caller: the job stops and the command with it, so nothing more is written while it is
+    stopped; SIGCONT (`fg`) lets it finish. In-process the command is the caller; through the server it is the child."""
+    home.warm()
+    whole = home.run("items", "list", "--json", "--today", TODAY, preload=False).stdout
+    for preload in (False, True):
+        before = home.served()
+        caller, read_end, _ = _blocked_caller(home, preload)
+        if preload:
+            assert wait_for(lambda: home.served() == before + 1, 30)
+            command = int(re.findall(r" 第 \d+ 条命令，进程号 (\d+)：", home.logs())[-1])
+        else:
+            command = caller.pid
+        caller.send_signal(signal.SIGTSTP)
+        assert wait_for(lambda: _state(caller.pid) == "T" and _state(command) == "T", 30), (preload, _state(command))
+        os.set_blocking(read_end, False)
+        chunks, deadline = [], time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # the page the pipe held, then nothing while the command is stopped
+            try:
+                chunks.append(os.read(read_end, 1 << 16))
+            except BlockingIOError:
+                time.sleep(0.01)
+        assert len(b"".join(chunks)) <= 4096, (preload, len(b"".join(chunks)))
+        caller.send_signal(signal.SIGCONT)
+        os.set_blocking(read_end, True)
+        chunks.append(_drain(read_end))
+        caller.wait(timeout=60)
+        assert caller.returncode == 0, (preload, caller.returncode)
+        # the whole listing: the write the stop cut short is finished, not dropped (tracker.cli.output.write_all)
+        assert b"".join(chunks) == whole, preload
 
 
 def _state(pid: int) -> str | None:
@@ -336,7 +369,7 @@ def test_edited_code_is_never_answered_by_the_old_server(home, tmp_path):
     assert "● 赤".encode() in edited.stdout and "● 红".encode() not in edited.stdout
     assert home.served() == before + 1
     assert wait_for(lambda: not _alive(old[0]), 30), home.logs()
-    assert "exit (code changed)" in home.logs()
+    assert "退出（代码已更新）" in home.logs()
     home.wait_for_server()
     again = home.run(*listing, env=env)
     assert home.served() == before + 2
@@ -350,7 +383,7 @@ def test_the_server_leaves_when_idle(home):
     assert home.served() == 1
     pid = home.live_servers()[0]
     assert wait_for(lambda: not _alive(pid), 30)
-    assert "exit (idle), 1 commands served" in home.logs()
+    assert "退出（空闲），共执行 1 条命令" in home.logs()
     assert list(home.run_dir.glob("*.sock")) == []
 
 

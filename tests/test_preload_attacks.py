@@ -277,8 +277,12 @@ def test_the_library_path_is_part_of_the_key():
 
 def test_stale_files_of_other_keys_are_removed_and_the_log_is_private(home):
     home.run_dir.mkdir(mode=0o700)
-    for suffix in ("lock", "log", "sock"):
-        (home.run_dir / f"{'f' * 24}.{suffix}").write_text("")
+    for stem in ("f" * 24, "d" * 24):
+        for suffix in ("lock", "log", "sock"):
+            (home.run_dir / f"{stem}.{suffix}").write_text("")
+            (home.run_dir / f"{stem}.{suffix}").chmod(0o600)  # as a server makes them
+    day_and_more = time.time() - 2 * 86400
+    os.utime(home.run_dir / f"{'f' * 24}.log", (day_and_more, day_and_more))  # d's log is recent: an operator may read it
     held = home.run_dir / f"{'e' * 24}.lock"
     held.write_text("")
     import fcntl  # noqa: PLC0415
@@ -288,6 +292,7 @@ def test_stale_files_of_other_keys_are_removed_and_the_log_is_private(home):
         home.warm()
         names = {p.name for p in home.run_dir.iterdir()}
         assert not any(n.startswith("f" * 24) for n in names), names
+        assert {n for n in names if n.startswith("d" * 24)} == {f"{'d' * 24}.log"}, names
         assert held.name in names
     for log in home.run_dir.glob("*.log"):
         assert log.stat().st_mode & 0o077 == 0

@@ -315,6 +315,9 @@ def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
         return None
     cwd = -1
     ignored = ignored_signals()
+    passed_on = [signum for signum in (signal.SIGINT, signal.SIGTERM) if signum not in ignored]
+    held = passed_on + ([signal.SIGTSTP] if signal.SIGTSTP not in ignored else [])
+    blocked = False
     try:
         sock.settimeout(2.0)
         sock.connect(path)
@@ -335,8 +338,14 @@ def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
         if answer != ACCEPTED:
             sock.close()
             return None
+        # From GO on the command is the server's: a Ctrl-C must be passed on, so it waits (blocked) until the handler
+        # that passes it on is in place, rather than raise KeyboardInterrupt here in between.
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        blocked = True
         sock.sendall(GO)
     except OSError:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
         sock.close()
         return None
     finally:
@@ -347,16 +356,30 @@ def _forward(path: str, key: str, stdio: list[list[object]]) -> int | None:
 
     received: list[int] = []
 
-    def forward_signal(signum: int, _frame: object) -> None:
-        received.append(signum)
+    def pass_on(signum: int) -> None:
         try:
             sock.sendall(CODE.pack(signum))
         except OSError:
             pass
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        if signum not in ignored:  # an ignored signal stays ignored, as it would in-process
-            signal.signal(signum, forward_signal)
+    def forward_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        pass_on(signum)
+
+    def stop_and_continue(_signum: int, _frame: object) -> None:
+        """Ctrl-Z: the command stops (the server stops it), then this process stops as the command would have, so
+        the shell sees the job stopped; `fg` or `bg` continues this process, which then lets the command go on."""
+        pass_on(signal.SIGTSTP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until continued
+        signal.signal(signal.SIGTSTP, stop_and_continue)
+        pass_on(signal.SIGCONT)
+
+    for signum in passed_on:  # an ignored signal stays ignored, as it would in-process
+        signal.signal(signum, forward_signal)
+    if signal.SIGTSTP not in ignored:
+        signal.signal(signal.SIGTSTP, stop_and_continue)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, held)  # one that came since GO is passed on now
     data = b""
     while len(data) < CODE.size:
         try:

@@ -45,7 +45,16 @@ PRELOAD = ("typer", "typer.main", "sqlalchemy", "sqlalchemy.orm", "sqlmodel", "s
            "tracker.catalogue_check", "tracker.catalogue_read", "tracker.channels", "tracker.cycle", "tracker.disclosures",
            "tracker.outbox", "tracker.outfiles", "tracker.tablefile", "notifications.render", "notifications.mime")
 MUST_NOT_PRELOAD = ("rich", "typer.rich_utils")
+# The signals a caller passes on. A child is forked with them blocked and unblocks them just before the command runs:
+# one that comes while the child is still taking on the caller's streams and environment then acts as it would at the
+# command's first line (exit 130, or killed by SIGTERM), not as a traceback from this module on the user's screen.
+PASSED_ON = {signal.SIGINT, signal.SIGTERM}
+# What the caller passes on, and what its command gets. Ctrl-Z (SIGTSTP) stops the command with SIGSTOP: the child is
+# in this server's process group, which no terminal controls, and the kernel drops SIGTSTP sent to such a group.
+PASSED_TO_CHILD = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM, signal.SIGTSTP: signal.SIGSTOP,
+                   signal.SIGCONT: signal.SIGCONT}
 CHECK_EVERY = 2.0  # seconds between looks at the installed code's files
+LOG_KEPT = 86400.0  # seconds an ended server's log is kept (why it left, what it ran) after a server of another key starts
 LOG_LIMIT = 1 << 20
 
 
@@ -129,7 +138,10 @@ class Server:
                 continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: that server is running; leave it be
-                for leftover in (f"{stem}.sock", f"{stem}.log", name):
+                leftovers = [f"{stem}.sock", name]
+                if _older_than(os.path.join(folder, f"{stem}.log"), LOG_KEPT):  # what an operator may still want to read
+                    leftovers.append(f"{stem}.log")
+                for leftover in leftovers:
                     try:
                         os.unlink(os.path.join(folder, leftover))
                     except OSError:
@@ -174,7 +186,7 @@ class Server:
         while True:
             now = time.monotonic()
             if not self.running and (self.draining or now - last >= self.idle):
-                self.log(f"exit ({'code changed' if self.draining else 'idle'}), {self.served} commands served")
+                self.log(f"退出（{'代码已更新' if self.draining else '空闲'}），共执行 {self.served} 条命令")
                 self.stop_listening()
                 return None
             timeout = min(next_check, last + self.idle) - now if not self.draining else 1.0
@@ -185,7 +197,7 @@ class Server:
                     except Exception as error:  # noqa: BLE001 - one request must never take the others down
                         if os.getpid() != self.pid:
                             raise
-                        self.log(f"request failed: {error!r}")
+                        self.log(f"一个请求出错（不影响其他命令）：{error!r}")
                         continue
                     if request is not None:
                         return request
@@ -239,9 +251,11 @@ class Server:
             conn.close()
             return None
         command = " ".join(launch.command_words(request.argv[1:])[:2])
+        signal.pthread_sigmask(signal.SIG_BLOCK, PASSED_ON)  # the child holds them until its command runs
         try:
             pid = os.fork()
         except OSError:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, PASSED_ON)
             for fd in fds:
                 os.close(fd)
             conn.close()
@@ -249,6 +263,7 @@ class Server:
         if pid == 0:
             self.become_child(conn, request.ignored)
             return request
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, PASSED_ON)
         for fd in fds:
             os.close(fd)
         self.served += 1
@@ -256,7 +271,7 @@ class Server:
         running = Running(pid, conn, pidfd, command)
         self.running[pidfd] = running
         self.selector.register(pidfd, selectors.EVENT_READ, ("exit", pidfd))
-        self.log(f"command {self.served} pid {pid}: {command}")
+        self.log(f"第 {self.served} 条命令，进程号 {pid}：{command}")
         conn.setblocking(False)
         self.selector.register(conn, selectors.EVENT_READ, ("client", pidfd))
         return None
@@ -296,9 +311,9 @@ class Server:
             return
         except OSError:
             data = b""
-        if len(data) == launch.CODE.size and launch.CODE.unpack(data)[0] in (signal.SIGINT, signal.SIGTERM):
+        if len(data) == launch.CODE.size and launch.CODE.unpack(data)[0] in PASSED_TO_CHILD:
             try:
-                os.kill(running.pid, launch.CODE.unpack(data)[0])
+                os.kill(running.pid, PASSED_TO_CHILD[launch.CODE.unpack(data)[0]])
             except ProcessLookupError:
                 pass
             return
@@ -306,7 +321,7 @@ class Server:
             self.kill(running)
 
     def kill(self, running: Running) -> None:
-        self.log(f"caller of pid {running.pid} went away: killed")
+        self.log(f"进程号 {running.pid} 的调用方已退出，命令已终止")
         try:
             os.kill(running.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -333,6 +348,13 @@ class Server:
         except (KeyError, ValueError):
             pass
         running.conn.close()
+
+
+def _older_than(path: str, seconds: float) -> bool:
+    try:
+        return time.time() - os.stat(path).st_mtime > seconds
+    except OSError:
+        return False
 
 
 def _die_with_parent() -> None:
@@ -415,9 +437,9 @@ def start(path: str, key: str) -> Request | None:
     os.chdir("/")
     if not server.current() or not server.lock():
         return None
-    server.log(f"start pid {os.getpid()}")
+    server.log(f"启动，进程号 {os.getpid()}")
     if not _preload() or not server.current():  # the code changed while it was being imported
-        server.log("exit (code changed while loading, or a module that must not be preloaded was imported)")
+        server.log("退出（载入期间代码已更新，或载入了不应预加载的模块）")
         return None
     server_pid = os.getpid()
 
@@ -466,6 +488,7 @@ def run_command() -> None:
 
     try:
         try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, PASSED_ON)
             main()
         finally:
             _flush_standard_streams()
