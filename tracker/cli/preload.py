@@ -326,8 +326,12 @@ class Server:
             os.kill(running.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        self.unwatch(running.conn)
+
+    def unwatch(self, conn: socket.socket) -> None:
+        """Stop watching a caller's connection, which may already be unwatched (killed, then finished)."""
         try:
-            self.selector.unregister(running.conn)
+            self.selector.unregister(conn)
         except (KeyError, ValueError):
             pass
 
@@ -343,10 +347,7 @@ class Server:
             running.conn.sendall(launch.CODE.pack(code))
         except OSError:
             pass
-        try:
-            self.selector.unregister(running.conn)
-        except (KeyError, ValueError):
-            pass
+        self.unwatch(running.conn)
         running.conn.close()
 
 
