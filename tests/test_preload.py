@@ -222,10 +222,13 @@ def _pending(fd: int) -> int:
     return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
-def _blocked_caller(home: Home, preload: bool) -> tuple[subprocess.Popen, int, int]:
+def _blocked_caller(home: Home, preload: bool, job: bool = False) -> tuple[subprocess.Popen, int, int]:
+    """``job``: the caller in a process group of its own, as a shell runs a job. The kernel drops SIGTSTP sent to an
+    orphaned group, which the test's own group is when the suite runs without a terminal's job control (CI)."""
     read_end, write_end = _tiny_pipe()
     caller = subprocess.Popen([TRACKER, "--config", str(home.config), "items", "list", "--json", "--today", TODAY],
-                              cwd=home.root, stdout=write_end, stderr=subprocess.PIPE, env=home.environment(preload))
+                              cwd=home.root, stdout=write_end, stderr=subprocess.PIPE, env=home.environment(preload),
+                              process_group=0 if job else None)
     os.close(write_end)
     assert wait_for(lambda: _pending(read_end) >= 4096, 60)
     return caller, read_end, write_end
@@ -314,7 +317,7 @@ def test_ctrl_z_stops_the_command_and_fg_lets_it_go_on_as_in_process(home):
     whole = home.run("items", "list", "--json", "--today", TODAY, preload=False).stdout
     for preload in (False, True):
         before = home.served()
-        caller, read_end, _ = _blocked_caller(home, preload)
+        caller, read_end, _ = _blocked_caller(home, preload, job=True)
         if preload:
             assert wait_for(lambda: home.served() == before + 1, 30)
             command = int(re.findall(r" 第 \d+ 条命令，进程号 (\d+)：", home.logs())[-1])
