@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from email.headerregistry import Address
 from typing import NamedTuple
 
+from tracker.bulk import batched
+
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]*")
 _ENCODED_BYTES = 42  # bytes of UTF-8 per encoded word: 56 base64 characters, 68 with the =?utf-8?b?…?= around them
 MAX_LINE = 78
@@ -154,8 +156,7 @@ def _batches(chunks: Iterable[str], count: int = 256) -> Iterator[str]:
     about 800,000 of them, and taking them in C (``islice``) instead of one Python step each halves the encoding. A
     batch is at most ``count`` chunks, not a size: a writer of long chunks keeps them short (``weekly._ROWS_AT_ONCE``),
     or a batch of them would be held whole (at 1M, 256 pieces of a thousand rows were the whole unit list)."""
-    chunks = iter(chunks)
-    while batch := list(itertools.islice(chunks, count)):  # a list: a batch of empty chunks is not the end
+    for batch in batched(chunks, count):
         yield "".join(batch)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
-import itertools
 import os
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ from markupsafe import Markup, escape
 
 from notifications import mime, xlsx
 from notifications.render import LIGHT_COLORS, LIGHT_LABELS, build_message, templates
+from tracker.bulk import batched
 from tracker.outbox import RenderedMessage
 from tracker.queries import DERIVED
 from tracker.report import ItemLine, UnitLine, WeeklyReport
@@ -111,7 +111,7 @@ _ROWS_AT_ONCE = 50  # rows joined into one piece of the body (about 12,000 chara
 
 
 def _pieces(rows: Iterator[str], markup: bool) -> Iterator[str]:
-    while batch := list(itertools.islice(rows, _ROWS_AT_ONCE)):
+    for batch in batched(rows, _ROWS_AT_ONCE):
         yield Markup("".join(batch)) if markup else "".join(batch)
 
 

@@ -12,14 +12,14 @@ never expires while its owner is working, and an owner that finds a claim taken 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Integer, bindparam, insert, or_, text, update
 from sqlmodel import Session, select
 
+from tracker.bulk import batched
 from tracker.disclosures import store_disclosure_notices
 from tracker.errors import StatusError
 from tracker.models import Notice, OutboxBody, OutboxMessage
@@ -55,7 +55,7 @@ def store_check(
     entries more again as Python objects: holding all of it until one insert was most of the job's peak memory."""
     stored: list[int] = []
     ids: dict[str, int] = {}
-    for messages in _blocks(rendered, STORE_BLOCK):
+    for messages in batched(rendered, STORE_BLOCK):
         numbers = store_messages(session, messages, run_date=plan.today, now=now, kind=kind)
         stored += numbers
         ids.update((m.recipient, number) for m, number in zip(messages, numbers))
@@ -66,13 +66,6 @@ def store_check(
     store_disclosure_notices(session, plan, ids, now)
     session.flush()
     return stored
-
-
-def _blocks(items: Iterable[RenderedMessage], size: int) -> Iterator[tuple[RenderedMessage, ...]]:
-    """``items`` in tuples of ``size`` (``itertools.batched`` from Python 3.12)."""
-    iterator = iter(items)
-    while block := tuple(itertools.islice(iterator, size)):
-        yield block
 
 
 def store_messages(
