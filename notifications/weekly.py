@@ -15,8 +15,9 @@ from typing import BinaryIO
 
 from markupsafe import Markup, escape
 
-from notifications import mime, xlsx
+from notifications import ledger_sheet, mime, xlsx
 from notifications.render import LIGHT_COLORS, LIGHT_LABELS, build_message, templates
+from notifications.workbook_process import WorkbookProcess
 from tracker.bulk import batched
 from tracker.outbox import RenderedMessage
 from tracker.queries import DERIVED
@@ -177,11 +178,6 @@ def render_text(report: WeeklyReport, *, attached: bool = False, kept: LedgerFil
         _plain(_context(report, attached, kept, units_max)))
 
 
-_LEDGER_HEADERS = ["事项编号", "工作任务", "事项", "责任单位", "状态", "灯", "原定期限", "现期限", "完成日期", "逾期天数", "进度(%)", "备注", "佐证",
-                   "计划"]
-_LEDGER_WIDTHS = (14, 24, 36, 22, 10, 6, 12, 12, 12, 10, 9, 30, 24, 14)
-
-
 def render_xlsx(report: WeeklyReport) -> bytes:
     """The workbook's bytes (``write_xlsx`` into memory)."""
     buffer = io.BytesIO()
@@ -192,9 +188,18 @@ def render_xlsx(report: WeeklyReport) -> bytes:
 def write_xlsx(report: WeeklyReport, target: BinaryIO) -> None:
     """A summary sheet and the 台账 (one row per assignment): frozen header, filters, real dates, coloured lights.
     The ledger's rows are made as they are written, so memory does not grow with the number of assignments."""
-    lights = {name: xlsx.Styled(label, xlsx.FILL_STYLE[LIGHT_COLORS[name].lstrip("#").upper()])
-              for name, label in LIGHT_LABELS.items()}
-    summary = [[xlsx.Styled(report.title, xlsx.BOLD)], ["截至", report.as_of], []]
+    xlsx.write_workbook(ledger_sheet.sheets(summary_rows(report), report.ledger.blocks(), light_cells(), DERIVED),
+                        target, order=ledger_sheet.WRITE_ORDER)
+
+
+def light_cells() -> dict[str, xlsx.Styled]:
+    """Each light's cell in the 台账: its word on its colour."""
+    return {name: xlsx.Styled(label, xlsx.FILL_STYLE[LIGHT_COLORS[name].lstrip("#").upper()]) for name, label in LIGHT_LABELS.items()}
+
+
+def summary_rows(report: WeeklyReport) -> list[list[object]]:
+    """The 汇总 sheet: the figures, every unit's line in rank order, and with several plans, one line per plan."""
+    summary: list[list[object]] = [[xlsx.Styled(report.title, xlsx.BOLD)], ["截至", report.as_of], []]
     summary += [[label, _number(report, key)] for key, label, _value, _color in figures(report)]
     summary += [[], [xlsx.Styled(h, xlsx.HEADER) for h in ("单位", "承担", "已完成", "按时完成", "逾期", "逾期天数合计")]]
     summary += [[u.unit, u.assigned, u.done, u.on_time, u.overdue, u.overdue_days] for u in report.units]
@@ -202,83 +207,41 @@ def write_xlsx(report: WeeklyReport, target: BinaryIO) -> None:
         summary += [[], [xlsx.Styled(h, xlsx.HEADER) for h in ("计划", "代码", "事项", "任务分工", "已完成", "逾期", "红灯事项")]]
         summary += [[p.title or p.code, p.code, p.items, p.totals.assignments, p.totals.done, p.totals.overdue, p.red_items]
                     for p in report.plans]
-
-    xlsx.write_workbook([
-        xlsx.Sheet("汇总", summary, widths=(28,)),
-        xlsx.Sheet("台账", widths=_LEDGER_WIDTHS, freeze_header=True, filter_columns=len(_LEDGER_HEADERS),
-                   xml_rows=functools.partial(_ledger_rows, report, lights)),
-    ], target)
-
-
-def _ledger_rows(report: WeeklyReport, lights: dict[str, xlsx.Styled], cells: xlsx.Cells) -> Iterator[str]:
-    """The 台账's rows as XML: per assignment its item (with the occurrence), task, title, unit, status, light, dates,
-    overdue days, progress, note, evidence and plan, each distinct value's cell made once and
-    then looked up by the ledger's own numbers (item, unit, status, light, date ordinal), so that a province's 180k rows
-    cost a few look-ups and one join each. Cells are asked for in column order, so that text is numbered in the shared
-    strings as a row-by-row writer numbers it."""
-    yield cells.row(xlsx.Styled(h, xlsx.HEADER) for h in _LEDGER_HEADERS)
-    ledger = report.ledger
-    items, units, words, labels = ledger.items, ledger.unit_names, ledger.words, DERIVED.get
-    cell = cells.cell
-    heads: dict[int, str] = {}  # item -> its cells A to C (no occurrence)
-    plans: dict[str, str] = {}  # plan code -> its cell N
-    by_unit: dict[int, str] = {}
-    states: dict[int, str] = {}  # status and light -> cells E and F
-    due_cells: dict[int, str] = {}  # by ordinal: cells G, H and I
-    effective_cells: dict[int, str] = {}
-    completed_cells: dict[int, str] = {}
-    figures: dict[tuple[int, int], str] = {}  # overdue days, progress -> cells J and K
-    day = dt.date.fromordinal
-    texts = ledger.texts
-    with_text = iter(texts)  # rows with an occurrence, a note or evidence, in row order
-    next_text = next(with_text, -1)
-    for row, (item, unit, status, light, due, effective, completed, days, progress) in enumerate(ledger.numbers()):
-        key, task, title, plan = items[item]
-        occurrence = note = evidence = ""
-        if row == next_text:
-            occurrence, note, evidence = texts[row]
-            next_text = next(with_text, -1)
-        if occurrence:
-            head = cell(0, key + f"（{occurrence}期）") + cell(1, task) + cell(2, title)
-        elif (head := heads.get(item)) is None:  # type: ignore[assignment]
-            head = heads[item] = cell(0, key) + cell(1, task) + cell(2, title)
-        if (d := by_unit.get(unit)) is None:
-            d = by_unit[unit] = cell(3, units[unit])
-        if (ef := states.get(state := status << 16 | light)) is None:
-            ef = states[state] = cell(4, labels(words[status], words[status])) + cell(5, lights[words[light]])
-        if (g := due_cells.get(due)) is None:
-            g = due_cells[due] = cell(6, day(due) if due else None)
-        if (h := effective_cells.get(effective)) is None:
-            h = effective_cells[effective] = cell(7, day(effective) if effective else None)
-        if (i := completed_cells.get(completed)) is None:
-            i = completed_cells[completed] = cell(8, day(completed) if completed else None)
-        if (jk := figures.get(pair := (days, progress))) is None:
-            jk = figures[pair] = cell(9, days) + cell(10, progress)
-        notes = cell(11, note) + cell(12, evidence) if note or evidence else ""
-        if (n := plans.get(plan)) is None:
-            n = plans[plan] = cell(13, plan)
-        yield f"{head}{d}{ef}{g}{h}{i}{jk}{notes}{n}"
+    return summary
 
 
 def ledger_file(report: WeeklyReport, folder: Path, limit: int) -> LedgerFile:
     """Write the week's workbook once, streamed; attach it when it is at most ``limit`` bytes (it is held in memory
     only up to that size), otherwise keep it in ``folder`` (replacing that week's earlier file) for the mail to point at."""
-    filename = ledger_filename(report)
     with tempfile.SpooledTemporaryFile(max_size=limit + 1) as spool:  # past the limit it spills to a temporary file
         write_xlsx(report, spool)  # type: ignore[arg-type]
-        size = spool.tell()
-        spool.seek(0)
-        if size <= limit:
-            return LedgerFile(filename, size, data=spool.read(), limit=limit)
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".weekly-", suffix=".xlsx", dir=folder)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                shutil.copyfileobj(spool, out)
-            kept = folder.resolve() / filename
-            os.replace(temporary, kept)  # whole or not at all: a reader never sees half a workbook
-        finally:
-            Path(temporary).unlink(missing_ok=True)
+        return place_ledger(spool, ledger_filename(report), folder, limit)  # type: ignore[arg-type]
+
+
+def written_ledger_file(writer: WorkbookProcess, report: WeeklyReport, folder: Path, limit: int) -> LedgerFile:
+    """``ledger_file`` for the weekly job, whose workbook a writer process made as the report was built: it is sent
+    the 汇总 to complete the file, which is then attached or kept the same way."""
+    with open(writer.finish(summary_rows(report)), "rb") as written:
+        written.seek(0, os.SEEK_END)
+        return place_ledger(written, ledger_filename(report), folder, limit)
+
+
+def place_ledger(written: BinaryIO, filename: str, folder: Path, limit: int) -> LedgerFile:
+    """The workbook just written into ``written`` (its position at the end), attached when it is at most ``limit``
+    bytes, otherwise copied into ``folder`` as ``filename``, replacing that week's earlier file."""
+    size = written.tell()
+    written.seek(0)
+    if size <= limit:
+        return LedgerFile(filename, size, data=written.read(), limit=limit)
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".weekly-", suffix=".xlsx", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            shutil.copyfileobj(written, out)
+        kept = folder.resolve() / filename
+        os.replace(temporary, kept)  # whole or not at all: a reader never sees half a workbook
+    finally:
+        Path(temporary).unlink(missing_ok=True)
     return LedgerFile(filename, size, kept_at=kept, limit=limit)
 
 

@@ -20,11 +20,14 @@ import io
 import sys
 import threading
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 from xml.sax.saxutils import escape
+
+from zlib_ng import zlib_ng
 
 from tracker.text import clean_text
 
@@ -174,6 +177,18 @@ def _cell(ref: str, value: object, shared: SharedStrings) -> str:
     return _cell(ref, Styled(str(value), style), shared)
 
 
+def _deflate_faster(part: object) -> None:
+    """Deflate the part with zlib-ng instead of the standard library's zlib: the same format and, at the same level,
+    the same size (a province's 台账: 8.2 MB either way), in a third of the time (0.25 s instead of 0.87 s for its
+    72 MB of XML). ``zipfile`` has no way to choose the compressor, so the part's own one is replaced before anything
+    is written; a Python whose ``zipfile`` keeps it elsewhere just compresses with zlib, more slowly."""
+    if isinstance(getattr(part, "_compressor", None), _ZLIB_COMPRESSOR):
+        part._compressor = zlib_ng.compressobj(COMPRESS_LEVEL, zlib_ng.DEFLATED, -15)  # type: ignore[attr-defined]
+
+
+_ZLIB_COMPRESSOR = type(zlib.compressobj())
+
+
 # zlib level 3: a province's ledger in 0.7 s of compressing instead of 2.5 s at the default 6, 14 % larger (9.0 MB
 # against 7.9 MB; level 1 was 10.0 MB, at the edge of the 10 MB attachment limit, for 0.1 s less)
 COMPRESS_LEVEL = 3
@@ -302,8 +317,10 @@ def workbook(sheets: Sequence[Sheet]) -> bytes:
     return buffer.getvalue()
 
 
-def write_workbook(sheets: Sequence[Sheet], target: BinaryIO) -> None:
-    """An .xlsx file holding ``sheets``, written into ``target`` (a file opened for binary writing) as the rows come."""
+def write_workbook(sheets: Sequence[Sheet], target: BinaryIO, order: Sequence[int] | None = None) -> None:
+    """An .xlsx file holding ``sheets``, written into ``target`` (a file opened for binary writing) as the rows come;
+    ``order``: the sheets' indexes in the order their parts are written (a sheet whose rows are only known once
+    another's are written goes after it; its place in the workbook does not change)."""
     shared = SharedStrings()
     overrides = "".join(
         f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
@@ -347,8 +364,10 @@ def write_workbook(sheets: Sequence[Sheet], target: BinaryIO) -> None:
         archive.writestr("xl/workbook.xml", book)
         archive.writestr("xl/_rels/workbook.xml.rels", book_rels)
         archive.writestr("xl/styles.xml", _STYLES)
-        for i, sheet in enumerate(sheets, start=1):
-            with archive.open(f"xl/worksheets/sheet{i}.xml", "w", force_zip64=True) as part, _quick_switches():
+        for index in (range(len(sheets)) if order is None else order):
+            sheet = sheets[index]
+            with archive.open(f"xl/worksheets/sheet{index + 1}.xml", "w", force_zip64=True) as part, _quick_switches():
+                _deflate_faster(part)
                 behind = _Behind(part)  # type: ignore[arg-type]
                 try:
                     _write_sheet(sheet, behind, shared)  # type: ignore[arg-type]

@@ -25,7 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from notifications.render import render_digest
-from notifications.weekly import ledger_file, render_weekly_message, weekly_parts
+from notifications.weekly import ledger_file, light_cells, render_weekly_message, weekly_parts, written_ledger_file
+from notifications.workbook_process import WorkbookProcess
 from schedules.robot_posts import office_warnings, store_robot_posts, store_weekly_robot_posts
 from tracker.bulk import give_back_memory
 from tracker.calendar import WorkCalendar
@@ -36,9 +37,9 @@ from tracker.ledger import ClockReading, is_claim_conflict, record_check, requir
 from tracker.links import unit_link
 from tracker.models import ReportRun, Unit
 from tracker.outbox import store_check, store_message
-from tracker.queries import LightRules
+from tracker.queries import DERIVED, LightRules
 from tracker.reminders import CheckPlan, Policy, plan_check
-from tracker.report import WeeklyReport, build_weekly_report
+from tracker.report import Ledger, WeeklyReport, build_weekly_report
 
 log = logging.getLogger(__name__)
 
@@ -182,10 +183,14 @@ def weekly_report_job(
         with write_session(engine) as session:
             if session.exec(select(ReportRun).where(ReportRun.week == week)).first():
                 return ReportOutcome(False, f"{week} 的周报已发送过。")
-            # passed on, not kept: store_weekly_messages lets the report go before it writes the mail
-            stored = store_weekly_messages(session, build_weekly_report(
-                session, today, calendar, settings.lights, title=settings.title, tz=settings.tz,
-                acknowledge_within=settings.acknowledge_within), settings, now)
+            # the workbook is written by a process of its own from the ledger's rows as the report finds them, on
+            # another core (notifications.workbook_process); the report is passed on, not kept: store_weekly_messages
+            # lets it go before it writes the mail
+            with WorkbookProcess(light_cells(), DERIVED) as writer:
+                stored = store_weekly_messages(session, build_weekly_report(
+                    session, today, calendar, settings.lights, title=settings.title, tz=settings.tz,
+                    acknowledge_within=settings.acknowledge_within, ledger=Ledger(sink=writer.send)), settings, now,
+                    writer=writer)
             session.add(ReportRun(week=week, as_of=today, message_id=stored[0] if stored else None, created_at=now))
     except IntegrityError as exc:
         if not is_claim_conflict(exc, "reportrun"):
@@ -195,18 +200,21 @@ def weekly_report_job(
     return ReportOutcome(True, f"{week} 的周报已生成。")
 
 
-def store_weekly_messages(session: Session, report: WeeklyReport, settings: ReportSettings, now: dt.datetime) -> list[int]:
+def store_weekly_messages(session: Session, report: WeeklyReport, settings: ReportSettings, now: dt.datetime,
+                          writer: WorkbookProcess | None = None) -> list[int]:
     """Render the report once (the workbook streamed to a file, attached only up to the configured size), address it to
     each configured recipient and put it in the outbox, after the robots' summary; returns the message ids. The
     report's ledger rows are let go once the workbook is written (write the workbook before calling this if you want
-    it too)."""
+    it too). ``writer``: the process that was sent the ledger's rows as the report was built, which completes the
+    workbook instead."""
     recipients = report_recipients(session, settings.recipients)
     # the robots' summary first: then nothing after the mail needs the report, and the job lets it go before the
     # mail, tens of megabytes at a province's scale, is written (the database copies it twice as it writes it)
     store_weekly_robot_posts(session, report, [name for name, _ in recipients], now=now)
     if not recipients:
         return []
-    workbook = ledger_file(report, settings.folder, settings.attachment_max_bytes)
+    workbook = (ledger_file(report, settings.folder, settings.attachment_max_bytes) if writer is None
+                else written_ledger_file(writer, report, settings.folder, settings.attachment_max_bytes))
     report.ledger.release()  # the workbook was its only reader
     parts = weekly_parts(report, workbook, units_max=settings.mail_units_max)
     rendered = [render_weekly_message(report, recipient=recipient, to=to, sender=settings.sender, now=now, parts=parts)

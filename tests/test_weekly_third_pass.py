@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from openpyxl import load_workbook
 
-from notifications import mime, weekly, xlsx
+from notifications import ledger_sheet, mime, weekly, xlsx
 from notifications.render import LIGHT_COLORS, LIGHT_LABELS, templates
 from tracker.deadlines import DeadlineRule
 from tracker.queries import DERIVED, AssignmentView, ItemView
@@ -107,18 +107,18 @@ def test_the_ledger_rows_are_the_xml_the_row_by_row_writer_makes():
     lights = {name: xlsx.Styled(label, xlsx.FILL_STYLE[LIGHT_COLORS[name].lstrip("#").upper()]) for name, label in LIGHT_LABELS.items()}
 
     def row_by_row(cells: xlsx.Cells):
-        yield cells.row(xlsx.Styled(h, xlsx.HEADER) for h in weekly._LEDGER_HEADERS)
+        yield cells.row(xlsx.Styled(h, xlsx.HEADER) for h in ledger_sheet.LEDGER_HEADERS)
         for r in report.ledger:
             yield cells.row([r.item + f"（{r.occurrence}期）" if r.occurrence else r.item, r.task, r.title, r.unit,
                              DERIVED.get(r.status, r.status), lights[r.light], r.due, r.effective_due, r.completed_on,
                              r.overdue_days, r.progress, r.note, r.evidence, r.plan])
 
-    original = weekly._ledger_rows
+    original = ledger_sheet.ledger_rows
     try:
-        weekly._ledger_rows = lambda _report, _lights, cells: row_by_row(cells)  # type: ignore[assignment]
+        ledger_sheet.ledger_rows = lambda _blocks, _lights, _labels, cells: row_by_row(cells)  # type: ignore[assignment]
         slow = _parts(weekly.render_xlsx(report))
     finally:
-        weekly._ledger_rows = original
+        ledger_sheet.ledger_rows = original
     assert fast.keys() == slow.keys()
     for name in fast:
         assert fast[name] == slow[name], name

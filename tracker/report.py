@@ -12,7 +12,7 @@ import itertools
 import operator
 from array import array
 from collections import namedtuple
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -168,12 +168,30 @@ _LEDGER_FIELDS = operator.attrgetter("unit_id", "unit", "status", "light", "due"
                                      "progress", "occurrence", "note", "evidence")
 
 
+class LedgerBlock(NamedTuple):
+    """Rows of the ledger as its writer takes them, a block at a time: what is new since the block before, so that a
+    writer in another process is sent each name once (``Ledger.blocks``, or a ``Ledger`` given a ``sink``)."""
+
+    items: list[tuple[str, str, str, str]]  # (key, task title, title, plan code) of the items first numbered here
+    units: dict[int, str]  # names of the units first met here, by unit id
+    words: list[str]  # every status and light word so far, by number
+    numbers: array  # _WIDTH numbers per row: item, unit, status, light, due, effective, completed, days, progress
+    texts: dict[int, tuple[str, str, str]]  # (occurrence, note, evidence) by row number in the whole ledger, where any
+
+
+SINK_ROWS = 8192  # rows a ledger with a sink passes on at once: about 300 KB a block, a few dozen blocks at a province
+
+
 class Ledger:
     """Every principal assignment of the report, held compactly: a province has hundreds of thousands and 1M
     assignments as views would not fit the weekly job's memory. Item and unit names are held once; each row is a few
-    machine integers (dates as ordinals, 0 for none); notes and occurrences only where there are any."""
+    machine integers (dates as ordinals, 0 for none); notes and occurrences only where there are any.
 
-    def __init__(self) -> None:
+    Given a ``sink``, the ledger holds only the rows not yet passed on: every ``SINK_ROWS`` rows (and at ``finish``)
+    it passes them to ``sink`` as a ``LedgerBlock``, for a workbook written in another process while the report is
+    still being built."""
+
+    def __init__(self, sink: Callable[[LedgerBlock], None] | None = None) -> None:
         self._items: list[tuple[str, str, str, str]] = []  # (key, task title, title, plan code)
         self._unit_names: dict[int, str] = {}  # by unit id, which each row holds
         # per row, _WIDTH numbers: item, unit, status, light, due, effective, completed, days, progress; in arrays of at
@@ -183,6 +201,8 @@ class Ledger:
         self._texts: dict[int, tuple[str, str, str]] = {}  # row -> (occurrence, note, evidence), when any is not empty
         self._words: dict[str, int] = {name: n for n, name in enumerate((*_STATUSES, *_LIGHTS))}  # statuses and lights
         self._released = False
+        self._sink = sink
+        self._sent = (0, 0)  # items and units already passed to the sink
 
     def __len__(self) -> int:
         return self._count
@@ -225,6 +245,31 @@ class Ledger:
             numbers = array("i")
             self._arrays.append(numbers)
         numbers.extend(added)
+        if self._sink is not None and len(numbers) >= _WIDTH * SINK_ROWS:
+            self._pass_on()
+
+    def finish(self) -> None:
+        """Pass the rows not passed on yet to the sink (nothing without one): the report calls it after its last item."""
+        if self._sink is not None and (len(self._arrays[-1]) or self._sent[0] < len(self._items)):
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        items, units = self._sent
+        block = LedgerBlock(self._items[items:], dict(itertools.islice(self._unit_names.items(), units, None)),
+                            list(self._words), self._arrays[-1], self._texts)
+        self._sent = (len(self._items), len(self._unit_names))
+        self._arrays, self._texts = [array("i")], {}
+        self._released = True  # what was passed on is the sink's: this ledger can no longer list it
+        self._sink(block)  # type: ignore[misc]
+
+    def blocks(self) -> Iterator[LedgerBlock]:
+        """The rows held, as the blocks a sink would have been given (the first names every item and unit)."""
+        self._check_held()
+        first = True
+        for numbers in self._arrays:
+            yield LedgerBlock(self._items if first else [], self._unit_names if first else {}, self.words, numbers,
+                              self._texts if first else {})
+            first = False
 
     def compact(self) -> Iterator[tuple[int, int, int, int, int, int, int, int, int, tuple[str, str, str]]]:
         """The rows as they are held: (item, unit, status, light, due, effective due, completed on, overdue days,
@@ -237,10 +282,14 @@ class Ledger:
 
     def numbers(self) -> Iterator[tuple[int, ...]]:
         """``compact`` without the texts (``texts`` has them by row number): made in C, for the workbook's writer."""
-        if self._released:  # a workbook written now would have an empty 台账 sheet and say nothing
-            raise RuntimeError("the weekly ledger was released after its workbook was written; build the report again")
+        self._check_held()
         numbers = itertools.chain.from_iterable(self._arrays)
         return zip(*[numbers] * _WIDTH)
+
+    def _check_held(self) -> None:
+        if self._released:  # a workbook written now would have an empty 台账 sheet and say nothing
+            raise RuntimeError("the weekly ledger was released after its workbook was written (or passed on to a sink); "
+                               "build the report again")
 
     @property
     def texts(self) -> dict[int, tuple[str, str, str]]:
@@ -343,10 +392,11 @@ def _totals(counts: dict[str, int]) -> Totals:
 
 def build_weekly_report(
     session: Session, as_of: dt.date, calendar: WorkCalendar, lights: LightRules, *, title: str, tz: dt.tzinfo,
-    plan_ids: list[int] | None = None, acknowledge_within: int | None = None,
+    plan_ids: list[int] | None = None, acknowledge_within: int | None = None, ledger: Ledger | None = None,
 ) -> WeeklyReport:
     """The report as of the end of ``as_of``: figures, lights, ranking, the last 7 days and the next 14, over every
-    active plan (or the plans ``plan_ids`` names), with totals per plan; a unit is ranked on all its work."""
+    active plan (or the plans ``plan_ids`` names), with totals per plan; a unit is ranked on all its work. ``ledger``:
+    one given a sink, for the weekly job's workbook written in another process as the rows are found."""
     plans = [p for p in session.exec(select(Plan).order_by(Plan.id)).all()  # type: ignore[arg-type]
              if (p.id in plan_ids if plan_ids is not None else p.state == "active")]
     context = PlanContext.load(session, calendar, plan_ids=[p.id for p in plans])  # type: ignore[misc]
@@ -356,7 +406,7 @@ def build_weekly_report(
     items: list[ItemLine] = []
     upcoming: list[Upcoming] = []
     changes: list[Change] = []
-    ledger = Ledger()
+    ledger = ledger if ledger is not None else Ledger()
     soon = as_of + dt.timedelta(days=14)
     # each unit's figures in arrays by unit id (assigned, done, on time, overdue, overdue days, yellow or red), its line
     # made at the end: a unit object per unit made among each block's short-lived views kept their memory from the system
@@ -400,6 +450,7 @@ def build_weekly_report(
             due_text=view.due.isoformat() if view.due else (view.waiting_for or view.item.deadline_text),
             done=closed, total=len(principals), late_units=late, plan=code,
         ))
+    ledger.finish()
     units: dict[str, UnitLine] = {}
     for unit, name in context.unit_names.items():
         if assigned[unit]:

@@ -1,0 +1,201 @@
+"""The weekly job's workbook is written by a process of its own from the ledger's blocks as the report finds them
+(notifications.workbook_process), and deflated by zlib-ng (issue 17, the whole job at province in 3 s): the same
+workbook as the report command writes in-process, and every way the writer can fail is the job's error, with nothing
+stored, no file and no process left behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import io
+import pickle
+import subprocess
+import sys
+import tempfile
+import zipfile
+import zoneinfo
+
+import pytest
+from openpyxl import load_workbook
+
+from notifications import ledger_sheet, weekly, workbook_process, xlsx
+from schedules import jobs
+from tests.conftest import use_smtp
+from tests.test_weekly_third_pass import _report
+from tracker import report as report_module
+from tracker.calendar import WorkCalendar
+from tracker.db import make_engine
+from tracker.queries import DERIVED, LightRules
+
+AS_OF = "2020-10-12"  # a Monday: the week's report day
+
+
+def _parts(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+@pytest.fixture
+def private_temp(tmp_path, monkeypatch):
+    """A temporary folder of the test's own, to see that the job leaves nothing in it."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.mark.clock
+def test_the_daemons_workbook_is_the_one_the_report_command_writes(seeded, smtp_server, private_temp):
+    """The daemon's job (writer process, 台账 sent in blocks) against ``report weekly --xlsx`` (in-process): every part
+    of the file, the shared strings' numbering included, is the same byte for byte once unzipped."""
+    use_smtp(seeded, smtp_server.port)
+    seeded("status", "2", "--unit", "县财政局", "--set", "done", "--on", "2020-10-01", "--note", "已完成 & <公开>", "--today", "2020-10-09")
+    seeded("run", "--once", "--today", AS_OF)
+    report = next(m for m in smtp_server.recorder.messages if "工作进度通报" in str(m["Subject"]))
+    parsed = email.message_from_bytes(report.as_bytes(), policy=email.policy.SMTP)
+    [attachment] = list(parsed.iter_attachments())  # type: ignore[attr-defined]
+    mailed = attachment.get_content()
+    written = seeded.home / "台账.xlsx"
+    seeded("report", "weekly", "--as-of", AS_OF, "--xlsx", str(written))
+    assert _parts(mailed) == _parts(written.read_bytes())
+    rows = list(load_workbook(io.BytesIO(mailed))["台账"].iter_rows(values_only=True))
+    assert any(r[3] == "县财政局" and r[11] == "已完成 & <公开>" for r in rows)
+    assert list(private_temp.iterdir()) == []
+
+
+def test_rows_passed_on_in_blocks_make_the_sheet_the_held_ledger_makes(monkeypatch):
+    """Blocks of two rows, with occurrences, notes and units first met in later blocks: the 台账's XML is the held
+    ledger's, character for character (texts are numbered by row over the whole ledger, not per block)."""
+    held = _report().ledger
+    monkeypatch.setattr(report_module, "SINK_ROWS", 2)
+    blocks: list[report_module.LedgerBlock] = []
+    sink_ledger = report_module.Ledger(sink=blocks.append)
+    for view in _views_of(held):
+        item = sink_ledger.add_item(view)
+        for assignment in view.principals:  # a row at a time: a block may end inside an item
+            sink_ledger.add(item, assignment)
+    sink_ledger.finish()
+    assert len(blocks) > 10 and any(b.texts for b in blocks[1:]) and any(b.units for b in blocks[1:])
+    lights = weekly.light_cells()
+
+    def sheet(source):
+        return list(ledger_sheet.ledger_rows(source, lights, DERIVED, xlsx.Cells(xlsx.SharedStrings())))
+
+    assert sheet(blocks) == sheet(held.blocks())
+    with pytest.raises(RuntimeError, match="passed on"):
+        list(sink_ledger)
+
+
+def _views_of(ledger: report_module.Ledger):
+    """The held ledger's rows again as item views, item by item, for a second ledger."""
+    from tracker.queries import AssignmentView, ItemView
+
+    by_item: dict[int, list] = {}
+    units, words, day = ledger.unit_names, ledger.words, dt.date.fromordinal
+    for (item, unit, status, light, due, effective, completed, days, progress, text) in ledger.compact():
+        occurrence, note, evidence = text
+        by_item.setdefault(item, []).append(AssignmentView(
+            0, "", units[unit], unit, "principal", words[status], progress, day(completed) if completed else None,
+            day(due) if due else None, day(effective) if effective else None, False, words[status], words[light], days,
+            note, evidence, occurrence))
+    for number, (key, task, title, plan) in enumerate(ledger.items):
+        item = type("Item", (), {"key": key, "title": title})()
+        yield ItemView(item=item, task_title=task, rule=None, due=None, waiting_for=None, lead=[], guiding=[],  # type: ignore[arg-type]
+                       principals=by_item.get(number, []), plan=plan)
+
+
+def _job(cli, **settings):
+    engine = make_engine(cli.absolute_url)
+    report = jobs.ReportSettings(title="进度通报", recipients=("县政府办公室",), sender="tracker@wuding.example", weekday=0,
+                                 lights=LightRules(), tz=zoneinfo.ZoneInfo("Asia/Shanghai"), folder=cli.home / "reports", **settings)
+    try:
+        return jobs.weekly_report_job(engine, report, WorkCalendar(), dt.date.fromisoformat(AS_OF),
+                                      dt.datetime(2020, 10, 12, 8, 0, tzinfo=zoneinfo.ZoneInfo("Asia/Shanghai")))
+    finally:
+        engine.dispose()
+
+
+class _Recorded(workbook_process.WorkbookProcess):
+    made: list[workbook_process.WorkbookProcess] = []
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _Recorded.made.append(self)
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    _Recorded.made = []
+    monkeypatch.setattr(jobs, "WorkbookProcess", _Recorded)
+    return _Recorded.made
+
+
+def test_a_writer_killed_midway_fails_the_job_with_its_reason_and_nothing_is_stored(seeded, recorded, private_temp,
+                                                                                   monkeypatch):
+    monkeypatch.setattr(report_module, "SINK_ROWS", 5)
+    sent = []
+    original = _Recorded.send
+
+    def send(self, block):
+        sent.append(1)
+        if len(sent) == 3:
+            self._process.kill()
+            self._process.wait()
+        original(self, block)
+
+    monkeypatch.setattr(_Recorded, "send", send)
+    before = seeded.snapshot()
+    with pytest.raises(workbook_process.WorkbookError) as failed:
+        _job(seeded)
+    assert "写入 Excel 台账的进程失败（退出码 -9）" in str(failed.value) and "周报未生成" in str(failed.value)
+    assert seeded.snapshot() == before
+    [writer] = recorded
+    assert writer._process.returncode is not None and not writer.path.exists()
+    assert list(private_temp.iterdir()) == []
+
+
+def test_a_failure_in_the_job_ends_the_writer_and_removes_its_file(seeded, recorded, private_temp, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("模拟：渲染失败")
+
+    monkeypatch.setattr(jobs, "weekly_parts", broken)
+    before = seeded.snapshot()
+    with pytest.raises(RuntimeError, match="模拟"):
+        _job(seeded)
+    assert seeded.snapshot() == before
+    [writer] = recorded
+    assert writer._process.returncode is not None and not writer.path.exists()
+    assert list(private_temp.iterdir()) == []
+
+
+def test_the_job_with_the_writer_stores_the_report_once(seeded, recorded, private_temp):
+    outcome = _job(seeded)
+    assert outcome.generated
+    [writer] = recorded
+    assert writer._process.returncode == 0 and not writer.path.exists()
+    assert not _job(seeded).generated and len(recorded) == 1  # the week's report is made once: no second writer
+    assert list(private_temp.iterdir()) == []
+
+
+def test_the_writer_refuses_input_that_stops_before_the_summary(tmp_path):
+    """The job died halfway: the writer says so in Chinese, exits 1 and leaves no half-written file."""
+    target = tmp_path / "book.xlsx"
+    frames = io.BytesIO()
+    pickle.dump(("start", weekly.light_cells(), dict(DERIVED)), frames)
+    done = subprocess.run([sys.executable, "-c", workbook_process._CHILD, str(workbook_process._ROOT), str(target)], input=frames.getvalue(),
+                          capture_output=True, check=False)
+    assert done.returncode == 1
+    assert "输入在汇总表之前就结束了" in done.stderr.decode("utf-8")
+    assert not target.exists()
+
+
+def test_every_sheet_is_deflated_by_zlib_ng(monkeypatch):
+    made = []
+    original = xlsx.zlib_ng.compressobj
+    monkeypatch.setattr(xlsx.zlib_ng, "compressobj", lambda *a: made.append(a) or original(*a))
+    data = weekly.render_xlsx(_report())
+    assert len(made) == 2 and all(a[0] == xlsx.COMPRESS_LEVEL for a in made)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
