@@ -91,10 +91,13 @@ settings = ReportSettings(title="基准测试进度通报", recipients=(sys.argv
                           folder=Path(sys.argv[3]))
 def hwm():
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
-import schedules.jobs
-beside = []  # the job's own peak while the workbook's writer ran: the writer exits when it hands the file over
-written = schedules.jobs.written_ledger_file
-schedules.jobs.written_ledger_file = lambda *a: (written(*a), beside.append(hwm()))[0]
+beside = []  # the job's own peak while the workbook's writer ran: the writer has exited when ``wait`` returns
+try:
+    from notifications.workbook_process import WorkbookProcess
+    waited = WorkbookProcess.wait
+    WorkbookProcess.wait = lambda self: (waited(self), beside.append(hwm()))[0]
+except ImportError:  # a tree from before the writer process (--against)
+    pass
 started, cpu = time.perf_counter(), sum(os.times()[:4])
 outcome = weekly_report_job(engine, settings, WorkCalendar(), AS_OF, NOW)
 seconds, cpu = time.perf_counter() - started, sum(os.times()[:4]) - cpu  # the workbook's writer process included

@@ -2,7 +2,8 @@
 
     NotificationError        every deliberate error here
     ├── TransportConfigError the configured transport cannot be built (unknown name, missing password)
-    └── DeliveryError        one message could not be delivered; ``permanent`` says whether to retry
+    ├── DeliveryError        one message could not be delivered; ``permanent`` says whether to retry
+    └── WorkbookError        the process writing the weekly job's workbook failed or could not be started
 """
 
 from __future__ import annotations
@@ -28,3 +29,7 @@ class DeliveryError(NotificationError):
         super().__init__(message)
         self.permanent = permanent
         self.stop_pass = stop_pass
+
+
+class WorkbookError(NotificationError):
+    """The process writing the weekly job's workbook (``notifications.workbook_process``) failed or could not start."""

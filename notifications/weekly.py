@@ -218,14 +218,6 @@ def ledger_file(report: WeeklyReport, folder: Path, limit: int) -> LedgerFile:
         return place_ledger(spool, ledger_filename(report), folder, limit)  # type: ignore[arg-type]
 
 
-def written_ledger_file(writer: WorkbookProcess, report: WeeklyReport, folder: Path, limit: int) -> LedgerFile:
-    """``ledger_file`` for the weekly job, whose workbook a writer process made as the report was built: it is sent
-    the 汇总 to complete the file, which is then attached or kept the same way."""
-    with open(writer.finish(summary_rows(report)), "rb") as written:
-        written.seek(0, os.SEEK_END)
-        return place_ledger(written, ledger_filename(report), folder, limit)
-
-
 def place_ledger(written: BinaryIO, filename: str, folder: Path, limit: int) -> LedgerFile:
     """The workbook just written into ``written`` (its position at the end), attached when it is at most ``limit``
     bytes, otherwise copied into ``folder`` as ``filename``, replacing that week's earlier file."""
@@ -271,11 +263,32 @@ def weekly_parts(report: WeeklyReport, ledger: LedgerFile | None = None, *, unit
         data = render_xlsx(report)
         ledger = LedgerFile(ledger_filename(report), len(data), data=data)
     attached = ledger.data is not None
-    context = _context(report, attached, None if attached else ledger, units_max)
+    text, html = _bodies(report, None if attached else ledger, units_max)
+    return WeeklyParts(subject(report), text, html, [(ledger.filename, ledger.data, XLSX_MIME)] if attached else [])
+
+
+def written_parts(writer: WorkbookProcess, report: WeeklyReport, folder: Path, limit: int, *,
+                  units_max: int | None = None) -> WeeklyParts:
+    """``weekly_parts`` for the weekly job, whose workbook a writer process made as the report was built: the writer
+    is sent the 汇总 and completes the file while the bodies are rendered as for an attached workbook, which is what a
+    file under ``limit`` gets; they are rendered again, saying where the file is kept, only if it turns out larger
+    (not at all when it is past the limit already)."""
+    filename = ledger_filename(report)
+    writer.complete(summary_rows(report))
+    early = _bodies(report, None, units_max) if writer.written_bytes() <= limit else None
+    ledger = place_ledger(writer.wait(), filename, folder, limit)
+    attached = ledger.data is not None
+    text, html = early if early is not None and attached else _bodies(report, None if attached else ledger, units_max)
+    return WeeklyParts(subject(report), text, html, [(filename, ledger.data, XLSX_MIME)] if attached else [])
+
+
+def _bodies(report: WeeklyReport, kept: LedgerFile | None, units_max: int | None) -> tuple[mime.Encoded, mime.Encoded]:
+    """The text and HTML bodies, encoded as they are made: for the workbook attached (``kept`` None), or kept in the
+    report folder, which they then name."""
+    context = _context(report, kept is None, kept, units_max)
     text = templates().get_template("weekly.txt").generate(_plain(context))
     html = templates().get_template("weekly.html").generate(context)
-    return WeeklyParts(subject(report), mime.encode_chunks(text, "plain"), mime.encode_chunks(html, "html"),
-                       [(ledger.filename, ledger.data, XLSX_MIME)] if ledger.data is not None else [])
+    return mime.encode_chunks(text, "plain"), mime.encode_chunks(html, "html")
 
 
 def render_weekly_message(

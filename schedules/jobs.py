@@ -12,6 +12,7 @@ Each check first records the clock it ran on; a check whose date comes from the 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from notifications.render import render_digest
-from notifications.weekly import ledger_file, light_cells, render_weekly_message, weekly_parts, written_ledger_file
+from notifications.weekly import ledger_file, light_cells, render_weekly_message, weekly_parts, written_parts
 from notifications.workbook_process import WorkbookProcess
 from schedules.robot_posts import office_warnings, store_robot_posts, store_weekly_robot_posts
 from tracker.bulk import give_back_memory
@@ -186,11 +187,11 @@ def weekly_report_job(
             # the workbook is written by a process of its own from the ledger's rows as the report finds them, on
             # another core (notifications.workbook_process); the report is passed on, not kept: store_weekly_messages
             # lets it go before it writes the mail
-            with WorkbookProcess(light_cells(), DERIVED) as writer:
+            with WorkbookProcess(light_cells(), DERIVED) if settings.recipients else contextlib.nullcontext() as writer:
                 stored = store_weekly_messages(session, build_weekly_report(
                     session, today, calendar, settings.lights, title=settings.title, tz=settings.tz,
-                    acknowledge_within=settings.acknowledge_within, ledger=Ledger(sink=writer.send)), settings, now,
-                    writer=writer)
+                    acknowledge_within=settings.acknowledge_within, ledger=Ledger(sink=writer.send) if writer else None),
+                    settings, now, writer=writer)
             session.add(ReportRun(week=week, as_of=today, message_id=stored[0] if stored else None, created_at=now))
     except IntegrityError as exc:
         if not is_claim_conflict(exc, "reportrun"):
@@ -213,10 +214,12 @@ def store_weekly_messages(session: Session, report: WeeklyReport, settings: Repo
     store_weekly_robot_posts(session, report, [name for name, _ in recipients], now=now)
     if not recipients:
         return []
-    workbook = (ledger_file(report, settings.folder, settings.attachment_max_bytes) if writer is None
-                else written_ledger_file(writer, report, settings.folder, settings.attachment_max_bytes))
-    report.ledger.release()  # the workbook was its only reader
-    parts = weekly_parts(report, workbook, units_max=settings.mail_units_max)
+    if writer is None:
+        workbook = ledger_file(report, settings.folder, settings.attachment_max_bytes)
+        report.ledger.release()  # the workbook was its only reader
+        parts = weekly_parts(report, workbook, units_max=settings.mail_units_max)
+    else:
+        parts = written_parts(writer, report, settings.folder, settings.attachment_max_bytes, units_max=settings.mail_units_max)
     rendered = [render_weekly_message(report, recipient=recipient, to=to, sender=settings.sender, now=now, parts=parts)
                 for recipient, to in recipients]
     as_of = report.as_of

@@ -9,7 +9,10 @@ import datetime as dt
 import email
 import email.policy
 import io
+import os
 import pickle
+import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -148,10 +151,11 @@ def test_a_writer_killed_midway_fails_the_job_with_its_reason_and_nothing_is_sto
     before = seeded.snapshot()
     with pytest.raises(workbook_process.WorkbookError) as failed:
         _job(seeded)
-    assert "写入 Excel 台账的进程失败（退出码 -9）" in str(failed.value) and "周报未生成" in str(failed.value)
+    assert "写入 Excel 台账的进程失败（退出码 -9）：进程被信号 SIGKILL 终止" in str(failed.value)
+    assert "今天内运行 tracker run --once 重新生成" in str(failed.value)
     assert seeded.snapshot() == before
     [writer] = recorded
-    assert writer._process.returncode is not None and not writer.path.exists()
+    assert writer._process.returncode is not None and writer._file.closed
     assert list(private_temp.iterdir()) == []
 
 
@@ -159,13 +163,13 @@ def test_a_failure_in_the_job_ends_the_writer_and_removes_its_file(seeded, recor
     def broken(*args, **kwargs):
         raise RuntimeError("模拟：渲染失败")
 
-    monkeypatch.setattr(jobs, "weekly_parts", broken)
+    monkeypatch.setattr(weekly, "_bodies", broken)  # after the writer was sent everything, while it completes the file
     before = seeded.snapshot()
     with pytest.raises(RuntimeError, match="模拟"):
         _job(seeded)
     assert seeded.snapshot() == before
     [writer] = recorded
-    assert writer._process.returncode is not None and not writer.path.exists()
+    assert writer._process.returncode is not None and writer._file.closed
     assert list(private_temp.iterdir()) == []
 
 
@@ -173,21 +177,81 @@ def test_the_job_with_the_writer_stores_the_report_once(seeded, recorded, privat
     outcome = _job(seeded)
     assert outcome.generated
     [writer] = recorded
-    assert writer._process.returncode == 0 and not writer.path.exists()
+    assert writer._process.returncode == 0 and writer._file.closed
     assert not _job(seeded).generated and len(recorded) == 1  # the week's report is made once: no second writer
     assert list(private_temp.iterdir()) == []
 
 
+def _child(frames: list[tuple], target) -> subprocess.CompletedProcess:
+    """The writer as the job starts it, given ``frames`` on its input and ``target``'s descriptor to write into."""
+    data = io.BytesIO()
+    for frame in frames:
+        pickle.dump(frame, data)
+    return subprocess.run([sys.executable, "-P", "-c", workbook_process._CHILD, workbook_process._ROOT, str(target.fileno())],
+                          input=data.getvalue(), capture_output=True, pass_fds=(target.fileno(),), check=False)
+
+
 def test_the_writer_refuses_input_that_stops_before_the_summary(tmp_path):
-    """The job died halfway: the writer says so in Chinese, exits 1 and leaves no half-written file."""
-    target = tmp_path / "book.xlsx"
-    frames = io.BytesIO()
-    pickle.dump(("start", weekly.light_cells(), dict(DERIVED)), frames)
-    done = subprocess.run([sys.executable, "-c", workbook_process._CHILD, str(workbook_process._ROOT), str(target)], input=frames.getvalue(),
-                          capture_output=True, check=False)
+    """The job died halfway: the writer says so in Chinese and exits 1."""
+    with tempfile.TemporaryFile() as target:
+        done = _child([("start", workbook_process.PROTOCOL, weekly.light_cells(), dict(DERIVED))], target)
     assert done.returncode == 1
-    assert "输入在汇总表之前就结束了" in done.stderr.decode("utf-8")
-    assert not target.exists()
+    assert done.stderr.decode("utf-8").strip() == "周报任务在发来汇总表之前就中止了"
+
+
+def test_a_writer_from_newer_code_refuses_an_older_jobs_frames():
+    """The daemon still runs the old code after an upgrade, and the writer it starts loads the new code from disk."""
+    with tempfile.TemporaryFile() as target:
+        done = _child([("start", workbook_process.PROTOCOL - 1, {}, {})], target)
+    assert done.returncode == 1
+    assert "请重启 tracker run" in done.stderr.decode("utf-8")
+
+
+def test_the_writer_outlives_a_sigterm_so_a_stopping_daemon_finishes_the_weekly_job():
+    """A service manager's stop reaches every process of the service; the daemon finishes its running job, and the
+    writer must too."""
+    report = _report()
+    with workbook_process.WorkbookProcess(weekly.light_cells(), DERIVED) as writer:
+        for block in report.ledger.blocks():
+            writer.send(block)
+        os.kill(writer._process.pid, signal.SIGTERM)
+        writer.complete(weekly.summary_rows(report))
+        written = writer.wait()
+        written.seek(0)
+        data = written.read()
+    assert _parts(data) == _parts(weekly.render_xlsx(report))
+
+
+def test_a_full_disk_is_said_in_chinese_with_the_folder_to_change(monkeypatch):
+    report = _report()
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (3000, limit[1]))  # the writer starts with it; this process gets it back
+    try:
+        writer = workbook_process.WorkbookProcess(weekly.light_cells(), DERIVED)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    with writer, pytest.raises(workbook_process.WorkbookError) as failed:
+        for block in report.ledger.blocks():
+            writer.send(block)
+        writer.complete(weekly.summary_rows(report))
+        writer.wait()
+    said = str(failed.value)
+    assert "写入临时文件失败：文件超过系统允许的大小" in said and f"临时文件夹 {tempfile.gettempdir()}" in said and "TMPDIR" in said
+    assert "Errno" not in said
+
+
+def test_texts_past_the_first_array_of_a_held_ledger_stay_in_the_sheet(monkeypatch):
+    """A held ledger keeps its rows in arrays of ``_PER_ARRAY`` numbers (65,536 rows; here one item's rows each):
+    occurrences, notes and evidence of rows in later arrays are in the sheet as in the first."""
+    monkeypatch.setattr(report_module, "_PER_ARRAY", report_module._WIDTH)
+    report = _report()
+    assert len(report.ledger._arrays) == 3
+    rows = list(load_workbook(io.BytesIO(weekly.render_xlsx(report)))["台账"].iter_rows(min_row=2, values_only=True))
+    expected = list(report.ledger)
+    assert len(rows) == len(expected) == 90
+    assert [(r[0], r[11] or "", r[12] or "") for r in rows] == [
+        (e.item + f"（{e.occurrence}期）" if e.occurrence else e.item, e.note, e.evidence) for e in expected]
+    assert any(e.occurrence or e.note for e in expected[60:])
 
 
 def test_every_sheet_is_deflated_by_zlib_ng(monkeypatch):
@@ -199,3 +263,62 @@ def test_every_sheet_is_deflated_by_zlib_ng(monkeypatch):
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert archive.testzip() is None
         assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+
+
+def _stored_mail(cli) -> email.message.EmailMessage:
+    engine = make_engine(cli.absolute_url)
+    try:
+        with engine.connect() as connection:
+            [raw] = connection.exec_driver_sql("SELECT raw FROM outboxbody").scalars().all()
+    finally:
+        engine.dispose()
+    return email.message_from_string(raw, policy=email.policy.SMTP)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("guess", ["attached", "kept"])
+def test_bodies_made_before_the_file_was_complete_are_made_again_when_it_turns_out_too_large(seeded, recorded, monkeypatch,
+                                                                                            guess):
+    """The bodies are made for an attached workbook while the writer completes it; a workbook that then turns out over
+    the limit gets bodies saying where it is kept, whatever the early guess was."""
+    monkeypatch.setattr(_Recorded, "written_bytes", lambda self: 0 if guess == "attached" else 10 ** 9)
+    made = []
+    original = weekly._bodies
+    monkeypatch.setattr(weekly, "_bodies", lambda report, kept, units_max: (made.append(kept), original(report, kept, units_max))[1])
+    assert _job(seeded, attachment_max_bytes=100).generated
+    kept = (seeded.home / "reports" / f"工作进度台账_{AS_OF}.xlsx").resolve()
+    assert [k.kept_at if k else None for k in made] == ([None, kept] if guess == "attached" else [kept])
+    mail = _stored_mail(seeded)
+    assert list(mail.iter_attachments()) == []
+    for part in ("plain", "html"):
+        body = mail.get_body((part,)).get_content()
+        assert f"已保存在 {kept}" in body and "见附件" not in body
+    assert load_workbook(kept)["台账"].max_row > 1
+
+
+def test_bodies_made_before_the_file_was_complete_are_the_mails_when_it_is_attached(seeded, recorded, monkeypatch):
+    made = []
+    original = weekly._bodies
+    monkeypatch.setattr(weekly, "_bodies", lambda report, kept, units_max: (made.append(kept), original(report, kept, units_max))[1])
+    assert _job(seeded).generated
+    assert made == [None]  # rendered once, before the writer was done
+    mail = _stored_mail(seeded)
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_filename() == f"工作进度台账_{AS_OF}.xlsx"
+    assert "详细台账见附件 Excel" in mail.get_body(("plain",)).get_content()
+    assert not (seeded.home / "reports").exists()
+
+
+def test_files_in_the_daemons_working_folder_are_not_imported_by_the_writer(tmp_path, monkeypatch):
+    """The writer is started with ``-P``: a stray zipfile.py or notifications/ where the daemon runs is not imported."""
+    (tmp_path / "zipfile.py").write_text("raise SystemExit('shadowed zipfile')\n", "utf-8")
+    (tmp_path / "notifications").mkdir()
+    (tmp_path / "notifications" / "__init__.py").write_text("raise SystemExit('shadowed notifications')\n", "utf-8")
+    monkeypatch.chdir(tmp_path)
+    report = _report()
+    with workbook_process.WorkbookProcess(weekly.light_cells(), DERIVED) as writer:
+        for block in report.ledger.blocks():
+            writer.send(block)
+        writer.complete(weekly.summary_rows(report))
+        written = writer.wait()
+        written.seek(0)
+        assert _parts(written.read()) == _parts(weekly.render_xlsx(report))

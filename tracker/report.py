@@ -263,12 +263,12 @@ class Ledger:
         self._sink(block)  # type: ignore[misc]
 
     def blocks(self) -> Iterator[LedgerBlock]:
-        """The rows held, as the blocks a sink would have been given (the first names every item and unit)."""
+        """The rows held, as the blocks a sink would have been given (the first names every item and unit; the texts,
+        numbered by row over the whole ledger, go with each block)."""
         self._check_held()
         first = True
         for numbers in self._arrays:
-            yield LedgerBlock(self._items if first else [], self._unit_names if first else {}, self.words, numbers,
-                              self._texts if first else {})
+            yield LedgerBlock(self._items if first else [], self._unit_names if first else {}, self.words, numbers, self._texts)
             first = False
 
     def compact(self) -> Iterator[tuple[int, int, int, int, int, int, int, int, int, tuple[str, str, str]]]:
