@@ -166,6 +166,8 @@ _PER_ARRAY = _WIDTH * 65_536
 # what the ledger keeps of an assignment, read in one call (a province has 180k)
 _LEDGER_FIELDS = operator.attrgetter("unit_id", "unit", "status", "light", "due", "effective_due", "completed_on", "overdue_days",
                                      "progress", "occurrence", "note", "evidence")
+# (unit id, unit name, status, light, due, effective due, completed on, overdue days, progress, occurrence, note, evidence)
+LedgerFields = tuple[int, str, str, str, "dt.date | None", "dt.date | None", "dt.date | None", int, int, str, str, str]
 
 
 class LedgerBlock(NamedTuple):
@@ -214,28 +216,34 @@ class Ledger:
         self._released = True
 
     def add_item(self, view: ItemView) -> int:
-        self._items.append((view.item.key, view.task_title, view.item.title, view.plan))
+        return self.item(view.item.key, view.task_title, view.item.title, view.plan)
+
+    def item(self, key: str, task: str, title: str, plan: str) -> int:
+        """Number an item for ``add_rows``."""
+        self._items.append((key, task, title, plan))
         return len(self._items) - 1
 
     def add(self, item: int, a: AssignmentView) -> None:
-        self._extend(item, (a,))
+        self.add_rows(item, map(_LEDGER_FIELDS, (a,)))
 
     def add_view(self, view: ItemView) -> None:
         """The item and all its principal assignments (``add_item`` and ``add`` for each, in one call)."""
-        self._extend(self.add_item(view), view.principals)
+        self.add_rows(self.add_item(view), map(_LEDGER_FIELDS, view.principals))
 
-    def _extend(self, item: int, assignments: Iterable[AssignmentView]) -> None:
+    def add_rows(self, item: int, rows: Iterable[LedgerFields]) -> None:
+        """Rows of the item numbered ``item``, each as ``_LEDGER_FIELDS`` reads an assignment view: the weekly report
+        gives them so, without a view per row."""
         names, words, texts = self._unit_names, self._words, self._texts
         row = self._count
         added: list[int] = []
-        for unit, name, status_word, light_word, due, effective, completed, days, progress, *text in map(_LEDGER_FIELDS, assignments):
+        for unit, name, status_word, light_word, due, effective, completed, days, progress, occurrence, note, evidence in rows:
             if unit not in names:
                 names[unit] = name
             status, light = words.get(status_word), words.get(light_word)
             if status is None or light is None:  # a status or light this ledger does not know yet: kept, not lost
                 status, light = (words.setdefault(w, len(words)) for w in (status_word, light_word))
-            if any(text):
-                texts[row] = tuple(text)  # type: ignore[assignment]
+            if occurrence or note or evidence:
+                texts[row] = (occurrence, note, evidence)
             row += 1
             added += (item, unit, status, light, due.toordinal() if due else 0, effective.toordinal() if effective else 0,
                       completed.toordinal() if completed else 0, days, progress)
@@ -413,21 +421,25 @@ def build_weekly_report(
     size = max(context.unit_names, default=0) + 1
     tally = [array("q", bytes(8 * size)) for _ in range(6)]
     assigned, done, on_time, overdue, overdue_days, flagged = tally
-    for view in _views(session, context, as_of, lights):
-        principals = view.principals
+    names, tasks = context.unit_names, context.tasks
+    for item, _rule, due, waiting, plan, _rows, principals in _derived(session, context, as_of, lights):
         if not principals:
             continue
-        code, key = view.plan, view.item.key
+        code, key = plan.code if plan else "", item.key
         counts = statuses[code]
-        ledger.add_view(view)
-        closed, late = 0, []
-        for a in principals:
-            status = a.status
+        closed, late, red, yellow = 0, [], False, False
+        rows: list[LedgerFields] = []
+        for row, row_due, effective, status, light, days in principals:
+            unit = row.unit_id
+            name = names[unit]
+            rows.append((unit, name, status, light, row_due, effective, row.completed_on, days, row.progress, row.occurrence,
+                         row.note, row.evidence))
             counts[status] = counts.get(status, 0) + 1
-            unit = a.unit_id
             assigned[unit] += 1
-            if a.light != "green":
+            if light != "green":
                 flagged[unit] += 1
+                red = red or light == "red"
+                yellow = yellow or light == "yellow"
             if status in DONE:
                 done[unit] += 1
                 on_time[unit] += status == "done"
@@ -435,19 +447,21 @@ def build_weekly_report(
             elif status == "na":
                 closed += 1
             elif status == "overdue":
-                late.append(a.unit)
+                late.append(name)
                 overdue[unit] += 1
-                overdue_days[unit] += a.overdue_days
-                if a.effective_due and since <= a.effective_due < as_of:
-                    changes.append(Change("overdue", a.effective_due + dt.timedelta(days=1), key, a.unit, "新逾期", a.occurrence, code))
-            elif status in ("not_started", "in_progress") and a.effective_due and as_of < a.effective_due <= soon:
-                upcoming.append(Upcoming(a.effective_due, key, view.item.title, a.unit, a.occurrence, code))
+                overdue_days[unit] += days
+                if effective and since <= effective < as_of:
+                    changes.append(Change("overdue", effective + dt.timedelta(days=1), key, name, "新逾期", row.occurrence, code))
+            elif status in ("not_started", "in_progress") and effective and as_of < effective <= soon:
+                upcoming.append(Upcoming(effective, key, item.title, name, row.occurrence, code))
+        ledger.add_rows(ledger.item(key, tasks.get(item.task_id, ""), item.title, code), rows)
+        light = "red" if red else "yellow" if yellow else "green"  # as ``ItemView.light``
         section = sections[code]
         section.items += 1
-        section.red_items += view.light == "red"
+        section.red_items += light == "red"
         items.append(ItemLine(
-            key=key, title=view.item.title, light=view.light, due=view.due,
-            due_text=view.due.isoformat() if view.due else (view.waiting_for or view.item.deadline_text),
+            key=key, title=item.title, light=light, due=due,
+            due_text=due.isoformat() if due else (waiting or item.deadline_text),
             done=closed, total=len(principals), late_units=late, plan=code,
         ))
     ledger.finish()
@@ -495,15 +509,16 @@ _BLOCK_QUERY = (select(*(getattr(Assignment, c) for c in _BlockRow._fields))
                 .order_by(Assignment.id))
 
 
-def _views(session: Session, context: PlanContext, as_of: dt.date, lights: LightRules) -> Iterator[ItemView]:
-    """The item views of ``context``, in its order, built a block of items at a time from their rows (the views the
-    CLI lists, from the same code): only one block's views are alive at once, whatever the size of the plans."""
+def _derived(session: Session, context: PlanContext, as_of: dt.date, lights: LightRules) -> Iterator[tuple[Any, ...]]:
+    """``PlanContext.derived`` over the items of ``context``, in its order, read a block of items at a time (the rows
+    the CLI's views hold, derived by the same code): only one block's rows are alive at once, whatever the size of the
+    plans."""
     with collector_paused():
         for start in range(0, len(context.items), _ITEMS_AT_ONCE):
             block = context.items[start:start + _ITEMS_AT_ONCE]
             result = session.connection().execute(_BLOCK_QUERY, {"items": [i.id for i in block]})
             rows = list(map(_BlockRow._make, result.all()))  # one fetch, not a fetch per row; in id order
-            yield from dataclasses.replace(context, items=block).views(rows, as_of, lights)
+            yield from dataclasses.replace(context, items=block).derived(rows, as_of, lights)
 
 
 def _review_figures(session: Session, since: dt.date, as_of: dt.date, calendar: WorkCalendar, tz: dt.tzinfo,
