@@ -77,7 +77,7 @@ print(json.dumps({"seconds": seconds, "cpu_s": cpu, "decide_s": decided - starte
 """
 
 _WEEKLY = """
-import datetime as dt, json, os, resource, sys, time
+import datetime as dt, json, os, sys, time
 from pathlib import Path
 from bench.measure import AS_OF, NOW, SENDER, TZ
 from schedules.jobs import ReportSettings, weekly_report_job
@@ -91,18 +91,18 @@ settings = ReportSettings(title="基准测试进度通报", recipients=(sys.argv
                           folder=Path(sys.argv[3]))
 def hwm():
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
-beside = []  # the job's own peak while the workbook's writer ran: the writer has exited when ``wait`` returns
+beside, writers = [], []  # the job's own peak while the workbook's writer ran (it has exited when ``wait`` returns), and the writer's
 try:
     from notifications.workbook_process import WorkbookProcess
     waited = WorkbookProcess.wait
-    WorkbookProcess.wait = lambda self: (waited(self), beside.append(hwm()))[0]
+    WorkbookProcess.wait = lambda self: (waited(self), beside.append(hwm()), writers.append((self.peak_bytes or 0) // 1024))[0]
 except ImportError:  # a tree from before the writer process (--against)
     pass
 started, cpu = time.perf_counter(), sum(os.times()[:4])
 outcome = weekly_report_job(engine, settings, WorkCalendar(), AS_OF, NOW)
 seconds, cpu = time.perf_counter() - started, sum(os.times()[:4]) - cpu  # the workbook's writer process included
 peak = hwm()
-writer_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KB
+writer_peak = writers[0] if writers else 0  # KB, as the writer measured itself
 # the two processes' peaks do not add up: the job's own peak comes later, when it writes the mail. The whole job's peak
 # is at most the larger of: the job's peak until the writer ended plus the writer's, and the job's peak overall
 whole = max(peak, (beside[0] if beside else peak) + writer_peak)

@@ -71,6 +71,9 @@ class WorkbookProcess:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
         self._input: BinaryIO = self._process.stdin  # type: ignore[assignment]
         _widen(self._input)
+        # the writer's own peak memory, as it reports it once done (Linux): the job's log says it, a benchmark adds it
+        # to the job's. Not ``getrusage``: a child's maxrss counts the job's pages it shared until it started Python
+        self.peak_bytes: int | None = None
         try:
             self._send(("start", PROTOCOL, dict(lights), dict(labels)))
         except BaseException:
@@ -104,6 +107,9 @@ class WorkbookProcess:
         closes it)."""
         if self._process.wait() != 0:
             raise self._failed()
+        self._output.seek(0)
+        said = self._output.read().split()
+        self.peak_bytes = int(said[-1]) * 1024 if said and said[-1].isdigit() else None
         self._file.seek(0, os.SEEK_END)
         return self._file  # type: ignore[return-value]
 
@@ -200,7 +206,17 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # a fault of this code: said as Python says it, the job's error quotes it
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    print(_peak_kb())
     return 0
+
+
+def _peak_kb() -> str:
+    """This process's peak resident memory in KB (``WorkbookProcess.peak_bytes``), or nothing where /proc has none."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next((line.split()[1] for line in status if line.startswith("VmHWM:")), "")
+    except OSError:
+        return ""
 
 
 if __name__ == "__main__":

@@ -220,6 +220,8 @@ def store_weekly_messages(session: Session, report: WeeklyReport, settings: Repo
         parts = weekly_parts(report, workbook, units_max=settings.mail_units_max)
     else:
         parts = written_parts(writer, report, settings.folder, settings.attachment_max_bytes, units_max=settings.mail_units_max)
+        if writer.peak_bytes:
+            log.info("周报的 Excel 台账由单独的进程写入，该进程峰值内存约 %.0f MB。", writer.peak_bytes / 1024 / 1024)
     rendered = [render_weekly_message(report, recipient=recipient, to=to, sender=settings.sender, now=now, parts=parts)
                 for recipient, to in recipients]
     as_of = report.as_of

@@ -178,6 +178,7 @@ def test_the_job_with_the_writer_stores_the_report_once(seeded, recorded, privat
     assert outcome.generated
     [writer] = recorded
     assert writer._process.returncode == 0 and writer._file.closed
+    assert 5 * 1024 * 1024 < writer.peak_bytes < 200 * 1024 * 1024  # as the writer measured itself (Linux /proc)
     assert not _job(seeded).generated and len(recorded) == 1  # the week's report is made once: no second writer
     assert list(private_temp.iterdir()) == []
 
