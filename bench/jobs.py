@@ -77,7 +77,7 @@ print(json.dumps({"seconds": seconds, "cpu_s": cpu, "decide_s": decided - starte
 """
 
 _WEEKLY = """
-import datetime as dt, json, os, sys, time
+import datetime as dt, json, os, resource, sys, time
 from pathlib import Path
 from bench.measure import AS_OF, NOW, SENDER, TZ
 from schedules.jobs import ReportSettings, weekly_report_job
@@ -95,14 +95,17 @@ beside, writers = [], []  # the job's own peak while the workbook's writer ran (
 try:
     from notifications.workbook_process import WorkbookProcess
     waited = WorkbookProcess.wait
-    WorkbookProcess.wait = lambda self: (waited(self), beside.append(hwm()), writers.append((self.peak_bytes or 0) // 1024))[0]
+    WorkbookProcess.wait = lambda self: (waited(self), beside.append(hwm()), writers.append(getattr(self, "peak_bytes", None)))[0]
 except ImportError:  # a tree from before the writer process (--against)
     pass
 started, cpu = time.perf_counter(), sum(os.times()[:4])
 outcome = weekly_report_job(engine, settings, WorkCalendar(), AS_OF, NOW)
 seconds, cpu = time.perf_counter() - started, sum(os.times()[:4]) - cpu  # the workbook's writer process included
 peak = hwm()
-writer_peak = writers[0] if writers else 0  # KB, as the writer measured itself
+# KB, as the writer measured itself; a tree whose writer does not say it (--against): getrusage's maxrss, which also counts
+# the job's pages the child shared until it started Python (an upper bound)
+writer_said = bool(writers and writers[0])
+writer_peak = writers[0] // 1024 if writer_said else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 # the two processes' peaks do not add up: the job's own peak comes later, when it writes the mail. The whole job's peak
 # is at most the larger of: the job's peak until the writer ended plus the writer's, and the job's peak overall
 whole = max(peak, (beside[0] if beside else peak) + writer_peak)
@@ -111,6 +114,7 @@ with read_session(engine) as session:
 kept = [p.stat().st_size for p in Path(sys.argv[3]).glob("*.xlsx")]
 print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_mb": whole / 1024, "job_peak_mb": peak / 1024,
                   "job_peak_beside_writer_mb": beside[0] / 1024 if beside else None, "writer_peak_mb": writer_peak / 1024,
+                  "writer_peak_measured_by": "VmHWM" if writer_said else "getrusage" if writers else None,
                   "generated": outcome.generated, "mail_bytes": mail,
                   "kept_xlsx_bytes": kept[0] if kept else None}))
 """

@@ -107,9 +107,7 @@ class WorkbookProcess:
         closes it)."""
         if self._process.wait() != 0:
             raise self._failed()
-        self._output.seek(0)
-        said = self._output.read().split()
-        self.peak_bytes = int(said[-1]) * 1024 if said and said[-1].isdigit() else None
+        self.peak_bytes = _peak_said(self._output)
         self._file.seek(0, os.SEEK_END)
         return self._file  # type: ignore[return-value]
 
@@ -206,17 +204,30 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # a fault of this code: said as Python says it, the job's error quotes it
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(_peak_kb())
+    _say_peak()
     return 0
 
 
-def _peak_kb() -> str:
-    """This process's peak resident memory in KB (``WorkbookProcess.peak_bytes``), or nothing where /proc has none."""
+_PEAK = "VmHWM:"  # the label of the writer's last line of output when it is done, as /proc/self/status writes it
+
+
+def _say_peak() -> None:
+    """Print this process's peak resident memory line (``VmHWM:  12345 kB``) for ``WorkbookProcess.peak_bytes``;
+    nothing where /proc has none."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:
-            return next((line.split()[1] for line in status if line.startswith("VmHWM:")), "")
+            line = next((line.strip() for line in status if line.startswith(_PEAK)), "")
     except OSError:
-        return ""
+        return
+    if line:
+        print(line, flush=True)
+
+
+def _peak_said(output: BinaryIO) -> int | None:
+    """The peak the writer said on its last line of output, in bytes, or None when that line is anything else."""
+    output.seek(max(0, output.seek(0, os.SEEK_END) - 200))
+    last = output.read().decode("ascii", "replace").strip().rsplit("\n", 1)[-1].split()
+    return int(last[1]) * 1024 if len(last) == 3 and last[0] == _PEAK and last[1].isdigit() and last[2] == "kB" else None
 
 
 if __name__ == "__main__":

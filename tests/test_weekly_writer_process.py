@@ -323,3 +323,16 @@ def test_files_in_the_daemons_working_folder_are_not_imported_by_the_writer(tmp_
         written = writer.wait()
         written.seek(0)
         assert _parts(written.read()) == _parts(weekly.render_xlsx(report))
+
+
+@pytest.mark.parametrize(("output", "peak"), [
+    (b"VmHWM:\t   53212 kB\n", 53212 * 1024),
+    (b"a warning that ends in a number: line 42\nVmHWM:  1000 kB\n", 1000 * 1024),
+    (b"a warning that ends in a number: line 42\n\n", None),  # no /proc: the writer said nothing of its peak
+    (b"VmHWM: 12 MB\n", None),
+    (b"", None),
+])
+def test_the_writers_peak_is_read_from_its_last_line_only(output, peak):
+    with tempfile.TemporaryFile() as said:
+        said.write(b"x" * 5000 + b"\n" + output)
+        assert workbook_process._peak_said(said) == peak

@@ -227,7 +227,8 @@ class Ledger:
         self.add_rows(item, map(_LEDGER_FIELDS, (a,)))
 
     def add_view(self, view: ItemView) -> None:
-        """The item and all its principal assignments (``add_item`` and ``add`` for each, in one call)."""
+        """The item and all its principal assignments (``add_item`` and ``add`` for each, in one call): for a caller
+        holding views (the tests build ledgers so); the weekly report gives its rows to ``add_rows`` directly."""
         self.add_rows(self.add_item(view), map(_LEDGER_FIELDS, view.principals))
 
     def add_rows(self, item: int, rows: Iterable[LedgerFields]) -> None:
