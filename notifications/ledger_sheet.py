@@ -2,7 +2,7 @@
 principal assignment, made from the ledger's blocks).
 
 This module imports nothing but the workbook writer, so that the weekly job's workbook can be written in a process of
-its own (``notifications.workbook_process``) that starts in a few hundredths of a second: the 台账's rows only need
+its own (``notifications.workbook_process``) that starts in about a tenth of a second: the 台账's rows only need
 the ledger's blocks, the words' labels and the lights' cells, all of which that process is sent.
 """
 
