@@ -8,8 +8,8 @@ Rows are streamed into the zip a block at a time (``write_workbook``): a provinc
 megabytes of XML, and building it as one string made the weekly job's peak memory grow with the data. Text that
 repeats (item titles, unit names, statuses) is written once, in the shared-strings part, and referenced by number:
 a province's sheet is then a third of the XML to make and to compress. The compressor runs in a second thread
-(zlib-ng, like zlib, releases the interpreter's lock) while the next block of rows is made, with the interpreter switching threads
-often enough for the two to overlap (``SWITCH_INTERVAL``).
+(zlib-ng, like zlib, releases the interpreter's lock) while the next block of rows is made, with the interpreter
+switching threads often enough for the two to overlap (``SWITCH_INTERVAL``).
 """
 
 from __future__ import annotations
