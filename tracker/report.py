@@ -263,6 +263,8 @@ class Ledger:
             self._pass_on()
 
     def _pass_on(self) -> None:
+        # one array only: with a sink every add_rows that reaches SINK_ROWS passes them on, so an array never reaches
+        # _PER_ARRAY before it (a single item of any size goes into the one array)
         items, units = self._sent
         block = LedgerBlock(self._items[items:], dict(itertools.islice(self._unit_names.items(), units, None)),
                             list(self._words), self._arrays[-1], self._texts)
