@@ -131,13 +131,11 @@ class WorkbookProcess:
 
     def _failed(self) -> WorkbookError:
         code = self._process.wait()
-        self._output.seek(0)
-        lines = self._output.read().decode("utf-8", "replace").strip().splitlines()
         if code < 0:
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
             reason = f"进程被信号 {name} 终止（常见原因：内存不足，或被手动结束）"
         else:  # the child's own message, or a traceback's last line, which says what failed
-            reason = lines[-1][-_SAID_MAX:] if lines else "没有输出"
+            reason = _last_line(self._output)[-_SAID_MAX:] or "没有输出"
         return WorkbookError(f"写入 Excel 台账的进程失败（退出码 {code}）：{reason}。{_AGAIN}")
 
 
@@ -225,9 +223,15 @@ def _say_peak() -> None:
 
 def _peak_said(output: BinaryIO) -> int | None:
     """The peak the writer said on its last line of output, in bytes, or None when that line is anything else."""
-    output.seek(max(0, output.seek(0, os.SEEK_END) - 200))
-    last = output.read().decode("ascii", "replace").strip().rsplit("\n", 1)[-1].split()
+    last = _last_line(output).split()
     return int(last[1]) * 1024 if len(last) == 3 and last[0] == _PEAK and last[1].isdigit() and last[2] == "kB" else None
+
+
+def _last_line(output: BinaryIO) -> str:
+    """The writer's last line of output (its message when it failed, its peak when done), read from the file's end:
+    a traceback before it can be long."""
+    output.seek(max(0, output.seek(0, os.SEEK_END) - 4 * _SAID_MAX))  # a line of _SAID_MAX characters, in UTF-8
+    return output.read().decode("utf-8", "replace").strip().rsplit("\n", 1)[-1]
 
 
 if __name__ == "__main__":
